@@ -1,0 +1,57 @@
+"""livedocs-runner: run Jupyter notebooks as parameterized, recorded, reproducible jobs.
+
+The public API is listed in ``__all__``. Inside a notebook only :func:`record` is needed, so the
+rest is imported lazily: a kernel that runs ``from livedocs_runner import record`` stays light.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .recording import record
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "LivedocsError": "errors", "InputError": "errors", "NotebookError": "errors",
+    "ConfigError": "errors", "ParameterError": "errors", "RunNotFound": "errors",
+    "RunFailed": "errors", "Interrupted": "errors",
+    "ParamSpec": "params", "Schema": "schema",
+    "Config": "scenarios", "Scenario": "scenarios", "load_config": "scenarios", "load_target": "scenarios",
+    "load_notebook": "notebook",
+    "RunPlan": "plan", "plan_runs": "plan",
+    "RunRecord": "store", "Store": "store",
+    "RunOptions": "execute", "RunControl": "execute", "Progress": "execute", "execute_run": "execute",
+    "run_batch": "batch", "plan_rerun": "batch",
+    "render_report": "report",
+}
+
+__all__ = ["record", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'livedocs_runner' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .batch import plan_rerun, run_batch
+    from .errors import (ConfigError, InputError, Interrupted, LivedocsError, NotebookError,
+                         ParameterError, RunFailed, RunNotFound)
+    from .execute import Progress, RunControl, RunOptions, execute_run
+    from .notebook import load_notebook
+    from .params import ParamSpec
+    from .plan import RunPlan, plan_runs
+    from .report import render_report
+    from .scenarios import Config, Scenario, load_config, load_target
+    from .schema import Schema
+    from .store import RunRecord, Store

@@ -1,0 +1,128 @@
+"""Many runs at once: N scenarios in parallel (one kernel process each), cache hits, reruns.
+
+Every plan is recorded as ``queued`` before the first one starts, so an interrupted batch still
+shows what it meant to do; Ctrl-C cancels the lot and leaves every record in a final state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+from .errors import Interrupted
+from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, new_record,
+                      start_record)
+from .kernels import FreshKernels, KernelSource
+from .notebook import Notebook, load_notebook
+from .plan import RunPlan
+from .provenance import sha256_file
+from .store import FINAL, RunRecord, Store, now
+
+
+def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,
+            control: RunControl, progress: ProgressFn | None = None) -> RunRecord:
+    """Answer ``plan`` from the cache when allowed and possible, otherwise execute it."""
+    record = start_record(plan, store, record)
+    if options.use_cache and not control.is_cancelled(record.id):
+        hit = store.find_cached(record.cache_key or "")
+        if hit is not None:
+            record = answer_from_cache(store, record, hit)
+            if progress is not None:
+                progress(Progress(record.id, record.scenario, record.status))
+            return record
+    return execute_run(plan, store, options=options, record=record, kernels=kernels, control=control,
+                       progress=progress)
+
+
+def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord) -> RunRecord:
+    """Record ``record`` as a cache hit of the earlier run ``hit`` (same files, same results)."""
+    stamp = now()
+    return store.update(record, status="succeeded", cache_of=hit.id, metrics=hit.metrics, outputs=hit.outputs,
+                        output_notebook=hit.output_notebook, report_html=hit.report_html, error=None,
+                        started_at=stamp, finished_at=stamp, duration_s=0.0)
+
+
+def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = RunOptions(), workers: int = 1,
+              kernels: KernelSource | None = None, control: RunControl | None = None,
+              progress: ProgressFn | None = None,
+              on_record: Callable[[RunRecord], None] | None = None) -> list[RunRecord]:
+    """Run ``plans`` with up to ``workers`` at a time; returns the final records in plan order.
+
+    Raises :class:`Interrupted` on Ctrl-C/SIGTERM after every record is final.
+    """
+    kernels = kernels or FreshKernels(options.startup_timeout)
+    control = control or RunControl()
+    records = [new_record(plan, store, options) for plan in plans]
+    for record in records:
+        if on_record:
+            on_record(record)
+    results: dict[str, RunRecord] = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="livedocs-run") as pool:
+        futures: dict[Future[RunRecord], RunRecord] = {
+            pool.submit(run_one, plan, store, record, options=options, kernels=kernels, control=control,
+                        progress=progress): record
+            for plan, record in zip(plans, records)
+        }
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    results[futures[future].id] = future.result()
+        except KeyboardInterrupt:
+            control.cancel()
+            for future in pending:
+                future.cancel()
+            _drain(futures, results, store)
+            raise Interrupted("interrupted: running runs were cancelled and their kernels stopped.",
+                              hint="Their partial output is kept; see `livedocs runs --status cancelled`.") from None
+    return [results[r.id] for r in records]
+
+
+def _drain(futures: dict[Future[RunRecord], RunRecord], results: dict[str, RunRecord], store: Store) -> None:
+    """After a cancel: wait for running runs to stop, and mark never-started ones cancelled."""
+    deadline = time.monotonic() + 30
+    for future, record in futures.items():
+        if future.cancelled():
+            results[record.id] = finish_cancelled(store, store.get(record.id))
+            continue
+        try:
+            results[record.id] = future.result(timeout=max(0.1, deadline - time.monotonic()))
+        except BaseException:  # noqa: BLE001 - whatever happened, the record must end final
+            current = store.get(record.id)
+            results[record.id] = current if current.status in FINAL else finish_cancelled(store, current)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rerun:
+    """A planned rerun of a past run, with warnings about inputs that changed since."""
+
+    plan: RunPlan
+    warnings: tuple[str, ...]
+
+
+def plan_rerun(store: Store, run_id: str) -> Rerun:
+    """The stored notebook copy with the same parameters, linked to the original run."""
+    original = store.get(run_id)
+    copy = Path(original.notebook_copy)
+    stored = load_notebook(copy)
+    notebook = Notebook(path=Path(original.notebook), raw=stored.raw, node=stored.node)
+    warnings = []
+    for item in original.inputs:
+        path = Path(item["path"])
+        if not path.is_file():
+            warnings.append(f"input {item['path']} (parameter '{item['parameter']}') no longer exists.")
+        elif item.get("sha256") and sha256_file(path) != item["sha256"]:
+            warnings.append(f"input {item['path']} (parameter '{item['parameter']}') has changed since run "
+                            f"{original.id} (SHA-256 differs); the rerun uses the current file.")
+    if not notebook.path.parent.is_dir():
+        notebook = Notebook(path=copy, raw=stored.raw, node=stored.node)
+    plan = RunPlan(notebook=notebook, parameters=dict(original.parameters), scenario=original.scenario,
+                   config=Path(original.config) if original.config else None, title=original.title,
+                   path_params=tuple(i["parameter"] for i in original.inputs),
+                   kernel_name=original.environment.get("kernel") or stored.kernel_name,
+                   warm_imports=stored.top_level_imports(), rerun_of=original.id)
+    return Rerun(plan=plan, warnings=tuple(warnings))

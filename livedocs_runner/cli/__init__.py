@@ -1,0 +1,71 @@
+"""The ``livedocs`` command: thin click commands over the core; the only click importer.
+
+Errors: any :class:`LivedocsError` becomes ``Error: <message>`` on stderr and its exit code
+(2 bad input, 1 failed run, 130 interrupted); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from ..errors import LivedocsError
+
+DEFAULT_HOME = ".livedocs"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="LIVEDOCS_HOME",
+              default=DEFAULT_HOME, show_default=True, help="Run store folder (or $LIVEDOCS_HOME).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(package_name="livedocs-runner")
+@click.pass_context
+def cli(ctx: click.Context, home: Path, debug: bool) -> None:
+    """Run Jupyter notebooks as parameterized, recorded, reproducible jobs."""
+    ctx.obj = {"home": home, "debug": debug}
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the command, map errors to messages and exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or bool(os.environ.get("LIVEDOCS_DEBUG"))
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM cancels like Ctrl-C
+    try:
+        cli.main(args=args, prog_name="livedocs", standalone_mode=False)
+    except LivedocsError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"Error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(exc.hint, err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(0)
+
+
+def home_of(ctx: click.Context) -> Path:
+    return ctx.find_root().obj["home"]
+
+
+from . import history, inspect, run  # noqa: E402  (commands register themselves on `cli`)
+
+__all__ = ["cli", "main", "history", "inspect", "run"]

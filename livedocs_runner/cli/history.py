@@ -1,0 +1,113 @@
+"""``livedocs runs|show|compare|report``: find, open and compare past runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..compare import compare as compare_runs
+from ..report import write_report
+from ..store import STATUSES, Store
+from . import cli, home_of
+from .format import relative, show_value, table
+
+
+@cli.command()
+@click.option("--notebook", metavar="PATH", help="Only runs of this notebook (path or file name).")
+@click.option("--scenario", metavar="NAME", help="Only runs of this scenario.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the records as a JSON list.")
+@click.pass_context
+def runs(ctx: click.Context, notebook: str | None, scenario: str | None, status: str | None, limit: int,
+         as_json: bool) -> None:
+    """List past runs, newest first."""
+    store = Store(home_of(ctx))
+    store.abandon_stale()
+    records = store.list(notebook=notebook, scenario=scenario, status=status, limit=limit)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
+        return
+    if not records:
+        click.echo(f"No runs in {relative(store.home)}.", err=True)
+        return
+    rows = [[r.id, r.status + (" (cached)" if r.cache_of else ""), r.scenario, Path(r.notebook).name,
+             (r.started_at or r.created_at)[:19].replace("T", " "),
+             f"{r.duration_s:.2f}s" if r.duration_s is not None else "-", r.trigger, r.user] for r in records]
+    click.echo(table(rows, ["ID", "STATUS", "SCENARIO", "NOTEBOOK", "STARTED (UTC)", "DURATION", "TRIGGER", "USER"]))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the full record as JSON.")
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show one run's record (RUN_ID may be any unambiguous prefix)."""
+    record = Store(home_of(ctx)).get(run_id)
+    if as_json:
+        click.echo(json.dumps(record.to_json(), indent=2, ensure_ascii=False))
+        return
+    fields = [("Run", record.id), ("Status", record.status), ("Title", record.title), ("Scenario", record.scenario),
+              ("Notebook", record.notebook), ("Notebook SHA-256", record.notebook_sha256),
+              ("Config", record.config or "-"), ("Trigger", record.trigger), ("User", record.user),
+              ("Started", record.started_at or "-"), ("Finished", record.finished_at or "-"),
+              ("Duration", f"{record.duration_s:.3f}s" if record.duration_s is not None else "-")]
+    if record.rerun_of:
+        fields.append(("Rerun of", record.rerun_of))
+    if record.cache_of:
+        fields.append(("Cached from", record.cache_of))
+    if record.error:
+        err = record.error
+        fields.append(("Error", f"{'cell ' + str(err['cell']) + ': ' if err.get('cell') else ''}{err.get('ename')}: {err.get('evalue')}"))
+    for key, value in fields:
+        click.echo(f"{key + ':':<18}{value}")
+    click.echo("Parameters:")
+    for name, value in record.parameters.items():
+        click.echo(f"  {name} = {json.dumps(value, ensure_ascii=False)}")
+    if record.metrics:
+        click.echo("Metrics:")
+        for name, value in record.metrics.items():
+            click.echo(f"  {name} = {show_value(value, 60)}")
+    for item in record.inputs:
+        click.echo(f"Input: {item['path']} ({item.get('size')} bytes, sha256 {item.get('sha256')})")
+    click.echo(f"Output notebook:  {relative(record.output_notebook)}")
+    click.echo(f"Report:           {relative(record.report_html)}")
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+@click.pass_context
+def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None:
+    """Compare runs: parameters that differ, and metrics side by side."""
+    if len(run_ids) < 2:
+        raise click.UsageError("give at least two run ids to compare.")
+    store = Store(home_of(ctx))
+    result = compare_runs([store.get(r) for r in run_ids])
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        return
+    header = [""] + [f"{rid} ({sc})" for rid, sc in zip(result.runs, result.scenarios)]
+    click.echo("Parameters that differ:" if result.differing else "All parameters are the same.")
+    if result.differing:
+        click.echo(table([[k] + [show_value(v) for v in vs] for k, vs in result.differing.items()], header))
+    if result.metrics:
+        click.echo("Metrics:")
+        click.echo(table([[k] + [show_value(v) for v in vs] for k, vs in result.metrics.items()], header))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML here.")
+@click.option("--with-code", is_flag=True, help="Show the notebook's code too.")
+@click.pass_context
+def report(ctx: click.Context, run_id: str, output: Path | None, with_code: bool) -> None:
+    """Write a run's HTML report (parameters, status, timing and provenance on top; code hidden)."""
+    record = Store(home_of(ctx)).get(run_id)
+    if not record.output_notebook or not Path(record.output_notebook).exists():
+        raise click.ClickException(f"run {record.id} has no executed notebook to report on (status {record.status}).")
+    target = output or Path(record.run_dir) / ("report-with-code.html" if with_code else "report.html")
+    write_report(record, None, target, with_code=with_code)
+    click.echo(relative(target))

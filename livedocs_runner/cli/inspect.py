@@ -1,0 +1,68 @@
+"""``livedocs inspect`` and ``livedocs validate``: look at schemas and configs, run nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError, LivedocsError
+from ..scenarios import load_config, load_target
+from . import cli
+
+
+@cli.command()
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the schema as JSON.")
+def inspect(target: Path, as_json: bool) -> None:
+    """Show the parameters of a notebook (or of a config's notebook, with its refinements)."""
+    config = load_target(target)
+    schema = config.schema
+    if as_json:
+        click.echo(json.dumps(schema.to_json(), indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{schema.notebook}")
+    if not schema.has_parameters_cell:
+        click.echo("  no cell tagged 'parameters': the notebook takes no parameters.")
+        return
+    rows = [(p.name, p.type, json.dumps(p.default, ensure_ascii=False), _constraints(p), p.help) for p in schema.params]
+    widths = [max(len(r[i]) for r in rows + [("NAME", "TYPE", "DEFAULT", "CONSTRAINTS", "HELP")]) for i in range(4)]
+    for row in [("NAME", "TYPE", "DEFAULT", "CONSTRAINTS", "HELP")] + rows:
+        click.echo("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    if config.path:
+        click.echo(f"Scenarios: {', '.join(s.name for s in config.scenarios)}")
+
+
+def _constraints(spec) -> str:
+    parts = []
+    if spec.min is not None:
+        parts.append(f">= {spec.min}")
+    if spec.max is not None:
+        parts.append(f"<= {spec.max}")
+    if spec.choices:
+        parts.append("one of " + "|".join(str(c) for c in spec.choices))
+    if spec.pattern:
+        parts.append(f"matches {spec.pattern}")
+    if spec.within:
+        parts.append(f"in {spec.within}")
+    if spec.required:
+        parts.append("required")
+    return ", ".join(parts) or "-"
+
+
+@cli.command()
+@click.argument("configs", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(configs: tuple[Path, ...]) -> None:
+    """Check configs against their notebooks' schemas without running anything (exit 2 if invalid)."""
+    bad = 0
+    for path in configs:
+        try:
+            config = load_config(path)
+        except LivedocsError as exc:
+            bad += 1
+            click.echo(f"Error: {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""), err=True)
+            continue
+        click.echo(f"OK {path}: {len(config.scenarios)} scenario(s) for {config.notebook.path}")
+    if bad:
+        raise ConfigError(f"{bad} of {len(configs)} config(s) invalid.")

@@ -1,0 +1,83 @@
+"""Progress of a batch on stderr: a live line on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import threading
+import time
+from typing import TextIO
+
+from ..execute import Progress
+from ..store import FINAL, RunRecord
+
+
+class ProgressView:
+    """Tracks every run's state from progress events and renders done/failed/running/queued + ETA."""
+
+    def __init__(self, workers: int, stream: TextIO | None = None, live: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.workers = max(1, workers)
+        self.state: dict[str, Progress] = {}
+        self.labels: dict[str, str] = {}
+        self.durations: list[float] = []
+        self.started = time.monotonic()
+        self.lock = threading.Lock()
+
+    def queued(self, record: RunRecord) -> None:
+        with self.lock:
+            self.state[record.id] = Progress(record.id, record.scenario, "queued")
+            self.labels[record.id] = record.scenario
+
+    def __call__(self, event: Progress) -> None:
+        with self.lock:
+            previous = self.state.get(event.run_id)
+            self.state[event.run_id] = event
+            if event.status in FINAL and (previous is None or previous.status not in FINAL):
+                self.durations.append(event.elapsed)
+            self._render(event, previous)
+
+    def _counts(self) -> dict[str, int]:
+        counts = {"done": 0, "failed": 0, "running": 0, "queued": 0}
+        for p in self.state.values():
+            key = {"succeeded": "done", "failed": "failed", "cancelled": "failed"}.get(p.status, p.status)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def eta(self) -> float | None:
+        counts = self._counts()
+        left = counts["running"] + counts["queued"]
+        if not self.durations or not left:
+            return None
+        mean = sum(self.durations) / len(self.durations)
+        return mean * left / self.workers
+
+    def summary(self) -> str:
+        c = self._counts()
+        eta = self.eta()
+        text = f"{c['done']} done, {c['failed']} failed, {c['running']} running, {c['queued']} queued"
+        return text + (f", ETA {eta:.0f}s" if eta is not None else "")
+
+    def _render(self, event: Progress, previous: Progress | None) -> None:
+        where = f"cell {event.cell}/{event.cells}" if event.cells else event.status
+        if self.live:
+            line = f"[{self.summary()}] {event.run_id} {event.scenario}: {where}"
+            width = shutil.get_terminal_size((100, 20)).columns
+            self.stream.write("\r\x1b[2K" + line[: max(20, width - 1)])
+            if event.status in FINAL:
+                self.stream.write("\r\x1b[2K")
+            self.stream.flush()
+            return
+        if event.status in FINAL:
+            self.stream.write(f"run {event.run_id} {event.scenario}: {event.status} in {event.elapsed:.1f}s [{self.summary()}]\n")
+        elif event.cells and (previous is None or previous.cell != event.cell):
+            self.stream.write(f"run {event.run_id} {event.scenario}: cell {event.cell} of {event.cells}\n")
+        elif previous is None or previous.status != event.status:
+            self.stream.write(f"run {event.run_id} {event.scenario}: {event.status}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[2K")
+            self.stream.flush()

@@ -1,0 +1,94 @@
+"""Errors a user of livedocs-runner can see, each carrying the exit code the CLI uses.
+
+    LivedocsError                 exit 1   base class; message is shown as ``Error: <message>``
+    ├── InputError                exit 2   bad input, nothing was executed
+    │   ├── NotebookError                  missing/invalid notebook, no ``parameters`` cell
+    │   ├── ConfigError                    missing/malformed config YAML
+    │   ├── ParameterError                 unknown name, wrong type, out of bounds ...
+    │   └── RunNotFound                    no run (or an ambiguous prefix) for a RUN_ID
+    ├── RunFailed                 exit 1   at least one run did not succeed
+    └── Interrupted               exit 130 Ctrl-C or SIGTERM
+
+All of them are picklable (they travel back from worker processes) and keep structured
+fields next to the message.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+
+class LivedocsError(Exception):
+    """Base class: ``str(err)`` is the message shown after ``Error:``."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} {self.hint}"
+
+    def __reduce__(self):  # keep keyword-only fields when pickled
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[LivedocsError], state: dict) -> LivedocsError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message"), state.get("hint"))
+    err.__dict__.update(state)
+    return err
+
+
+class InputError(LivedocsError):
+    """Bad input: the run was refused before anything executed."""
+
+    exit_code = 2
+
+
+class NotebookError(InputError):
+    """The notebook is missing, unreadable or has no usable ``parameters`` cell."""
+
+
+class ConfigError(InputError):
+    """A scenario config is missing, malformed or inconsistent with its notebook."""
+
+
+class ParameterError(InputError):
+    """A parameter name or value is not acceptable for the notebook's schema."""
+
+
+class RunNotFound(InputError):
+    """A RUN_ID (or prefix) matches no run, or more than one."""
+
+
+class RunFailed(LivedocsError):
+    """One or more runs failed; the records and partial outputs are kept."""
+
+    exit_code = 1
+
+
+class Interrupted(LivedocsError):
+    """The user interrupted (Ctrl-C, SIGTERM); running runs were recorded as cancelled."""
+
+    exit_code = 130
+
+
+def located(source: str | Path | None, line: int | None, message: str) -> str:
+    """Prefix ``message`` with ``file, line N:`` where those are known."""
+    if source is None:
+        return message
+    where = str(source)
+    if line is not None:
+        where += f", line {line}"
+    return f"{where}: {message}"
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """``"Did you mean 'x'?"`` for the closest candidate, or None."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"Did you mean '{close[0]}'?" if close else None

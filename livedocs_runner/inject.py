@@ -1,0 +1,74 @@
+"""Write parameters into a notebook as an ``injected-parameters`` cell, safely.
+
+Like papermill, the cell goes right after the ``parameters`` cell (or first, when there is none)
+and replaces an earlier injected cell. Unlike papermill, every name is checked to be an
+identifier and every value is written as a Python *literal* that is re-parsed with
+:func:`ast.literal_eval` before use, so no parameter value can ever become executable code.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import nbformat
+
+from .notebook import INJECTED_TAG, PARAMETERS_TAG
+from .params import check_name
+
+HEADER = "# Parameters injected by livedocs-runner"
+
+
+def literal(value: Any) -> str:
+    """Python source for ``value`` (None, bool, int, finite float, str, list, dict only)."""
+    if value is None or isinstance(value, bool | int | str):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(str(k))}: {literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot inject a {type(value).__name__}")
+
+
+def injected_source(params: Mapping[str, Any]) -> str:
+    lines = [HEADER]
+    for name, value in params.items():
+        check_name(name)
+        source = literal(value)
+        if ast.literal_eval(source) != value:  # belt and braces: what runs is exactly what was given
+            raise ValueError(f"parameter {name!r} does not round-trip as a literal")
+        lines.append(f"{name} = {source}")
+    return "\n".join(lines)
+
+
+def parameterize(nb: nbformat.NotebookNode, params: Mapping[str, Any], *,
+                 metadata: Mapping[str, Any] | None = None) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with the injected-parameters cell in place and run metadata set."""
+    nb = copy.deepcopy(nb)
+    nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    position = 0
+    for index, cell in enumerate(nb.cells):
+        if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
+            position = index + 1
+            break
+    if params:
+        cell = nbformat.v4.new_code_cell(injected_source(params), metadata={"tags": [INJECTED_TAG]})
+        if nb.get("nbformat_minor", 0) < 5:  # cell ids exist from nbformat 4.5 on
+            cell.pop("id", None)
+        nb.cells.insert(position, cell)
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    # papermill's metadata block, so papermill and scrapbook tooling can read our notebooks
+    nb.metadata["papermill"] = {"parameters": dict(params), "environment_variables": {}, "version": None}
+    if metadata:
+        nb.metadata["livedocs"] = dict(metadata)
+    return nb

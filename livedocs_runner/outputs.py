@@ -1,0 +1,64 @@
+"""Read a run's results back out of its executed notebook: recorded values and figures."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .recording import RECORD_MIME, SCRAPBOOK_MIME
+from .store import atomic_write
+
+_IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+
+
+def is_table(value: Any) -> bool:
+    """A recorded DataFrame: ``{"columns": [...], "data": [[...], ...], "type": "table"}``."""
+    return isinstance(value, dict) and value.get("type") == "table" and "columns" in value and "data" in value
+
+
+def _display_outputs(nb: nbformat.NotebookNode):
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            if output.get("output_type") in ("display_data", "execute_result"):
+                yield index, output
+
+
+def read_metrics(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """Values recorded with ``record()`` or glued with scrapbook (JSON encoder), in order."""
+    metrics: dict[str, Any] = {}
+    for _, output in _display_outputs(nb):
+        data = output.get("data", {})
+        if RECORD_MIME in data:
+            payload = data[RECORD_MIME]
+            value = payload.get("value")
+            if payload.get("kind") == "table":
+                value = {"type": "table", **value}
+            metrics[payload["name"]] = value
+        elif SCRAPBOOK_MIME in data:
+            scrap = data[SCRAPBOOK_MIME]
+            if scrap.get("name") and scrap.get("encoder") in ("json", "text", None):
+                metrics[scrap["name"]] = scrap.get("data")
+    return metrics
+
+
+def collect_outputs(nb: nbformat.NotebookNode, folder: Path) -> tuple[dict[str, Any], list[Path]]:
+    """Write figures and ``metrics.json`` into ``folder``; return the metrics and the files."""
+    metrics = read_metrics(nb)
+    files: list[Path] = []
+    for index, output in _display_outputs(nb):
+        for mime, ext in _IMAGE_TYPES.items():
+            if mime in output.get("data", {}):
+                content = output["data"][mime]
+                raw = content.encode() if ext == "svg" else base64.b64decode(content)
+                path = folder / f"figure-{index + 1:03d}-{len(files) + 1:02d}.{ext}"
+                atomic_write(path, raw)
+                files.append(path)
+                break
+    path = folder / "metrics.json"
+    atomic_write(path, json.dumps(metrics, indent=2, ensure_ascii=False))
+    files.append(path)
+    return metrics, files

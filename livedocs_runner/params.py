@@ -1,0 +1,378 @@
+"""The typed parameter schema: ParamSpec, inference from a ``parameters`` cell, conversion.
+
+One schema drives the CLI (``-p name=value``), scenario files and the web form alike: the
+notebook's ``parameters`` cell gives names, defaults and help (parsed with :mod:`ast`, never
+executed); a config refines types and bounds; :meth:`ParamSpec.convert` turns any incoming
+value (a string from the command line, a YAML scalar, a form value) into the typed value or
+fails with a message like ``'high' is not a valid float.``
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import io
+import json
+import keyword
+import math
+import os
+import re
+import tokenize
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ParameterError
+
+TYPES = ("int", "float", "str", "bool", "date", "datetime", "list", "dict", "path", "any")
+_ANNOTATION_TYPES = {
+    "int": "int", "float": "float", "str": "str", "bool": "bool", "list": "list",
+    "dict": "dict", "List": "list", "Dict": "dict", "Path": "path", "date": "date",
+    "datetime": "datetime", "Any": "any", "None": "any",
+}
+_TRUE = {"true", "yes", "y", "on", "1"}
+_FALSE = {"false", "no", "n", "off", "0"}
+_MISSING = object()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParamSpec:
+    """One notebook parameter: its type, default and the constraints a value must meet.
+
+    Usage: ``ParamSpec(name="threshold", type="float", default=0.5, min=0, max=1).convert("0.4")``
+    """
+
+    name: str
+    type: str = "any"
+    default: Any = None
+    help: str = ""
+    label: str = ""
+    min: Any = None
+    max: Any = None
+    choices: tuple[Any, ...] | None = None
+    pattern: str | None = None
+    required: bool = False
+    within: str | None = None  # absolute folder a ``path`` value must lie in
+    line: int | None = None  # line in the parameters cell (1-based)
+    literal: bool = True  # False when the default is an expression we did not evaluate
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
+
+    def describe(self) -> str:
+        """``'a float between 0 and 1'``: the type and constraints in words, for messages."""
+        article = "an" if self.type[0] in "aeiou" else "a"
+        text = f"{article} {self.type}"
+        if self.min is not None and self.max is not None:
+            text += f" between {self.min} and {self.max}"
+        elif self.min is not None:
+            text += f" of at least {self.min}"
+        elif self.max is not None:
+            text += f" of at most {self.max}"
+        if self.choices:
+            text += " from " + ", ".join(_show(c) for c in self.choices)
+        if self.pattern:
+            text += f" matching {self.pattern!r}"
+        if self.within:
+            text += f" inside {self.within}"
+        return text
+
+    def convert(self, value: Any, *, base: Path | None = None) -> Any:
+        """Return ``value`` as this parameter's type, or raise :class:`ParameterError`.
+
+        Strings are parsed by the declared type (never guessed, never evaluated); ``base`` is
+        the folder a relative ``path`` value is taken from (default: the working directory).
+        """
+        try:
+            typed = _CONVERTERS[self.type](value, base)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {_show(value)}.",
+                                 hint=str(exc) or None) from None
+        problem = self._violation(typed)
+        if problem:
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {_show(value)}{problem}")
+        return typed
+
+    def _violation(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+            return "."
+        if self.choices:
+            items = value if self.type == "list" else [value]
+            bad = [v for v in items if v not in self.choices]
+            if bad:
+                return f" ({_show(bad[0])} is not one of the choices)."
+        if self.pattern and not re.fullmatch(self.pattern, str(value)):
+            return "."
+        if self.type == "path" and self.within:
+            resolved = Path(value)
+            if not resolved.is_relative_to(self.within):
+                return f" (outside {self.within}). Pick a file inside that folder."
+            if not resolved.exists():
+                return " (no such file)."
+        elif self.type == "path" and not Path(value).exists():
+            return " (no such file)."
+        return ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready description (used by ``livedocs inspect --json`` and the form)."""
+        out: dict[str, Any] = {"name": self.name, "type": self.type, "default": to_jsonable(self.default),
+                               "help": self.help, "label": self.title}
+        for key in ("min", "max", "pattern", "within"):
+            if getattr(self, key) is not None:
+                out[key] = to_jsonable(getattr(self, key))
+        if self.choices is not None:
+            out["choices"] = [to_jsonable(c) for c in self.choices]
+        out["required"] = self.required
+        return out
+
+
+def _show(value: Any) -> str:
+    """Quote a value for an error message: ``'high'``, ``12``, ``[1, 2]``."""
+    text = str(value) if not isinstance(value, str) else value
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"'{text}'" if isinstance(value, str) else text
+
+
+# --- conversion -------------------------------------------------------------------------------
+
+def _to_int(value: Any, base: Path | None) -> int:
+    if isinstance(value, bool):
+        raise ValueError("A bool is not an int.")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        return int(value)
+    raise ValueError()
+
+
+def _to_float(value: Any, base: Path | None) -> float:
+    if isinstance(value, bool):
+        raise ValueError("A bool is not a float.")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError() from None
+    else:
+        raise ValueError()
+    if not math.isfinite(number):
+        raise ValueError("Use a finite number.")
+    return number
+
+
+def _to_str(value: Any, base: Path | None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError("Quote it in YAML to make it a string.")
+
+
+def _to_bool(value: Any, base: Path | None) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("Use true or false.")
+
+
+def _to_date(value: Any, base: Path | None) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise ValueError("Use YYYY-MM-DD.")
+
+
+def _to_datetime(value: Any, base: Path | None) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise ValueError("Use YYYY-MM-DDTHH:MM:SS.")
+
+
+def _parse_structured(value: Any, kind: type) -> Any:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            example = '[1, 2]' if kind is list else '{"key": 1}'
+            raise ValueError(f"Write it as JSON, e.g. {example}.") from None
+    if not isinstance(value, kind):
+        raise ValueError()
+    return check_plain(value)
+
+
+def _to_list(value: Any, base: Path | None) -> list:
+    if isinstance(value, tuple):
+        value = list(value)
+    return _parse_structured(value, list)
+
+
+def _to_dict(value: Any, base: Path | None) -> dict:
+    return _parse_structured(value, dict)
+
+
+def _to_path(value: Any, base: Path | None) -> str:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise ValueError("Give a file path.")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (base or Path.cwd()) / path
+    return os.path.abspath(path)
+
+
+def _to_any(value: Any, base: Path | None) -> Any:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        value = list(value)
+    return check_plain(value)
+
+
+def check_plain(value: Any) -> Any:
+    """Accept only None/bool/int/finite float/str and lists/dicts of them (JSON-like data)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("Use a finite number.")
+        return value
+    if isinstance(value, list):
+        return [check_plain(v) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError("Dictionary keys must be strings.")
+        return {k: check_plain(v) for k, v in value.items()}
+    raise ValueError(f"A {type(value).__name__} is not allowed: use numbers, strings, booleans, lists and dicts.")
+
+
+_CONVERTERS = {
+    "int": _to_int, "float": _to_float, "str": _to_str, "bool": _to_bool, "date": _to_date,
+    "datetime": _to_datetime, "list": _to_list, "dict": _to_dict, "path": _to_path, "any": _to_any,
+}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dates to ISO strings, tuples to lists; everything else is already JSON-ready."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def check_name(name: Any) -> str:
+    """A parameter name must be a Python identifier and not a keyword."""
+    if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
+        raise ParameterError(f"parameter name {_show(name)} is not a valid Python identifier. "
+                             "Use letters, digits and underscores, not starting with a digit.")
+    return name
+
+
+# --- inference from the parameters cell -------------------------------------------------------
+
+def infer(source: str) -> list[ParamSpec]:
+    """Parse a ``parameters`` cell with :mod:`ast` and return one ParamSpec per assignment.
+
+    Raises SyntaxError (with ``lineno``) when the cell is not valid Python.
+    """
+    tree = ast.parse(source)
+    comments = _comments_by_line(source)
+    specs: dict[str, ParamSpec] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            target, annotation, value = node.targets[0].id, None, node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            target, annotation, value = node.target.id, node.annotation, node.value
+        else:
+            continue
+        comment = comments.get(node.end_lineno or node.lineno, "") or comments.get(node.lineno, "")
+        spec = _spec_from(target, annotation, value, comment, node.lineno)
+        specs[target] = spec  # a later assignment wins, as it would at run time
+    return list(specs.values())
+
+
+def _spec_from(name: str, annotation: ast.expr | None, value: ast.expr | None, comment: str,
+               line: int) -> ParamSpec:
+    help_text, type_comment = _split_type_comment(comment)
+    default, literal = _MISSING, True
+    if value is not None:
+        try:
+            default = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            literal = False
+    ptype = (_annotation_type(annotation) if annotation is not None else None) or type_comment
+    if ptype is None:
+        ptype = _value_type(default) if literal and default is not _MISSING else "any"
+    if isinstance(default, tuple):
+        default = list(default)
+    if default is _MISSING or not literal:
+        default = None
+    elif ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
+        default = float(default)
+    return ParamSpec(name=name, type=ptype, default=default, help=help_text, line=line, literal=literal)
+
+
+def _split_type_comment(comment: str) -> tuple[str, str | None]:
+    match = re.match(r"type:\s*([A-Za-z_][\w.\[\], ]*)\s*(?:#\s*(.*))?$", comment)
+    if not match:
+        return comment, None
+    base = match.group(1).split("[")[0].strip().split(".")[-1]
+    return (match.group(2) or "").strip(), _ANNOTATION_TYPES.get(base)
+
+
+def _annotation_type(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    if isinstance(node, ast.Attribute):
+        return _ANNOTATION_TYPES.get(node.attr)
+    if isinstance(node, ast.Name):
+        return _ANNOTATION_TYPES.get(node.id)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return _ANNOTATION_TYPES.get(node.value)
+    return None
+
+
+def _value_type(value: Any) -> str:
+    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str"),
+                       (list, "list"), (tuple, "list"), (dict, "dict")):
+        if isinstance(value, kind):
+            return name
+    return "any"
+
+
+def _comments_by_line(source: str) -> dict[int, str]:
+    comments: dict[int, str] = {}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.COMMENT:
+                comments[tok.start[0]] = tok.string.lstrip("#").strip()
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return comments
+
+
+def refine(spec: ParamSpec, **changes: Any) -> ParamSpec:
+    """A copy of ``spec`` with config refinements applied (and the default re-typed)."""
+    return replace(spec, **changes)
+
+
+__all__ = ["ParamSpec", "TYPES", "infer", "refine", "check_name", "check_plain", "to_jsonable"]

@@ -1,0 +1,196 @@
+"""Scenario configs (``configs/*.yaml``): load, validate against the notebook, expand sweeps.
+
+A config names a notebook, refines its schema and lists named scenarios and sweeps::
+
+    notebook: ../notebooks/credit_risk.ipynb
+    parameters: {threshold: {type: float, min: 0, max: 1}}
+    scenarios: {baseline: {}, stress: {threshold: 0.4}}
+    sweeps: {threshold_sweep: {base: baseline, grid: {threshold: [0.3, 0.5]}}}
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, LivedocsError, did_you_mean, located
+from .notebook import Notebook, load_notebook
+from .params import check_name
+from .schema import Schema, Source, schema_for
+from .yamlfile import YamlDoc, load_yaml
+
+TOP_KEYS = ("notebook", "title", "description", "parameters", "scenarios", "sweeps", "baseline",
+            "warm_imports", "kernel")
+DEFAULT_SCENARIO = "default"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named set of raw parameter values, converted later by the schema."""
+
+    name: str
+    values: Mapping[str, Any]
+    source: Source
+    sweep: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded, validated scenario config (or a bare notebook treated as one)."""
+
+    path: Path | None
+    notebook: Notebook
+    schema: Schema
+    title: str
+    description: str = ""
+    scenarios: tuple[Scenario, ...] = ()
+    baseline: str | None = None
+    warm_imports: tuple[str, ...] = ()
+    kernel: str | None = None
+    doc: YamlDoc | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return (self.path or self.notebook.path).stem
+
+    def select(self, names: list[str] | None) -> list[Scenario]:
+        """Scenarios by name; a sweep's name selects all its points; none given: all of them."""
+        if not names:
+            return list(self.scenarios)
+        chosen: list[Scenario] = []
+        for name in names:
+            matches = [s for s in self.scenarios if name in (s.name, s.sweep)]
+            if not matches:
+                known = sorted({s.sweep or s.name for s in self.scenarios})
+                where = self.path or self.notebook.path
+                raise ConfigError(f"no scenario {name!r} in {where}.",
+                                  hint=did_you_mean(name, known) or f"Available: {', '.join(known)}.")
+            chosen.extend(m for m in matches if m not in chosen)
+        return chosen
+
+
+def load_target(target: str | Path) -> Config:
+    """A config YAML or a notebook (whose only scenario is its defaults)."""
+    path = Path(target)
+    if path.suffix == ".ipynb":
+        notebook = load_notebook(path)
+        schema = schema_for(notebook)
+        return Config(path=None, notebook=notebook, schema=schema, title=path.stem,
+                      scenarios=(Scenario(DEFAULT_SCENARIO, {}, Source()),))
+    if path.suffix not in (".yaml", ".yml"):
+        if not path.exists():
+            raise ConfigError(f"{path} does not exist.", hint="Give a config (.yaml) or a notebook (.ipynb).")
+        raise ConfigError(f"{path} is neither a config (.yaml) nor a notebook (.ipynb).")
+    return load_config(path)
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and fully validate a config: keys, notebook, refinements, every scenario's values."""
+    path = Path(path)
+    doc = load_yaml(path)
+    data = doc.data
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping with at least a 'notebook:' key, got {type(data).__name__}.")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise ConfigError(located(path, doc.line(key), f"unknown key {key!r}."),
+                              hint=did_you_mean(str(key), TOP_KEYS) or f"Allowed keys: {', '.join(TOP_KEYS)}.")
+    if not isinstance(data.get("notebook"), str):
+        raise ConfigError(located(path, doc.line("notebook"), "'notebook:' must name the notebook to run."),
+                          hint="Add e.g. `notebook: ../notebooks/model.ipynb` (relative to this file).")
+    notebook_path = Path(os.path.normpath(path.parent / data["notebook"]))
+    try:
+        notebook = load_notebook(notebook_path)
+    except LivedocsError as exc:
+        raise ConfigError(located(path, doc.line("notebook"), exc.message),
+                          hint=f"'notebook:' is taken relative to the config's folder ({path.parent}).") from None
+    refinements = _mapping(doc, "parameters")
+    lines = {name: doc.line("parameters", name) for name in refinements}
+    schema = schema_for(notebook, refinements, config=path, lines=lines)
+    scenarios = _scenarios(doc, schema) + _sweeps(doc, schema)
+    if not scenarios:
+        scenarios = [Scenario(DEFAULT_SCENARIO, {}, Source(name=str(path), base=path.parent))]
+    names = [s.name for s in scenarios]
+    baseline = data.get("baseline") or ("baseline" if "baseline" in names else names[0])
+    if baseline not in names:
+        raise ConfigError(located(path, doc.line("baseline"), f"baseline {baseline!r} is not a scenario."),
+                          hint=did_you_mean(str(baseline), names) or f"Scenarios: {', '.join(names)}.")
+    warm = data.get("warm_imports") or []
+    if not isinstance(warm, list) or not all(isinstance(m, str) for m in warm):
+        raise ConfigError(located(path, doc.line("warm_imports"), "'warm_imports' must be a list of module names."))
+    config = Config(path=path, notebook=notebook, schema=schema, title=str(data.get("title") or path.stem),
+                    description=str(data.get("description") or "").strip(), scenarios=tuple(scenarios),
+                    baseline=baseline, warm_imports=tuple(warm), kernel=data.get("kernel"), doc=doc)
+    for scenario in scenarios:
+        schema.resolve((scenario.values, scenario.source))  # validate now, before anything runs
+    return config
+
+
+def _mapping(doc: YamlDoc, key: str) -> dict[str, Any]:
+    value = doc.data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(located(doc.path, doc.line(key), f"'{key}:' must be a mapping, got {value!r}."))
+    return dict(value)
+
+
+def _source(doc: YamlDoc, *keys: str, names: list[str]) -> Source:
+    lines = {n: doc.line(*keys, n) for n in names}
+    return Source(name=str(doc.path), base=doc.path.parent, lines=lines)
+
+
+def _scenarios(doc: YamlDoc, schema: Schema) -> list[Scenario]:
+    out = []
+    for name, values in _mapping(doc, "scenarios").items():
+        values = _values(doc, ("scenarios", name), values)
+        out.append(Scenario(str(name), values, _source(doc, "scenarios", name, names=list(values))))
+    return out
+
+
+def _values(doc: YamlDoc, keys: tuple, values: Any) -> dict[str, Any]:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(located(doc.path, doc.line(*keys), f"scenario {keys[-1]!r} must map parameter names to values, got {values!r}."),
+                          hint="Write e.g. `stress: {threshold: 0.4}` (or `{}` for the defaults).")
+    for name in values:
+        try:
+            check_name(name)
+        except LivedocsError as exc:
+            raise ConfigError(located(doc.path, doc.line(*keys, name), exc.message)) from None
+    return dict(values)
+
+
+def _sweeps(doc: YamlDoc, schema: Schema) -> list[Scenario]:
+    scenarios = {s.name: s for s in _scenarios(doc, schema)}
+    out: list[Scenario] = []
+    for sweep, spec in _mapping(doc, "sweeps").items():
+        keys = ("sweeps", sweep)
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("grid"), Mapping) or not spec["grid"]:
+            raise ConfigError(located(doc.path, doc.line(*keys), f"sweep {sweep!r} needs a 'grid:' mapping of parameter -> list of values."),
+                              hint="Write e.g. `grid: {threshold: [0.3, 0.5, 0.7]}`.")
+        base_name = spec.get("base")
+        base_values: Mapping[str, Any] = {}
+        if base_name is not None:
+            if base_name not in scenarios:
+                raise ConfigError(located(doc.path, doc.line(*keys, "base"), f"sweep {sweep!r}: base {base_name!r} is not a scenario."),
+                                  hint=did_you_mean(str(base_name), scenarios) or f"Scenarios: {', '.join(scenarios) or 'none'}.")
+            base_values = scenarios[base_name].values
+        grid = _values(doc, keys + ("grid",), spec["grid"])
+        for name, values in grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(located(doc.path, doc.line(*keys, "grid", name), f"sweep {sweep!r}: '{name}' must be a non-empty list of values, got {values!r}."))
+        names = list(grid)
+        for combo in itertools.product(*(grid[n] for n in names)):
+            point = dict(zip(names, combo))
+            label = ",".join(f"{n}={json.dumps(v) if not isinstance(v, str) else v}" for n, v in point.items())
+            values = {**base_values, **point}
+            lines = {**{n: doc.line("scenarios", base_name, n) for n in base_values}, **{n: doc.line(*keys, "grid", n) for n in names}}
+            out.append(Scenario(f"{sweep}[{label}]", values, Source(name=str(doc.path), base=doc.path.parent, lines=lines), sweep=str(sweep)))
+    return out

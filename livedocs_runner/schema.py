@@ -1,0 +1,190 @@
+"""A notebook's full parameter schema: inferred specs plus config refinements.
+
+``Schema.resolve`` turns values from any source (config scenario, ``-p`` override, web form)
+into the complete typed parameter set a run receives, naming the source in every error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, LivedocsError, ParameterError, did_you_mean, located
+from .notebook import Notebook
+from .params import TYPES, ParamSpec, check_name
+
+REFINEMENT_KEYS = ("type", "min", "max", "choices", "pattern", "label", "help", "required", "within", "default")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a set of values came from, for error messages and relative paths."""
+
+    name: str | None = None  # file shown in messages (None: the command line)
+    base: Path | None = None  # folder relative paths are taken from
+    lines: Mapping[str, int] | None = None  # parameter name -> line in ``name``
+
+    def where(self, param: str | None = None) -> tuple[str | None, int | None]:
+        line = self.lines.get(param) if (self.lines and param) else None
+        return self.name, line
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The ordered parameters of one notebook, as the CLI, configs and the form see them."""
+
+    notebook: Path
+    params: tuple[ParamSpec, ...]
+    has_parameters_cell: bool = True
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def get(self, name: str, source: Source = Source()) -> ParamSpec:
+        for spec in self.params:
+            if spec.name == name:
+                return spec
+        file, line = source.where(name)
+        if not self.has_parameters_cell:
+            raise ParameterError(located(file, line, _no_cell_message(self.notebook)))
+        check_name(name)
+        known = ", ".join(self.names) or "none"
+        raise ParameterError(located(file, line, f"unknown parameter {name!r} for {self.notebook}."),
+                             hint=did_you_mean(name, self.names) or f"Known parameters: {known}.")
+
+    def defaults(self) -> dict[str, Any]:
+        """Literal defaults of the notebook (paths resolved against the notebook's folder)."""
+        out: dict[str, Any] = {}
+        for spec in self.params:
+            if spec.literal and spec.default is not None:
+                out[spec.name] = spec.default
+        return out
+
+    def convert(self, name: str, value: Any, source: Source = Source()) -> Any:
+        spec = self.get(name, source)
+        try:
+            return spec.convert(value, base=source.base)
+        except ParameterError as exc:
+            file, line = source.where(name)
+            raise ParameterError(located(file, line, exc.message), hint=exc.hint) from None
+
+    def resolve(self, *layers: tuple[Mapping[str, Any], Source]) -> dict[str, Any]:
+        """Merge defaults and each ``(values, source)`` layer, converting every value.
+
+        Returns the typed, JSON-ready parameters a run gets: every literal default plus every
+        given value. Raises ParameterError naming the source of the first bad value.
+        """
+        values: dict[str, Any] = {}
+        notebook_source = Source(name=str(self.notebook), base=self.notebook.parent)
+        for spec in self.params:
+            if spec.literal and (spec.default is not None or spec.type == "any"):
+                if spec.default is None:
+                    values[spec.name] = None
+                    continue
+                try:
+                    values[spec.name] = spec.convert(spec.default, base=notebook_source.base)
+                except ParameterError as exc:
+                    raise ParameterError(located(self.notebook, None, f"the default of {exc.message}"),
+                                         hint="Change the default in the parameters cell or the refinement in the config.") from None
+        for given, source in layers:
+            for name, value in given.items():
+                values[name] = self.convert(name, value, source)
+        for spec in self.params:
+            if spec.required and values.get(spec.name) is None:
+                raise ParameterError(f"parameter '{spec.name}' is required and has no value.",
+                                     hint=f"Give it with -p {spec.name}=VALUE or in the scenario.")
+        ordered = {p.name: values[p.name] for p in self.params if p.name in values}
+        return ordered
+
+    def to_json(self) -> dict[str, Any]:
+        return {"notebook": str(self.notebook), "parameters": [p.to_json() for p in self.params]}
+
+
+def _no_cell_message(notebook: Path) -> str:
+    return f"{notebook} has no cell tagged 'parameters', so it takes no parameters. Tag the cell that defines the defaults."
+
+
+def schema_for(notebook: Notebook, refinements: Mapping[str, Any] | None = None, *,
+               config: Path | None = None, lines: Mapping[str, int] | None = None) -> Schema:
+    """Infer the schema of ``notebook`` and apply a config's ``parameters:`` refinements."""
+    inferred = notebook.parameters()
+    has_cell = notebook.parameters_cell_index() is not None
+    refinements = refinements or {}
+    if refinements and not has_cell:
+        raise ConfigError(located(config, None, _no_cell_message(notebook.path)))
+    by_name = {p.name: p for p in inferred}
+    for name, changes in refinements.items():
+        line = (lines or {}).get(name)
+        if name not in by_name:
+            hint = did_you_mean(str(name), by_name) or f"Known parameters: {', '.join(by_name) or 'none'}."
+            raise ConfigError(located(config, line, f"unknown parameter {name!r} in 'parameters' (not in {notebook.path})."), hint=hint)
+        by_name[name] = _refine(by_name[name], changes, config=config, line=line)
+    return Schema(notebook=notebook.path, params=tuple(by_name.values()), has_parameters_cell=has_cell)
+
+
+def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | None) -> ParamSpec:
+    def fail(message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(located(config, line, f"parameter '{spec.name}': {message}"), hint=hint)
+
+    if changes is None:
+        return spec
+    if not isinstance(changes, Mapping):
+        raise fail(f"expected a mapping of refinements, got {changes!r}.", "Write e.g. `threshold: {type: float, min: 0, max: 1}`.")
+    for key in changes:
+        if key not in REFINEMENT_KEYS:
+            raise fail(f"unknown key {key!r}.", did_you_mean(str(key), REFINEMENT_KEYS) or f"Allowed: {', '.join(REFINEMENT_KEYS)}.")
+    kind = changes.get("type", spec.type)
+    if kind not in TYPES:
+        raise fail(f"unknown type {kind!r}.", did_you_mean(str(kind), TYPES) or f"Use one of {', '.join(TYPES)}.")
+    base = config.parent if config else Path.cwd()
+    fields: dict[str, Any] = {"type": kind}
+    for key in ("label", "help"):
+        if key in changes:
+            fields[key] = str(changes[key])
+    if "required" in changes:
+        if not isinstance(changes["required"], bool):
+            raise fail(f"'required' must be true or false, got {changes['required']!r}.")
+        fields["required"] = changes["required"]
+    if "within" in changes:
+        if kind != "path":
+            raise fail("'within' only applies to type: path.", "Add `type: path`.")
+        folder = (base / str(changes["within"])).resolve()
+        if not folder.is_dir():
+            raise fail(f"'within' folder {str(changes['within'])!r} does not exist ({folder}).")
+        fields["within"] = str(folder)
+    if "pattern" in changes:
+        try:
+            re.compile(str(changes["pattern"]))
+        except re.error as exc:
+            raise fail(f"'pattern' {changes['pattern']!r} is not a valid regular expression ({exc}).")
+        fields["pattern"] = str(changes["pattern"])
+    unbounded = replace(spec, **fields, min=None, max=None, choices=None)
+    try:
+        for key in ("min", "max"):
+            if key in changes and changes[key] is not None:
+                fields[key] = unbounded.convert(changes[key], base=base)
+        if "choices" in changes:
+            choices = changes["choices"]
+            if not isinstance(choices, list) or not choices:
+                raise fail("'choices' must be a non-empty list.")
+            item = replace(unbounded, type="any") if kind in ("list", "any") else unbounded
+            fields["choices"] = tuple(item.convert(c, base=base) for c in choices)
+    except LivedocsError as exc:
+        raise fail(exc.message) from None
+    refined = replace(spec, **fields)
+    if "default" in changes:
+        refined = replace(refined, default=changes["default"], literal=True)
+    if refined.default is not None and kind not in (spec.type, "path") and refined.literal:
+        refined = replace(refined, default=_retype_default(refined, base))
+    return refined
+
+
+def _retype_default(spec: ParamSpec, base: Path) -> Any:
+    try:
+        return replace(spec, min=None, max=None, choices=None, pattern=None, within=None).convert(spec.default, base=base)
+    except ParameterError:
+        return spec.default  # reported when the run resolves its parameters
