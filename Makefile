@@ -1,0 +1,38 @@
+# Two commands on a fresh machine with Python 3.11: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test test-fast app bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "livedocs-runner needs Python 3.11 or newer"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[app,dask,test]"
+	touch $(STAMP)
+
+setup: $(STAMP)  ## make .venv and install livedocs-runner with everything the demo and tests need
+
+demo: setup  ## validate the demo configs, run their scenarios, say where the reports are
+	$(BIN)/livedocs validate configs/*.yaml
+	$(BIN)/livedocs run configs/credit_risk.yaml --workers 2
+	$(BIN)/livedocs run configs/pricing_whatif.yaml -s baseline -s summer_discount -s winter_rise --workers 2
+	$(BIN)/livedocs runs --limit 12
+	@echo "Open any report above, e.g.: $$(ls -t .livedocs/runs/*/report.html | head -1)"
+
+test: setup  ## the whole suite: unit, real kernels, the app, one real browser
+	$(BIN)/python -m pytest -q
+
+test-fast: setup  ## unit tests only (no kernels, no browser)
+	$(BIN)/python -m pytest -q -m "not kernel and not browser and not dask"
+
+app: setup  ## start the web app on http://localhost:8501
+	$(BIN)/livedocs app
+
+bench: setup  ## benchmarks against the plain papermill way
+	$(BIN)/python benchmarks/run_overhead.py
+
+clean:
+	rm -rf .livedocs build *.egg-info
