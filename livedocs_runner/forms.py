@@ -1,0 +1,217 @@
+"""A UI-free description of a notebook's web form, built from its schema.
+
+The app (``apps/``) draws widgets from a :class:`Form`; nothing here knows about Streamlit.
+Values go back through :func:`form_values_to_params`, which turns each widget value into the
+text the CLI would receive for ``-p name=VALUE`` and resolves it with :meth:`Schema.resolve`,
+so the form refuses exactly what the CLI refuses, with exactly the CLI's messages.
+
+    form = build_form(config.schema)
+    params = form_values_to_params(config, {"threshold": 0.4})
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .params import ParamSpec
+from .scenarios import Config
+from .schema import Schema, Source
+
+WIDGETS = ("number", "slider", "toggle", "select", "multiselect", "date", "text", "json", "file", "fixed")
+MAX_FILES = 500  # a `within:` folder bigger than this is listed up to here
+
+
+@dataclass(frozen=True, kw_only=True)
+class Field:
+    """One input of the form: which widget to draw, its bounds/choices and its default.
+
+    ``default`` and ``choices`` are typed parameter values (paths absolute, dates ISO strings);
+    :meth:`to_widget` / :meth:`from_widget` translate between those and what a widget holds.
+    """
+
+    name: str
+    label: str
+    help: str
+    widget: str
+    type: str
+    default: Any = None
+    min: Any = None
+    max: Any = None
+    step: int | float | None = None
+    choices: tuple[Any, ...] = ()
+    choice_labels: tuple[str, ...] = ()  # what to show for each choice (file names for ``file``)
+    required: bool = False
+
+    def label_of(self, choice: Any) -> str:
+        """The text shown for one of :attr:`choices`."""
+        if self.choice_labels and choice in self.choices:
+            return self.choice_labels[self.choices.index(choice)]
+        return choice if isinstance(choice, str) else json.dumps(choice)
+
+    def to_widget(self, value: Any) -> Any:
+        """A typed parameter value as the widget holds it (date objects, JSON text, ...)."""
+        if self.widget == "date":
+            return dt.date.fromisoformat(value) if isinstance(value, str) else value
+        if self.widget == "json":
+            return json.dumps(value, ensure_ascii=False)
+        if self.widget == "multiselect":
+            return [v for v in (value or []) if v in self.choices]
+        if self.widget in ("text", "fixed"):
+            return "" if value is None else str(value)
+        return value
+
+    def from_widget(self, value: Any) -> Any:
+        """A widget's value as the text ``-p name=TEXT`` would carry, or a typed value.
+
+        Numbers, dates and booleans become their canonical text so the schema converts them
+        exactly as it converts CLI input; float noise from slider steps is rounded away.
+        """
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            if self.step and math.isfinite(value):
+                value = round(value, _decimals(self.step) + 6)
+            return repr(value)
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, dt.datetime | dt.date):
+            return value.isoformat()
+        if isinstance(value, tuple):
+            value = list(value)
+        if self.widget == "file" and isinstance(value, str) and value in self.choice_labels:
+            return self.choices[self.choice_labels.index(value)]  # a file name from a shared link
+        if self.widget == "multiselect" and isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()] if not value.lstrip().startswith("[") else value
+        return value
+
+
+@dataclass(frozen=True)
+class Form:
+    """The fields of one notebook's form, in the order of its ``parameters`` cell."""
+
+    notebook: Path
+    fields: tuple[Field, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        for item in self.fields:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def to_widgets(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Widget values for every field from typed ``params`` (fields not given keep defaults)."""
+        return {f.name: f.to_widget(params.get(f.name, f.default)) for f in self.fields}
+
+
+def build_form(schema: Schema) -> Form:
+    """The form for ``schema``: one field per parameter, defaults resolved like a run's."""
+    try:
+        defaults = schema.resolve()
+    except Exception:  # noqa: BLE001 - a bad default is reported when the form is submitted
+        defaults = schema.defaults()
+    return Form(schema.notebook, tuple(field_for(spec, defaults.get(spec.name, spec.default)) for spec in schema.params))
+
+
+def field_for(spec: ParamSpec, default: Any = None) -> Field:
+    """The widget for one parameter (see :data:`WIDGETS`)."""
+    common = {"name": spec.name, "label": spec.title, "help": _help(spec), "type": spec.type,
+              "default": default, "required": spec.required}
+    if spec.type == "path":
+        if spec.within:
+            files = list_files(Path(spec.within))
+            if isinstance(default, str) and default not in files and Path(default).is_file():
+                files.append(default)
+            labels = tuple(_relative(f, spec.within) for f in files)
+            return Field(widget="file", choices=tuple(files), choice_labels=labels, **common)
+        return Field(widget="fixed", **common)  # a server path is never typed in by a web user
+    if spec.choices:
+        widget = "multiselect" if spec.type == "list" else "select"
+        return Field(widget=widget, choices=tuple(spec.choices), **common)
+    if spec.type in ("int", "float"):
+        bounded = spec.min is not None and spec.max is not None
+        return Field(widget="slider" if bounded else "number", min=spec.min, max=spec.max,
+                     step=_step(spec), **common)
+    if spec.type == "bool":
+        return Field(widget="toggle", **common)
+    if spec.type == "date":
+        return Field(widget="date", min=spec.min, max=spec.max, **common)
+    if spec.type in ("list", "dict", "any"):
+        return Field(widget="json", **common)
+    return Field(widget="text", **common)  # str, datetime (ISO text)
+
+
+def list_files(folder: Path) -> list[str]:
+    """Absolute paths of the visible files below ``folder``, sorted, at most :data:`MAX_FILES`."""
+    if not folder.is_dir():
+        return []
+    found = sorted(str(p.resolve()) for p in folder.rglob("*")
+                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return found[:MAX_FILES]
+
+
+def form_values_to_params(config: Config, values: Mapping[str, Any], *,
+                          base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Typed parameters for a run from form (or shared-link) values, validated like ``-p``.
+
+    ``base`` (e.g. a scenario's values) is applied first; ``values`` on top. Raises
+    :class:`ParameterError` with the CLI's message for the first bad or unknown value.
+    """
+    form = build_form(config.schema)
+    texts = {}
+    for name, value in values.items():
+        texts[name] = form.field(name).from_widget(value) if name in form.names else value
+    cli_source = Source(name=None, base=Path.cwd())
+    layers = [(dict(base), Source(name=None, base=config.notebook.path.parent))] if base else []
+    return config.schema.resolve(*layers, (texts, cli_source))
+
+
+def scenario_params(config: Config, name: str) -> dict[str, Any]:
+    """The typed parameters of one of ``config``'s scenarios (to pre-fill the form)."""
+    for scenario in config.scenarios:
+        if scenario.name == name:
+            return config.schema.resolve((scenario.values, scenario.source))
+    config.select([name])  # raises ConfigError naming the known scenarios
+    raise ConfigError(f"{name!r} is a sweep, not a single scenario.", hint="Pick one of its points.")
+
+
+def _help(spec: ParamSpec) -> str:
+    extra = f" Must match `{spec.pattern}`." if spec.pattern else ""
+    if spec.type == "datetime":
+        extra += " Format: YYYY-MM-DDTHH:MM:SS."
+    if spec.type in ("list", "dict", "any"):
+        extra += " Write it as JSON."
+    return (spec.help + extra).strip()
+
+
+def _step(spec: ParamSpec) -> int | float:
+    if spec.type == "int":
+        return 1
+    if spec.min is not None and spec.max is not None and spec.max > spec.min:
+        return 10.0 ** math.floor(math.log10((spec.max - spec.min) / 100))
+    return 0.01
+
+
+def _decimals(step: float) -> int:
+    return max(0, -math.floor(math.log10(step))) if step > 0 else 6
+
+
+def _relative(path: str, folder: str) -> str:
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:
+        return Path(path).name
+
+
+__all__ = ["WIDGETS", "Field", "Form", "build_form", "field_for", "form_values_to_params", "list_files",
+           "scenario_params"]
