@@ -92,6 +92,14 @@ def cache_key(plan: RunPlan, inputs: list[dict[str, Any]], env: dict[str, Any]) 
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def plan_cache_key(plan: RunPlan) -> str:
+    """The cache key ``plan`` would get if it started now, without recording or running anything.
+
+    Lets the app offer an earlier identical result (``store.find_cached``) before submitting.
+    """
+    return cache_key(plan, hash_inputs(plan.parameters, list(plan.path_params)), environment(plan.kernel_name))
+
+
 def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
     """Add a queued record for ``plan`` (inputs are hashed when it starts)."""
     run_id = new_id()
