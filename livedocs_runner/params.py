@@ -107,8 +107,8 @@ class ParamSpec:
         if self.pattern and not re.fullmatch(self.pattern, str(value)):
             return "."
         if self.type == "path" and self.within:
-            resolved = Path(value)
-            if not resolved.is_relative_to(self.within):
+            resolved = Path(value).resolve()  # follow symlinks both ways: no escape, no false alarm
+            if not resolved.is_relative_to(Path(self.within).resolve()):
                 return f" (outside {self.within}). Pick a file inside that folder."
             if not resolved.exists():
                 return " (no such file)."
