@@ -1,0 +1,195 @@
+"""A bounded job queue for the web app: N worker threads shared by every visitor.
+
+Each submitted plan gets its ``queued`` run record at once (so it has a shareable id before it
+starts), waits its turn in FIFO order, and runs through :func:`batch.run_one` like a CLI run,
+sharing the same store and cache. Every job reports live progress (cell k of n, elapsed), its
+place in the queue while waiting, and can be cancelled at any point.
+
+    queue = JobQueue(Store(".livedocs"), workers=2)
+    job_id = queue.submit(plan, RunOptions(trigger="app", user="ana"))
+    queue.status(job_id).place  # 1 while first in line
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from .batch import run_one
+from .errors import RunNotFound
+from .execute import Progress, RunControl, RunOptions, finish_cancelled, new_record, plan_cache_key
+from .kernels import FreshKernels, KernelSource
+from .plan import RunPlan
+from .store import FINAL, RunRecord, Store, now
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of one job. ``place`` is 1-based while waiting, None otherwise."""
+
+    id: str
+    status: str
+    scenario: str
+    cell: int = 0
+    cells: int = 0
+    elapsed: float = 0.0
+    place: int | None = None
+    record: RunRecord | None = None  # the final record once the job has ended
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL
+
+
+@dataclass
+class _Job:
+    plan: RunPlan
+    options: RunOptions
+    record: RunRecord
+    progress: Progress | None = None
+    progress_at: float = 0.0
+    final: RunRecord | None = None
+
+
+def cached_result(plan: RunPlan, store: Store) -> RunRecord | None:
+    """The newest succeeded run with exactly ``plan``'s inputs (notebook, parameters, files, env)."""
+    return store.find_cached(plan_cache_key(plan))
+
+
+class JobQueue:
+    """Runs submitted plans on ``workers`` threads; thread-safe; one per app process."""
+
+    def __init__(self, store: Store, *, workers: int = 2, kernels: KernelSource | None = None) -> None:
+        self.store = store
+        self.kernels: KernelSource = kernels or FreshKernels()
+        self.control = RunControl()
+        self._jobs: dict[str, _Job] = {}
+        self._waiting: deque[str] = deque()
+        self._lock = threading.Condition()
+        self._closed = False
+        self._threads = [threading.Thread(target=self._work, name=f"livedocs-job-{n + 1}", daemon=True)
+                         for n in range(max(1, workers))]
+        for thread in self._threads:
+            thread.start()
+
+    @property
+    def workers(self) -> int:
+        return len(self._threads)
+
+    def submit(self, plan: RunPlan, options: RunOptions) -> str:
+        """Record ``plan`` as queued and line it up; returns the job id (= the run id)."""
+        record = new_record(plan, self.store, options)
+        with self._lock:
+            if self._closed:
+                finish_cancelled(self.store, record)
+                raise RuntimeError("the job queue is shut down")
+            self._jobs[record.id] = _Job(plan, options, record)
+            self._waiting.append(record.id)
+            self._lock.notify()
+        return record.id
+
+    def status(self, job_id: str) -> JobStatus:
+        """Where ``job_id`` stands; for a run this queue does not know, its stored record."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                return self._snapshot(job_id, job)
+        record = self.store.get(job_id)
+        return JobStatus(record.id, record.status, record.scenario, elapsed=record.duration_s or 0.0,
+                         record=record if record.status in FINAL else None)
+
+    def jobs(self) -> list[JobStatus]:
+        """Every job of this queue that is still waiting or running, oldest first."""
+        with self._lock:
+            return [self._snapshot(i, j) for i, j in self._jobs.items() if j.final is None]
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a waiting job (it never starts) or stop a running one (its kernel is killed)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise RunNotFound(f"run {job_id!r} is not queued or running in this app.")
+            if job_id in self._waiting:
+                self._waiting.remove(job_id)
+                job.final = finish_cancelled(self.store, self.store.get(job_id))
+                return
+        self.control.cancel(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
+        """Block until ``job_id`` has ended (or ``timeout`` seconds passed); return its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if job_id not in self._jobs:
+                return self.status(job_id)
+            while self._jobs[job_id].final is None:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                self._lock.wait(left)
+        return self.status(job_id)
+
+    def shutdown(self, *, cancel: bool = True, timeout: float = 30.0) -> None:
+        """Stop taking jobs; cancel waiting and running ones (default); wait for the workers."""
+        with self._lock:
+            self._closed = True
+            waiting = list(self._waiting) if cancel else []
+            self._lock.notify_all()
+        for job_id in waiting:
+            self.cancel(job_id)
+        if cancel:
+            for job_id in [j.id for j in self.jobs()]:
+                self.control.cancel(job_id)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _snapshot(self, job_id: str, job: _Job) -> JobStatus:
+        if job.final is not None:
+            return JobStatus(job_id, job.final.status, job.final.scenario, elapsed=job.final.duration_s or 0.0,
+                             record=job.final)
+        if job_id in self._waiting:
+            return JobStatus(job_id, "queued", job.record.scenario, place=self._waiting.index(job_id) + 1)
+        progress = job.progress
+        if progress is None:
+            return JobStatus(job_id, "running", job.record.scenario)
+        elapsed = progress.elapsed + (time.monotonic() - job.progress_at)
+        return JobStatus(job_id, "running", job.record.scenario, progress.cell, progress.cells, elapsed)
+
+    def _on_progress(self, event: Progress) -> None:
+        with self._lock:
+            job = self._jobs.get(event.run_id)
+            if job is not None:
+                job.progress, job.progress_at = event, time.monotonic()
+
+    def _next(self) -> str | None:
+        with self._lock:
+            while not self._waiting and not self._closed:
+                self._lock.wait()
+            return self._waiting.popleft() if self._waiting else None
+
+    def _work(self) -> None:
+        while (job_id := self._next()) is not None:
+            job = self._jobs[job_id]
+            try:
+                final = run_one(job.plan, self.store, job.record, options=job.options, kernels=self.kernels,
+                                control=self.control, progress=self._on_progress)
+            except BaseException as exc:  # noqa: BLE001 - the record must end final, the worker must live
+                final = self._crashed(job_id, exc)
+            with self._lock:
+                job.final = final
+                self._lock.notify_all()
+
+    def _crashed(self, job_id: str, exc: BaseException) -> RunRecord:
+        current = self.store.get(job_id)
+        if current.status in FINAL:
+            return current
+        error: dict[str, Any] = {"cell": None, "ename": type(exc).__name__, "evalue": str(exc), "traceback": ""}
+        return self.store.update(current, status="failed", error=error, finished_at=now())
+
+
+__all__ = ["JobQueue", "JobStatus", "cached_result"]

@@ -1,0 +1,175 @@
+"""The app's job queue with real kernels: progress, queue places, cancel, cache, shared records."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from livedocs_runner.errors import RunNotFound
+from livedocs_runner.execute import RunOptions, plan_cache_key
+from livedocs_runner.jobs import JobQueue, cached_result
+from livedocs_runner.kernels import FreshKernels
+from livedocs_runner.plan import plan_runs
+from livedocs_runner.store import Store
+
+pytestmark = pytest.mark.kernel
+
+DATA = Path(__file__).resolve().parent / "data"
+APP = RunOptions(trigger="app", user="ana", report=False)
+WAIT = 180  # generous: a loaded CI machine starts kernels slowly
+
+
+def simple_plan(a: int = 1):
+    return plan_runs(DATA / "configs" / "simple.yaml", scenarios=["one"], overrides={"a": str(a)})[0]
+
+
+def slow_plan():
+    return plan_runs(DATA / "notebooks" / "slow.ipynb", overrides={"seconds": "600"})[0]
+
+
+def until(check, what: str, timeout: float = WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class CountingKernels(FreshKernels):
+    """A KernelSource collaborator that counts what the queue asks of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.acquired = self.released = 0
+        self.lock = threading.Lock()
+
+    def acquire(self, request):
+        with self.lock:
+            self.acquired += 1
+        return super().acquire(request)
+
+    def release(self, km):
+        with self.lock:
+            self.released += 1
+        super().release(km)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "home")
+
+
+@pytest.fixture
+def make_queue(store):
+    queues = []
+
+    def make(**kwargs):
+        queue = JobQueue(store, **kwargs)
+        queues.append(queue)
+        return queue
+
+    yield make
+    for queue in queues:
+        queue.shutdown(cancel=True)
+
+
+def test_submit_records_at_once_and_runs_like_the_cli(store, make_queue):
+    kernels = CountingKernels()
+    queue = make_queue(workers=1, kernels=kernels)
+    job = queue.submit(simple_plan(), APP)
+    assert store.get(job).status in ("queued", "running", "succeeded")  # the record exists immediately
+    status = queue.wait(job, timeout=WAIT)
+    assert status.done and status.status == "succeeded"
+    record = store.get(job)
+    assert record.metrics == {"total": 3.5}
+    assert (record.trigger, record.user, record.scenario) == ("app", "ana", "one")
+    assert status.record == record
+    assert kernels.acquired == kernels.released == 1
+    assert queue.jobs() == []
+
+
+def test_queue_places_progress_and_cancel(store, make_queue):
+    queue = make_queue(workers=1)
+    slow = queue.submit(slow_plan(), APP)
+    second = queue.submit(simple_plan(2), APP)
+    third = queue.submit(simple_plan(3), APP)
+    running = until(lambda: (s := queue.status(slow)).cells and s.cell == s.cells and s, "the slow run to reach its sleep")
+    assert (running.status, running.cells, running.place) == ("running", 3, None)  # parameters, injected, sleep
+    assert queue.status(second).place == 1 and queue.status(third).place == 2
+    assert [j.id for j in queue.jobs()] == [slow, second, third]
+    until(lambda: queue.status(slow).elapsed > running.elapsed, "elapsed time to grow")
+
+    queue.cancel(third)  # waiting: never starts
+    assert queue.status(third).status == "cancelled"
+    assert store.get(third).started_at is None
+    assert queue.status(second).place == 1
+
+    queue.cancel(slow)  # running: its kernel is stopped
+    assert queue.wait(slow, timeout=WAIT).status == "cancelled"
+    assert store.get(slow).error["ename"] == "Cancelled"
+    assert queue.wait(second, timeout=WAIT).status == "succeeded"
+    assert store.get(third).status == "cancelled"
+
+
+def test_workers_run_in_parallel(store, make_queue):
+    queue = make_queue(workers=2)
+    jobs = [queue.submit(slow_plan(), APP) for _ in range(3)]
+    until(lambda: [queue.status(j).status for j in jobs] == ["running", "running", "queued"], "two running, one waiting")
+    assert queue.status(jobs[2]).place == 1
+    for job in jobs:
+        queue.cancel(job)
+    assert [queue.wait(j, timeout=WAIT).status for j in jobs] == ["cancelled"] * 3
+
+
+def test_cached_result_for_identical_inputs(store, make_queue):
+    queue = make_queue(workers=1)
+    plan = simple_plan(4)
+    assert cached_result(plan, store) is None
+    first = queue.wait(queue.submit(plan, APP), timeout=WAIT).record
+    assert first.cache_key == plan_cache_key(plan)
+    assert cached_result(simple_plan(4), store).id == first.id
+    assert cached_result(simple_plan(5), store) is None
+    again = queue.wait(queue.submit(simple_plan(4), APP), timeout=WAIT).record
+    assert again.cache_of == first.id  # shared cache, as in the CLI
+    fresh = queue.wait(queue.submit(simple_plan(4), RunOptions(trigger="app", use_cache=False, report=False)),
+                       timeout=WAIT).record
+    assert fresh.cache_of is None and fresh.status == "succeeded"
+
+
+def test_failed_run_keeps_the_error(store, make_queue):
+    queue = make_queue(workers=1)
+    plan = plan_runs(DATA / "notebooks" / "broken.ipynb")[0]
+    status = queue.wait(queue.submit(plan, APP), timeout=WAIT)
+    assert status.status == "failed"
+    assert status.record.error["ename"] == "ZeroDivisionError" and status.record.error["cell"] == 4  # in the executed notebook (with its injected cell)
+
+
+def test_status_of_runs_from_elsewhere_and_unknown_cancel(store, make_queue):
+    queue = make_queue(workers=1)
+    other = JobQueue(store, workers=1)
+    try:
+        job = other.submit(simple_plan(6), APP)
+        other.wait(job, timeout=WAIT)
+    finally:
+        other.shutdown()
+    assert queue.status(job).status == "succeeded" and queue.status(job).record is not None
+    with pytest.raises(RunNotFound):
+        queue.cancel(job)
+    with pytest.raises(RunNotFound):
+        queue.status("fff000fff000")
+
+
+def test_shutdown_cancels_running_and_waiting(store):
+    queue = JobQueue(store, workers=1)
+    running = queue.submit(slow_plan(), APP)
+    waiting = queue.submit(slow_plan(), APP)
+    until(lambda: queue.status(running).status == "running", "the first run to start")
+    queue.shutdown(cancel=True)
+    assert store.get(running).status == "cancelled" and store.get(waiting).status == "cancelled"
+    with pytest.raises(RuntimeError):
+        queue.submit(simple_plan(), APP)
