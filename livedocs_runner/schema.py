@@ -163,18 +163,19 @@ def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | N
             raise fail(f"'pattern' {changes['pattern']!r} is not a valid regular expression ({exc}).")
         fields["pattern"] = str(changes["pattern"])
     unbounded = replace(spec, **fields, min=None, max=None, choices=None)
+    if "choices" in changes and (not isinstance(changes["choices"], list) or not changes["choices"]):
+        raise fail("'choices' must be a non-empty list.", "Write e.g. `choices: [north, south]`.")
+    key = ""
     try:
         for key in ("min", "max"):
             if key in changes and changes[key] is not None:
                 fields[key] = unbounded.convert(changes[key], base=base)
         if "choices" in changes:
-            choices = changes["choices"]
-            if not isinstance(choices, list) or not choices:
-                raise fail("'choices' must be a non-empty list.")
+            key = "choices"
             item = replace(unbounded, type="any") if kind in ("list", "any") else unbounded
-            fields["choices"] = tuple(item.convert(c, base=base) for c in choices)
-    except LivedocsError as exc:
-        raise fail(exc.message) from None
+            fields["choices"] = tuple(item.convert(c, base=base) for c in changes["choices"])
+    except LivedocsError as exc:  # "parameter 'a': 'min' expects an int, got 'low'."
+        raise fail(f"'{key}' " + exc.message.removeprefix(f"parameter '{spec.name}' "), exc.hint) from None
     refined = replace(spec, **fields)
     if "default" in changes:
         refined = replace(refined, default=changes["default"], literal=True)
