@@ -54,10 +54,10 @@ def provenance_html(record: RunRecord) -> str:
                      for i in record.inputs)
     table = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{v}</td></tr>" for k, v in rows)
     parts = [f"<h2>{html.escape(record.title or Path(record.notebook).stem)} — {html.escape(record.scenario)}</h2>",
-             f"<table class='livedocs-provenance'>{table}</table>",
-             f"<h3>Parameters</h3><table>{params or '<tr><td>none</td></tr>'}</table>"]
+             f"<table class='livedocs-provenance' style='margin-left:0'>{table}</table>",
+             f"<h3>Parameters</h3><table style='margin-left:0'>{params or '<tr><td>none</td></tr>'}</table>"]
     if inputs:
-        parts.append(f"<h3>Input files</h3><table><tr><th>path</th><th>bytes</th><th>SHA-256</th></tr>{inputs}</table>")
+        parts.append(f"<h3>Input files</h3><table style='margin-left:0'><tr><th>path</th><th>bytes</th><th>SHA-256</th></tr>{inputs}</table>")
     return "<div class='livedocs-header' style='font-family:sans-serif;font-size:13px'>" + "".join(parts) + "<hr></div>"
 
 
