@@ -168,9 +168,18 @@ def _to_float(value: Any, base: Path | None) -> float:
     return number
 
 
+def _text(value: str) -> str:
+    """Refuse lone surrogates (a bad ``\\ud83c`` escape, undecodable bytes): they cannot be stored."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"It contains {value[exc.start:exc.end]!a}, which is not valid Unicode text.") from None
+    return value
+
+
 def _to_str(value: Any, base: Path | None) -> str:
     if isinstance(value, str):
-        return value
+        return _text(value)
     if isinstance(value, bool | int | float) and not isinstance(value, bool):
         return str(value)
     raise ValueError("Quote it in YAML to make it a string.")
@@ -233,7 +242,7 @@ def _to_dict(value: Any, base: Path | None) -> dict:
 def _to_path(value: Any, base: Path | None) -> str:
     if not isinstance(value, str | Path) or not str(value).strip():
         raise ValueError("Give a file path.")
-    path = Path(value).expanduser()
+    path = Path(_text(str(value))).expanduser()
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return os.path.abspath(path)
@@ -249,7 +258,9 @@ def _to_any(value: Any, base: Path | None) -> Any:
 
 def check_plain(value: Any) -> Any:
     """Accept only None/bool/int/finite float/str and lists/dicts of them (JSON-like data)."""
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -260,7 +271,7 @@ def check_plain(value: Any) -> Any:
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise ValueError("Dictionary keys must be strings.")
-        return {k: check_plain(v) for k, v in value.items()}
+        return {_text(k): check_plain(v) for k, v in value.items()}
     raise ValueError(f"A {type(value).__name__} is not allowed: use numbers, strings, booleans, lists and dicts.")
 
 
