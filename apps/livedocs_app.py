@@ -1,0 +1,69 @@
+"""The livedocs web app: every configured notebook as a form to fill in, run, read, compare and share.
+
+Start it with ``livedocs app`` (or ``make app``). Settings come from the environment:
+``LIVEDOCS_CONFIGS`` (configs folder), ``LIVEDOCS_HOME`` (run store), ``LIVEDOCS_WORKERS`` (runs at
+once), ``LIVEDOCS_USER`` (default name recorded with runs). Pages are chosen by the URL:
+
+    ?notebook=credit_risk&threshold=0.4   the form, pre-filled
+    ?run=ID                               one run's progress and results
+    ?compare=ID1,ID2                      runs side by side
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the page modules next to this script
+
+from livedocs_ui.form_page import catalog_page, notebook_page  # noqa: E402
+from livedocs_ui.history import compare_page  # noqa: E402
+from livedocs_ui.run_page import run_page  # noqa: E402
+from livedocs_ui.services import catalog, find_config, go, services, user  # noqa: E402
+
+from livedocs_runner.provenance import current_user  # noqa: E402
+
+st.set_page_config(page_title="livedocs", page_icon="📓", layout="wide")
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.header("livedocs")
+        if "user" not in st.session_state:
+            st.session_state["user"] = current_user()
+        st.text_input("Your name", key="user", help="Recorded with the runs you start.")
+        st.button("All notebooks", key="nav-catalog", on_click=go, width="stretch")
+        for entry in catalog():
+            if entry.config is not None:
+                st.button(entry.config.title, key=f"nav:{entry.name}", on_click=go,
+                          kwargs={"notebook": entry.name}, width="stretch")
+        jobs = services().queue.jobs()
+        running = sum(j.status == "running" for j in jobs)
+        st.caption(f"{running} running · {len(jobs) - running} waiting · {services().queue.workers} at a time")
+        st.caption(f"Runs are kept in {services().settings.home}")
+
+
+def main() -> None:
+    sidebar()
+    params = st.query_params
+    if params.get("run"):
+        run_page(params["run"])
+    elif params.get("compare"):
+        compare_page(params["compare"].split(","))
+    elif params.get("notebook"):
+        name = params["notebook"]
+        config = find_config(name)
+        if config is None:
+            names = [e.name for e in catalog()]
+            st.error(f"Error: no notebook {name!r} here. Available: {', '.join(names) or 'none'}.")
+            catalog_page()
+        else:
+            notebook_page(name, config)
+    else:
+        catalog_page()
+    _ = user()
+
+
+main()

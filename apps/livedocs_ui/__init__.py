@@ -1,0 +1,1 @@
+"""Pages of the livedocs web app (Streamlit); the entry script is ``apps/livedocs_app.py``."""

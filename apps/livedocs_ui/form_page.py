@@ -1,0 +1,212 @@
+"""The catalog and a notebook's form: fill in (from a scenario or a shared link), run, or reuse a result."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from livedocs_runner.errors import LivedocsError
+from livedocs_runner.execute import RunOptions
+from livedocs_runner.forms import Field, Form, build_form, form_values_to_params, scenario_params
+from livedocs_runner.jobs import cached_result
+from livedocs_runner.plan import RunPlan, plan_for, plan_runs
+from livedocs_runner.scenarios import Config
+
+from .services import catalog, go, link, services, user
+
+RESERVED = ("notebook", "scenario", "run", "compare", "tab")
+
+
+def catalog_page() -> None:
+    st.title("Notebooks you can run")
+    st.caption("Pick one, change its inputs, press Run. Every run is kept: open, compare and share any of them.")
+    entries = catalog()
+    if not entries:
+        st.info(f"No configs in {services().settings.configs}. Add a YAML file there (see the README).")
+    for entry in entries:
+        with st.container(border=True):
+            if entry.config is None:
+                st.subheader(entry.name)
+                st.error(f"This config cannot be loaded. Error: {entry.error}")
+                continue
+            config = entry.config
+            st.subheader(config.title)
+            st.write(config.description or "_No description._")
+            runs = len(services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000))
+            st.caption(f"{len(config.schema.params)} inputs · {len(config.scenarios)} scenarios · {runs} runs so far")
+            st.button("Open", key=f"open:{entry.name}", on_click=go, kwargs={"notebook": entry.name})
+
+
+def notebook_page(name: str, config: Config) -> None:
+    st.title(config.title)
+    if config.description:
+        st.write(config.description)
+    run_tab, history_tab = st.tabs(["Run", "History"])
+    with run_tab:
+        _form(name, config)
+    with history_tab:
+        from .history import history
+        history(config)
+
+
+def _key(name: str, field: str) -> str:
+    return f"field:{name}:{field}"
+
+
+def _scenario_names(config: Config) -> list[str]:
+    return [s.name for s in config.scenarios]
+
+
+def _prefill(name: str, config: Config, form: Form) -> str:
+    """Set the widgets from the URL (scenario + values) when the URL changed from outside."""
+    query = {k: v for k, v in st.query_params.to_dict().items() if k not in RESERVED}
+    names = _scenario_names(config)
+    scenario = st.query_params.get("scenario") or config.baseline or names[0]
+    if scenario not in names:
+        st.error(f"Error: no scenario {scenario!r} in {config.path}. Showing {config.baseline}.")
+        scenario = config.baseline or names[0]
+    signature = json.dumps([scenario, query], sort_keys=True)
+    if st.session_state.get(f"written:{name}") == signature and all(_key(name, f.name) in st.session_state for f in form.fields):
+        return scenario  # the URL is the one this page wrote: keep what the user typed
+    base = scenario_params(config, scenario)
+    try:
+        params = form_values_to_params(config, query, base=base)
+    except LivedocsError as exc:
+        st.error(f"Error: {exc}")  # a bad shared link: say why, fill in the rest
+        params = base
+    for field in form.fields:
+        st.session_state[_key(name, field.name)] = _widget_value(field, params.get(field.name, field.default))
+    st.session_state[f"scenario:{name}"] = scenario
+    st.session_state[f"written:{name}"] = signature
+    return scenario
+
+
+def _widget_value(field: Field, value: Any) -> Any:
+    value = field.to_widget(value)
+    if field.widget in ("select", "file") and value not in field.choices:
+        return field.choices[0] if field.choices else None
+    return value
+
+
+def _on_scenario(name: str) -> None:
+    go(notebook=name, scenario=st.session_state[f"scenario:{name}"])
+
+
+def _draw(field: Field, key: str) -> None:
+    kw: dict[str, Any] = {"label": field.label, "help": field.help or None, "key": key}
+    widget = field.widget
+    if widget == "slider":
+        st.slider(min_value=field.min, max_value=field.max, step=field.step, **kw)
+    elif widget == "number":
+        st.number_input(min_value=field.min, max_value=field.max, step=field.step, **kw)
+    elif widget == "toggle":
+        st.toggle(**kw)
+    elif widget in ("select", "file"):
+        st.selectbox(options=list(field.choices), format_func=field.label_of, **kw)
+    elif widget == "multiselect":
+        st.multiselect(options=list(field.choices), format_func=field.label_of, **kw)
+    elif widget == "date":
+        st.date_input(min_value=field.to_widget(field.min) if field.min else None,
+                      max_value=field.to_widget(field.max) if field.max else None, **kw)
+    elif widget == "json":
+        st.text_area(height=80, **kw)
+    elif widget == "fixed":
+        st.text_input(disabled=True, **{**kw, "help": (field.help + " Fixed by the notebook's config.").strip()})
+    else:
+        st.text_input(**kw)
+
+
+def _shared_values(form: Form, values: dict[str, Any], params: dict[str, Any], base: dict[str, Any]) -> dict[str, str]:
+    """The values that differ from the scenario, as short text for the URL."""
+    out = {}
+    for field in form.fields:
+        if field.widget == "fixed" or params.get(field.name) == base.get(field.name):
+            continue
+        value = params[field.name]
+        if field.widget == "file":
+            out[field.name] = field.label_of(value)
+        elif isinstance(value, list | dict) or value is None:
+            out[field.name] = json.dumps(value, ensure_ascii=False)
+        else:
+            out[field.name] = str(field.from_widget(values[field.name]))
+    return out
+
+
+def _form(name: str, config: Config) -> None:
+    form = build_form(config.schema)
+    scenario = _prefill(name, config, form)
+    st.selectbox("Start from scenario", _scenario_names(config), key=f"scenario:{name}",
+                 on_change=_on_scenario, args=(name,),
+                 help="Fills in the form with one of the scenarios defined for this notebook.")
+    with st.container(border=True):
+        for field in form.fields:
+            _draw(field, _key(name, field.name))
+    values = {f.name: st.session_state[_key(name, f.name)] for f in form.fields if f.widget != "fixed"}
+    base = scenario_params(config, scenario)
+    try:
+        params = form_values_to_params(config, values)
+    except LivedocsError as exc:
+        st.error(f"Error: {exc}")
+        st.button("Run", type="primary", disabled=True, key=f"run:{name}")
+        return
+    shared = _shared_values(form, values, params, base)
+    url_state = {"notebook": name, "scenario": scenario, **shared}
+    st.session_state[f"written:{name}"] = json.dumps([scenario, shared], sort_keys=True)
+    if st.query_params.to_dict() != url_state:
+        go(**url_state)  # the address bar always holds this form's state
+    label = scenario if params == base else f"{scenario} (edited)"
+    plan = plan_for(config, label, params)
+    offer = st.session_state.get(f"offer:{name}")
+    if offer and offer[0] != params:
+        offer = st.session_state[f"offer:{name}"] = None
+    if offer:
+        _offer_cached(name, plan, offer[1])
+    elif st.button("Run", type="primary", key=f"run:{name}"):
+        hit = cached_result(plan, services().store)
+        if hit is not None:
+            st.session_state[f"offer:{name}"] = (params, hit.id)
+            st.rerun()
+        _submit(plan, use_cache=False)
+    st.caption("Link to this form with these values:")
+    st.code(link(**url_state), language=None)
+    _sweeps(name, config)
+
+
+def _offer_cached(name: str, plan: RunPlan, run_id: str) -> None:
+    hit = services().store.get(run_id)
+    when = (hit.finished_at or hit.created_at)[:16].replace("T", " ")
+    st.info(f"A result for exactly these inputs already exists: run {hit.id} by {hit.user} ({when} UTC). "
+            "Same notebook, same data, same values.")
+    left, right = st.columns(2)
+    left.button("Show it", type="primary", key=f"show-cached:{name}", on_click=_show_cached, args=(name, hit.id))
+    if right.button("Run anyway", key=f"run-anyway:{name}"):
+        st.session_state[f"offer:{name}"] = None
+        _submit(plan, use_cache=False)
+
+
+def _show_cached(name: str, run_id: str) -> None:
+    st.session_state[f"offer:{name}"] = None
+    go(run=run_id)
+
+
+def _submit(plan: RunPlan, *, use_cache: bool) -> None:
+    job = services().queue.submit(plan, RunOptions(trigger="app", user=user(), use_cache=use_cache))
+    go(run=job)
+    st.rerun()
+
+
+def _sweeps(name: str, config: Config) -> None:
+    sweeps = sorted({s.sweep for s in config.scenarios if s.sweep})
+    if not sweeps:
+        return
+    with st.expander("Run a whole sweep"):
+        sweep = st.selectbox("Sweep", sweeps, key=f"sweep:{name}")
+        points = [s.name for s in config.scenarios if s.sweep == sweep]
+        st.caption(", ".join(points))
+        if st.button(f"Run all {len(points)} points", key=f"run-sweep:{name}"):
+            ids = [services().queue.submit(plan, RunOptions(trigger="app", user=user()))
+                   for plan in plan_runs(config, scenarios=[sweep])]
+            go(compare=",".join(ids))
+            st.rerun()

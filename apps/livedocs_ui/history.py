@@ -1,0 +1,115 @@
+"""A notebook's runs (CLI, app, reruns) in a filterable table, and side-by-side comparison."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from livedocs_runner.compare import compare
+from livedocs_runner.errors import LivedocsError
+from livedocs_runner.outputs import is_table
+from livedocs_runner.scenarios import Config
+from livedocs_runner.store import FINAL, STATUSES, RunRecord
+
+from .services import go, link, services
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def history(config: Config) -> None:
+    runs = services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000)
+    if not runs:
+        st.info("No runs yet. Fill in the form and press Run, or run it from the command line.")
+        return
+    key = config.path.stem if config.path else config.notebook.path.stem
+    cols = st.columns(3)
+    statuses = cols[0].multiselect("Status", STATUSES, key=f"h-status:{key}")
+    triggers = cols[1].multiselect("Started from", sorted({r.trigger for r in runs}), key=f"h-trigger:{key}")
+    text = cols[2].text_input("Search scenario, user or id", key=f"h-text:{key}").strip().lower()
+    shown = [r for r in runs if (not statuses or r.status in statuses) and (not triggers or r.trigger in triggers)
+             and (not text or text in f"{r.scenario} {r.user} {r.id}".lower())]
+    metric_names = list(dict.fromkeys(k for r in shown for k, v in r.metrics.items() if not is_table(v)))[:4]
+    rows = [{"run": r.id, "status": r.status + (" (cached)" if r.cache_of else ""), "scenario": r.scenario,
+             "started (UTC)": (r.started_at or r.created_at)[:19].replace("T", " "),
+             "seconds": r.duration_s, "from": r.trigger, "user": r.user,
+             **{m: _short(r.metrics.get(m)) if m in r.metrics else "" for m in metric_names}} for r in shown]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption(f"{len(shown)} of {len(runs)} runs.")
+    labels = {r.id: f"{r.id} · {r.scenario} · {r.status}" for r in shown}
+    chosen = st.multiselect("Select runs to open or compare", list(labels), format_func=labels.get,
+                            key=f"h-pick:{key}")
+    left, right = st.columns(2)
+    left.button("Open", key=f"h-open:{key}", disabled=len(chosen) != 1, on_click=go,
+                kwargs={"run": chosen[0] if chosen else None})
+    right.button("Compare", key=f"h-compare:{key}", disabled=len(chosen) < 2, on_click=go,
+                 kwargs={"compare": ",".join(chosen)})
+
+
+def compare_page(ids: list[str]) -> None:
+    st.button("← Catalog", key="back-catalog", on_click=go)
+    st.title("Compare runs")
+    try:
+        records = [services().store.get(i) for i in ids if i]
+    except LivedocsError as exc:
+        st.error(f"Error: {exc}")
+        return
+    if len(records) < 2:
+        st.error("Error: give at least two runs to compare, e.g. ?compare=ID1,ID2.")
+        return
+    if any(r.status not in FINAL for r in records):
+        _waiting([r.id for r in records])
+    result = compare(records)
+    header = [f"{r.scenario} ({r.id[:7]})" for r in records]
+    st.subheader("Inputs that differ")
+    if result.differing:
+        st.dataframe(pd.DataFrame({h: [_short(v[i]) for v in result.differing.values()] for i, h in enumerate(header)},
+                                  index=list(result.differing)))
+    else:
+        st.write("All inputs are the same.")
+    if result.same:
+        with st.expander("Inputs that are the same"):
+            st.dataframe(pd.DataFrame({"value": [_short(v) for v in result.same.values()]}, index=list(result.same)))
+    if result.metrics:
+        st.subheader("Results side by side")
+        st.dataframe(pd.DataFrame({h: [_short(v[i]) if v[i] is not None else "—" for v in result.metrics.values()]
+                                   for i, h in enumerate(header)}, index=list(result.metrics)))
+    _chart(records, result.differing, result.metrics)
+    cols = st.columns(len(records))
+    for column, record in zip(cols, records):
+        column.button(f"Open {record.id[:7]}", key=f"c-open:{record.id}", on_click=go, kwargs={"run": record.id})
+    st.caption("Link to this comparison:")
+    st.code(link(compare=",".join(r.id for r in records)), language=None)
+
+
+def _chart(records: list[RunRecord], differing: dict[str, list[Any]], metrics: dict[str, list[Any]]) -> None:
+    """A metric against a numeric parameter that varies across the runs (a sweep)."""
+    numeric = [p for p, values in differing.items()
+               if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)]
+    numbers = [m for m, values in metrics.items()
+               if any(isinstance(v, int | float) and not isinstance(v, bool) for v in values)]
+    if not numeric or not numbers:
+        return
+    st.subheader("Chart")
+    cols = st.columns(2)
+    param = cols[0].selectbox("Swept input", numeric, key="chart-x")
+    metric = cols[1].selectbox("Result", numbers, key="chart-y")
+    frame = pd.DataFrame({param: differing[param], metric: metrics[metric]}).dropna().sort_values(param)
+    st.line_chart(frame, x=param, y=metric)
+
+
+@st.fragment(run_every=1.0)
+def _waiting(ids: list[str]) -> None:
+    statuses = [services().queue.status(i) for i in ids]
+    if all(s.done for s in statuses):
+        st.rerun(scope="app")
+    running = sum(s.status == "running" for s in statuses)
+    queued = sum(s.status == "queued" for s in statuses)
+    st.info(f"{len(ids) - running - queued} of {len(ids)} runs finished · {running} running · {queued} waiting. "
+            "The table fills in as they finish.")

@@ -1,0 +1,198 @@
+"""One run: live progress while it waits or runs, then its results, compared with a baseline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+import streamlit.components.v1 as components
+
+from livedocs_runner.batch import plan_rerun
+from livedocs_runner.errors import LivedocsError
+from livedocs_runner.execute import RunOptions
+from livedocs_runner.forms import scenario_params
+from livedocs_runner.outputs import is_table
+from livedocs_runner.scenarios import Config
+from livedocs_runner.store import FINAL, RunRecord
+
+from .services import find_config, go, link, services, user
+
+_IMAGES = (".png", ".jpg", ".jpeg", ".svg")
+
+
+def run_page(run_id: str) -> None:
+    try:
+        record = services().store.get(run_id)
+    except LivedocsError as exc:
+        st.error(f"Error: {exc}")
+        return
+    config = find_config(path=record.config) if record.config else None
+    name = config.path.stem if config and config.path else None
+    if name:
+        st.button(f"← {config.title}", key="back", on_click=go, kwargs={"notebook": name, "tab": None})
+    st.title(f"{record.title or Path(record.notebook).stem} — {record.scenario}")
+    st.caption(f"Run {record.id} · by {record.user or 'unknown'} via {record.trigger} · "
+               f"created {record.created_at[:19].replace('T', ' ')} UTC")
+    if record.status not in FINAL:
+        _live(record.id)
+        return
+    results(record, config)
+
+
+@st.fragment(run_every=1.0)
+def _live(run_id: str) -> None:
+    """Polls the queue once a second; the rest of the page stays responsive."""
+    queue = services().queue
+    status = queue.status(run_id)
+    if status.done:
+        st.rerun(scope="app")
+    if status.status == "queued":
+        place = f"number {status.place} in the queue" if status.place else "waiting to start"
+        st.info(f"Waiting for a free worker: {place} ({queue.workers} run at a time).")
+        st.progress(0.0)
+    else:
+        where = f"cell {status.cell} of {status.cells}" if status.cells else "starting the kernel"
+        st.info(f"Running: {where} · {status.elapsed:.0f} s elapsed")
+        st.progress(status.cell / status.cells if status.cells else 0.0)
+    if run_id in {j.id for j in queue.jobs()}:
+        st.button("Cancel", key=f"cancel:{run_id}", on_click=queue.cancel, args=(run_id,))
+    else:
+        st.caption("This run was started elsewhere (e.g. from the command line); it cannot be cancelled here.")
+
+
+def _baseline_candidates(record: RunRecord) -> list[RunRecord]:
+    runs = services().store.list(notebook=record.notebook, status="succeeded", limit=200)
+    return [r for r in runs if r.id != record.id]
+
+
+def _default_baseline(record: RunRecord, config: Config | None, candidates: list[RunRecord]) -> RunRecord | None:
+    """The latest succeeded run of the config's baseline scenario (same values, or same name)."""
+    if config is None or not config.baseline:
+        return None
+    try:
+        wanted = scenario_params(config, config.baseline)
+    except LivedocsError:
+        wanted = None
+    for run in candidates:
+        if wanted is not None and run.parameters == wanted:
+            return run
+    return next((r for r in candidates if r.scenario == config.baseline), None)
+
+
+def _label(run: RunRecord) -> str:
+    return f"{run.scenario} · {run.id} · {(run.finished_at or run.created_at)[:16].replace('T', ' ')}"
+
+
+def results(record: RunRecord, config: Config | None) -> None:
+    if record.status == "succeeded":
+        st.success("Succeeded" + (f" in {record.duration_s:.1f} s" if record.duration_s else "") + ".")
+        if record.cache_of:
+            st.info(f"Reused the result of run {record.cache_of}, which had exactly the same inputs.")
+    elif record.status == "cancelled":
+        st.warning("This run was cancelled before it finished. Whatever it produced up to then is below.")
+    else:
+        _failure(record)
+    candidates = _baseline_candidates(record)
+    default = _default_baseline(record, config, candidates)
+    options = [None] + [r.id for r in candidates]
+    by_id = {r.id: r for r in candidates}
+    chosen = st.selectbox("Compare with", options, index=options.index(default.id) if default else 0,
+                          format_func=lambda i: "no baseline" if i is None else _label(by_id[i]),
+                          key=f"baseline:{record.id}", help="Changes are shown against this run.")
+    baseline = by_id.get(chosen) if chosen else None
+    _metrics(record, baseline)
+    _tables(record)
+    _figures(record)
+    _actions(record, baseline)
+    _report(record)
+    with st.expander("Inputs of this run"):
+        st.dataframe(pd.DataFrame([{"parameter": k, "value": json.dumps(v, ensure_ascii=False)}
+                                   for k, v in record.parameters.items()]), hide_index=True)
+
+
+def _failure(record: RunRecord) -> None:
+    err = record.error or {}
+    step = f" at step {err['cell']} of the notebook" if err.get("cell") else ""
+    st.error(f"This run failed{step}: {err.get('evalue') or 'no detail'} ({err.get('ename', 'error')}).")
+    with st.expander("Technical detail"):
+        st.code(err.get("traceback") or json.dumps(err, indent=2), language=None)
+        if record.output_notebook:
+            st.caption(f"Partial output: {record.output_notebook}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _metrics(record: RunRecord, baseline: RunRecord | None) -> None:
+    scalars = {k: v for k, v in record.metrics.items() if not is_table(v)}
+    if not scalars:
+        return
+    st.subheader("Results")
+    columns = st.columns(min(4, len(scalars)))
+    for index, (name, value) in enumerate(scalars.items()):
+        base = baseline.metrics.get(name) if baseline else None
+        delta = None
+        if _is_number(value) and _is_number(base):
+            delta = float(f"{value - base:.6g}")
+        shown = f"{value:,.6g}" if _is_number(value) else (value if isinstance(value, str) else json.dumps(value))
+        columns[index % len(columns)].metric(name.replace("_", " ").capitalize(), shown, delta, border=True,
+                                             help=f"{name}; change against run {baseline.id}" if baseline else name)
+
+
+def _tables(record: RunRecord) -> None:
+    for name, value in record.metrics.items():
+        if is_table(value):
+            st.subheader(name.replace("_", " ").capitalize())
+            st.dataframe(pd.DataFrame(value["data"], columns=value["columns"]), hide_index=True)
+
+
+def _figures(record: RunRecord) -> None:
+    figures = [Path(p) for p in record.outputs if Path(p).suffix.lower() in _IMAGES and Path(p).is_file()]
+    if figures:
+        st.subheader("Figures")
+        for path in figures:
+            st.image(path.read_text() if path.suffix == ".svg" else str(path))
+
+
+def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
+    st.subheader("Share and go on")
+    st.caption("Link to this result:")
+    st.code(link(run=record.id), language=None)
+    cols = st.columns(3)
+    cols[0].button("Run again with these inputs", key="rerun", on_click=_rerun, args=(record.id,))
+    cols[1].button("Compare with baseline", key="compare-baseline", disabled=baseline is None,
+                   on_click=go, kwargs={"compare": f"{record.id},{baseline.id}" if baseline else None})
+    cols[2].button("Edit these inputs", key="edit", on_click=_edit, args=(record,))
+    downloads = st.columns(2)
+    for column, path, label, mime in ((downloads[0], record.output_notebook, "Download executed notebook", "application/x-ipynb+json"),
+                                      (downloads[1], record.report_html, "Download report (HTML)", "text/html")):
+        if path and Path(path).is_file():
+            column.download_button(label, Path(path).read_bytes(), file_name=f"{record.id}-{Path(path).name}",
+                                   mime=mime, key=f"download:{label}")
+
+
+def _rerun(run_id: str) -> None:
+    planned = plan_rerun(services().store, run_id)
+    job = services().queue.submit(planned.plan, RunOptions(trigger="app", user=user(), use_cache=False))
+    go(run=job)
+
+
+def _edit(record: RunRecord) -> None:
+    config = find_config(path=record.config) if record.config else None
+    if config is None or config.path is None:
+        return
+    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in record.parameters.items()}
+    base = record.scenario.removesuffix(" (edited)")
+    scenario = base if base in {s.name for s in config.scenarios} else config.baseline
+    st.session_state.pop(f"written:{config.path.stem}", None)
+    go(notebook=config.path.stem, scenario=scenario, **values)
+
+
+def _report(record: RunRecord) -> None:
+    if record.report_html and Path(record.report_html).is_file():
+        with st.expander("Full report (code hidden)"):
+            components.html(Path(record.report_html).read_text(encoding="utf-8"), height=900, scrolling=True)

@@ -1,0 +1,112 @@
+"""What every page shares: settings from the environment, the store, the job queue, the catalog, links."""
+
+from __future__ import annotations
+
+import atexit
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from livedocs_runner.errors import LivedocsError
+from livedocs_runner.jobs import JobQueue
+from livedocs_runner.provenance import current_user
+from livedocs_runner.scenarios import Config, load_config
+from livedocs_runner.store import Store
+
+
+@dataclass(frozen=True)
+class Settings:
+    """``LIVEDOCS_CONFIGS``, ``LIVEDOCS_HOME`` and ``LIVEDOCS_WORKERS`` (set by ``livedocs app``)."""
+
+    configs: Path
+    home: Path
+    workers: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        try:
+            workers = max(1, int(os.environ.get("LIVEDOCS_WORKERS", "2")))
+        except ValueError:
+            workers = 2
+        return cls(Path(os.environ.get("LIVEDOCS_CONFIGS", "configs")).resolve(),
+                   Path(os.environ.get("LIVEDOCS_HOME", ".livedocs")).resolve(), workers)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One catalog entry: a loaded config, or the error that kept it from loading."""
+
+    name: str
+    path: Path
+    config: Config | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: Store
+    queue: JobQueue
+
+
+@st.cache_resource(show_spinner=False)
+def _services(settings: Settings) -> Services:
+    store = Store(settings.home)
+    store.abandon_stale()
+    queue = JobQueue(store, workers=settings.workers)
+    atexit.register(queue.shutdown)  # stop running kernels when the server stops
+    return Services(settings, store, queue)
+
+
+def services() -> Services:
+    return _services(Settings.from_env())
+
+
+@st.cache_resource(show_spinner=False, ttl=10)
+def _catalog(folder: str, stamp: tuple) -> list[Entry]:
+    entries = []
+    for path in sorted(Path(folder).glob("*.y*ml")):
+        try:
+            entries.append(Entry(path.stem, path, config=load_config(path)))
+        except LivedocsError as exc:
+            entries.append(Entry(path.stem, path, error=str(exc)))
+    return entries
+
+
+def catalog() -> list[Entry]:
+    """Every config in the configs folder (reloaded when a YAML file changes)."""
+    folder = services().settings.configs
+    paths = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+    return _catalog(str(folder), tuple((p.name, p.stat().st_mtime_ns) for p in paths))
+
+
+def find_config(name: str | None = None, *, path: str | None = None) -> Config | None:
+    for entry in catalog():
+        if entry.config is None:
+            continue
+        if name is not None and entry.name == name:
+            return entry.config
+        if path is not None and entry.config.path is not None and str(entry.config.path.resolve()) == path:
+            return entry.config
+    return None
+
+
+def user() -> str:
+    """The name recorded with runs: the sidebar field, else ``LIVEDOCS_USER`` or the OS user."""
+    return (st.session_state.get("user") or "").strip() or current_user()
+
+
+def go(**params: Any) -> None:
+    """Navigate: replace the query string (works in callbacks; the rerun follows)."""
+    st.query_params.clear()
+    st.query_params.update({k: v for k, v in params.items() if v is not None})
+
+
+def link(**params: Any) -> str:
+    """The full URL of a page of this app, for sharing."""
+    base = (st.context.url or "").split("?")[0] or "http://localhost:8501/"
+    return base + "?" + urlencode({k: v for k, v in params.items() if v is not None})

@@ -1,0 +1,50 @@
+"""``livedocs app``: serve every config as a web form (Streamlit runs ``apps/livedocs_app.py``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import ConfigError, LivedocsError
+from . import cli, home_of
+
+APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
+
+
+def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
+    """The Streamlit command line and environment that serve the app (pure: used by tests too)."""
+    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    env = {**os.environ, "LIVEDOCS_CONFIGS": str(configs.resolve()), "LIVEDOCS_HOME": str(home.resolve()),
+           "LIVEDOCS_WORKERS": str(workers)}
+    return argv, env
+
+
+@cli.command()
+@click.option("--configs", type=click.Path(path_type=Path), default=Path("configs"), show_default=True,
+              help="Folder of scenario configs (*.yaml) to serve.")
+@click.option("--home", "app_home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run store folder (default: the global --home, $LIVEDOCS_HOME or .livedocs).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Runs executed at once; further runs wait in a queue.")
+@click.pass_context
+def app(ctx: click.Context, configs: Path, app_home: Path | None, port: int, workers: int) -> None:
+    """Start the web app: every config as a form to fill in, run, compare and share."""
+    if not configs.is_dir():
+        raise ConfigError(f"configs folder {configs} does not exist.", hint="Give one with --configs DIR.")
+    if not APP_SCRIPT.is_file():
+        raise LivedocsError(f"cannot find the web app script {APP_SCRIPT}.",
+                            hint="The app ships with the source checkout: install it with `pip install -e '.[app]'`.")
+    if importlib.util.find_spec("streamlit") is None:
+        raise LivedocsError("the web app needs Streamlit, which is not installed.",
+                            hint="Install it with `pip install -e '.[app]'`.")
+    home = app_home or home_of(ctx)
+    argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers)
+    click.echo(f"Serving {configs} on http://localhost:{port}  (runs in {home}; Ctrl-C to stop)", err=True)
+    sys.stdout.flush()
+    os.execve(argv[0], argv, env)
