@@ -66,6 +66,6 @@ def home_of(ctx: click.Context) -> Path:
     return ctx.find_root().obj["home"]
 
 
-from . import history, inspect, run  # noqa: E402  (commands register themselves on `cli`)
+from . import app, history, inspect, run  # noqa: E402  (commands register themselves on `cli`)
 
 __all__ = ["cli", "main", "history", "inspect", "run"]
