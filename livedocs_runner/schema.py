@@ -50,8 +50,13 @@ class Schema:
                 return spec
         file, line = source.where(name)
         if not self.has_parameters_cell:
-            raise ParameterError(located(file, line, _no_cell_message(self.notebook)))
-        check_name(name)
+            raise ParameterError(located(file, line, f"parameter {name!r} given, but {self.notebook} has no cell tagged "
+                                                     "'parameters', so it takes no parameters."),
+                                 hint=f"Drop {name!r}, or tag the cell that defines the defaults 'parameters'.")
+        try:
+            check_name(name)
+        except ParameterError as exc:
+            raise ParameterError(located(file or self.notebook, line, exc.message)) from None
         known = ", ".join(self.names) or "none"
         raise ParameterError(located(file, line, f"unknown parameter {name!r} for {self.notebook}."),
                              hint=did_you_mean(name, self.names) or f"Known parameters: {known}.")
