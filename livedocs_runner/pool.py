@@ -1,0 +1,257 @@
+"""A warm kernel pool: kernels started ahead of demand, each used by exactly one run.
+
+A fresh kernel costs a process start, a handshake and the notebook's heavy imports (about a
+second for pandas + matplotlib); the run itself often needs a few tens of milliseconds. The pool
+pays that cost *before* the run is asked for, in background threads, and still never reuses a
+kernel: :meth:`WarmPool.acquire` hands out a kernel that has run nothing but the warm imports,
+:meth:`WarmPool.release` kills it, and a replacement starts warming at once.
+
+    pool = WarmPool(PoolOptions(size=2))        # a KernelSource, like kernels.FreshKernels
+    record = execute_run(plan, store, kernels=pool)
+    pool.close()                                 # also done at interpreter exit
+
+Bounds: idle + starting kernels never exceed ``size``; in-use kernels are bounded by the
+callers (one per running run). Kernels are keyed by :class:`KernelRequest` (kernel name, working
+folder, warm imports), so a run never gets a kernel warmed for another folder or other imports.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from jupyter_client.manager import AsyncKernelManager
+
+from .kernels import KernelRequest, KernelStartError, kill_kernel_now, start_kernel, stop_kernel
+
+log = logging.getLogger(__name__)
+
+StartFn = Callable[[KernelRequest, float], AsyncKernelManager]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolOptions:
+    """How big the pool is and how long idle kernels live. Usage: ``PoolOptions(size=4, idle_timeout=600)``.
+
+    ``idle_timeout``: an idle kernel older than this is stopped; it is replaced only while its
+    kind is still in demand (acquired within the last ``idle_timeout``), so an unused pool drains
+    to nothing. ``None`` keeps idle kernels until :meth:`WarmPool.close`.
+    """
+
+    size: int = 2
+    idle_timeout: float | None = 600.0
+    startup_timeout: float = 60.0
+
+
+@dataclass
+class _Idle:
+    km: AsyncKernelManager
+    since: float
+
+
+class WarmPool:
+    """A thread-safe :class:`~livedocs_runner.kernels.KernelSource` of pre-started kernels."""
+
+    def __init__(self, options: PoolOptions = PoolOptions(), *, start: StartFn = start_kernel) -> None:
+        if options.size < 1:
+            raise ValueError(f"pool size must be at least 1, got {options.size}")
+        self.options = options
+        self._start = start
+        self._cond = threading.Condition()
+        self._idle: dict[KernelRequest, deque[_Idle]] = {}
+        self._starting: dict[KernelRequest, int] = {}
+        self._waiting: dict[KernelRequest, int] = {}
+        self._in_use: dict[int, AsyncKernelManager] = {}
+        self._demand: OrderedDict[KernelRequest, float] = OrderedDict()  # least recently acquired first
+        self._closed = False
+        self._warmers = ThreadPoolExecutor(max_workers=options.size, thread_name_prefix="livedocs-warm")
+        self._stoppers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livedocs-stop")
+        self._reaper: threading.Thread | None = None
+        atexit.register(self.close)
+
+    # --- KernelSource ---------------------------------------------------------------------
+
+    def acquire(self, request: KernelRequest) -> AsyncKernelManager:
+        """A live, handshaken kernel for ``request``, used by nobody before; starts one if none is warm."""
+        with self._cond:
+            self._check_open()
+            self._demand[request] = time.monotonic()
+            self._demand.move_to_end(request)
+            km = self._take_idle(request)
+            while km is None and self._starting.get(request, 0) > self._waiting.get(request, 0):
+                # a kernel for this request is on its way: wait for it rather than start a competitor
+                self._waiting[request] = self._waiting.get(request, 0) + 1
+                try:
+                    self._cond.wait(1.0)
+                finally:
+                    self._waiting[request] -= 1
+                self._check_open()
+                km = self._take_idle(request)
+            if km is not None:
+                self._in_use[id(km)] = km
+            self._refill(request)
+        if km is None:
+            km = self._start(request, self.options.startup_timeout)  # retries start-up races itself
+            with self._cond:
+                if self._closed:
+                    stop_kernel(km)
+                    self._check_open()
+                self._in_use[id(km)] = km
+        return km
+
+    def release(self, km: AsyncKernelManager) -> None:
+        """Kill ``km`` now (it is never reused) and clean up after it in the background."""
+        kill_kernel_now(km)
+        with self._cond:
+            self._in_use.pop(id(km), None)
+            closed = self._closed
+        if closed:
+            stop_kernel(km)
+        else:
+            self._stop_later(km)
+
+    # --- warming --------------------------------------------------------------------------
+
+    def prewarm(self, request: KernelRequest, count: int | None = None) -> None:
+        """Start warming up to ``count`` (default: ``size``) kernels for ``request`` now."""
+        with self._cond:
+            self._check_open()
+            self._demand[request] = time.monotonic()
+            self._demand.move_to_end(request)
+            target = min(count or self.options.size, self.options.size)
+            while self._have(request) < target and self._refill(request):
+                pass
+
+    def stats(self) -> dict[str, int]:
+        """Counts of idle, starting and in-use kernels (for tests, logs and the app's status line)."""
+        with self._cond:
+            return {"idle": sum(len(q) for q in self._idle.values()),
+                    "starting": sum(self._starting.values()), "in_use": len(self._in_use)}
+
+    def close(self) -> None:
+        """Stop every kernel (idle, starting and in use) and the background threads; idempotent."""
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            doomed = [entry.km for q in self._idle.values() for entry in q] + list(self._in_use.values())
+            self._idle.clear()
+            self._in_use.clear()
+            self._cond.notify_all()
+        atexit.unregister(self.close)
+        for km in doomed:
+            kill_kernel_now(km)
+        self._warmers.shutdown(wait=True, cancel_futures=True)  # a start in flight stops its own kernel
+        self._stoppers.shutdown(wait=True)
+        for km in doomed:
+            stop_kernel(km)
+        if self._reaper is not None and self._reaper is not threading.current_thread():
+            self._reaper.join(5.0)
+
+    def __enter__(self) -> WarmPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- internals (call with the lock held) ----------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise KernelStartError("the kernel pool is closed")
+
+    def _stop_later(self, km: AsyncKernelManager) -> None:
+        kill_kernel_now(km)
+        try:
+            self._stoppers.submit(stop_kernel, km)  # reaping and file clean-up off the caller's path
+        except RuntimeError:  # shut down meanwhile
+            stop_kernel(km)
+
+    def _have(self, request: KernelRequest) -> int:
+        return len(self._idle.get(request, ())) + self._starting.get(request, 0)
+
+    def _total(self) -> int:
+        return sum(len(q) for q in self._idle.values()) + sum(self._starting.values())
+
+    def _take_idle(self, request: KernelRequest) -> AsyncKernelManager | None:
+        queue = self._idle.get(request)
+        while queue:
+            entry = queue.popleft()
+            if _alive(entry.km):
+                return entry.km
+            self._stop_later(entry.km)  # died while idle (OOM killer, a stray kill)
+        return None
+
+    def _refill(self, request: KernelRequest) -> bool:
+        """Start one kernel for ``request`` if the bound allows, evicting another kind's idle kernel if needed."""
+        if self._closed or self._have(request) >= self.options.size:
+            return False
+        if self._total() >= self.options.size and not self._evict_other(request):
+            return False
+        self._starting[request] = self._starting.get(request, 0) + 1
+        self._warmers.submit(self._warm, request)
+        self._ensure_reaper()
+        return True
+
+    def _evict_other(self, request: KernelRequest) -> bool:
+        for other in self._demand:  # least recently demanded first
+            queue = self._idle.get(other)
+            if other != request and queue:
+                self._stop_later(queue.popleft().km)
+                return True
+        return False
+
+    def _warm(self, request: KernelRequest) -> None:
+        km: AsyncKernelManager | None = None
+        try:
+            km = self._start(request, self.options.startup_timeout)
+        except Exception as exc:  # noqa: BLE001 - a failed warm-up is retried by acquire, in the open
+            log.warning("warming a %s kernel failed: %s", request.kernel_name, exc)
+        with self._cond:
+            self._starting[request] -= 1
+            if km is not None and not self._closed:
+                self._idle.setdefault(request, deque()).append(_Idle(km, time.monotonic()))
+                km = None
+            self._cond.notify_all()
+        if km is not None:  # the pool closed while it was starting
+            stop_kernel(km)
+
+    def _ensure_reaper(self) -> None:
+        if self.options.idle_timeout is not None and self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap, name="livedocs-pool-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        """Stop kernels idle for longer than ``idle_timeout``; replace them while their kind is in demand."""
+        timeout = self.options.idle_timeout or 0.0
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                next_check = now + timeout
+                for request, queue in list(self._idle.items()):
+                    while queue and now - queue[0].since >= timeout:
+                        self._stop_later(queue.popleft().km)
+                        if now - self._demand.get(request, 0.0) < timeout:
+                            self._refill(request)
+                    if queue:
+                        next_check = min(next_check, queue[0].since + timeout)
+                self._cond.wait(max(0.05, next_check - now))
+
+
+def _alive(km: AsyncKernelManager) -> bool:
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None:
+        return bool(km.has_kernel)
+    with contextlib.suppress(Exception):
+        return process.poll() is None
+    return False
+
+
+__all__ = ["PoolOptions", "WarmPool"]
