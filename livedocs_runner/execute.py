@@ -231,6 +231,9 @@ class _Execution:
                                               "the kernel was stopped", "")
         if isinstance(exc, KernelStartError):
             return "failed", {"cell": None, "ename": "KernelStartError", "evalue": str(exc), "traceback": ""}
+        if isinstance(exc, DeadKernelError):
+            return "failed", self._cell_error("DeadKernelError", "the kernel process died while running this cell "
+                                              "(os._exit, a crash or running out of memory)", str(exc))
         return "failed", self._cell_error(type(exc).__name__, str(exc) or "the kernel died", "")
 
     def _save(self, nb: nbformat.NotebookNode) -> None:

@@ -12,6 +12,7 @@ import nbformat
 from .recording import RECORD_MIME, SCRAPBOOK_MIME
 from .store import atomic_write
 
+_SCRAPBOOK_TEXT_MIME = "application/scrapbook.scrap.text+json"
 _IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 
 
@@ -38,10 +39,11 @@ def read_metrics(nb: nbformat.NotebookNode) -> dict[str, Any]:
             if payload.get("kind") == "table":
                 value = {"type": "table", **value}
             metrics[payload["name"]] = value
-        elif SCRAPBOOK_MIME in data:
-            scrap = data[SCRAPBOOK_MIME]
-            if scrap.get("name") and scrap.get("encoder") in ("json", "text", None):
-                metrics[scrap["name"]] = scrap.get("data")
+        else:  # scrapbook: ...scrap.json+json for numbers/lists/dicts, ...scrap.text+json for strings
+            for mime in (SCRAPBOOK_MIME, _SCRAPBOOK_TEXT_MIME):
+                scrap = data.get(mime)
+                if isinstance(scrap, dict) and scrap.get("name") and scrap.get("encoder") in ("json", "text", None):
+                    metrics[scrap["name"]] = scrap.get("data")
     return metrics
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import Any
 
 RECORD_MIME = "application/vnd.livedocs.record+json"
@@ -28,11 +29,11 @@ def record(name: str, value: Any) -> None:
     payload = {"name": name, **encode(value)}
     bundle = {RECORD_MIME: payload}
     bundle.update(_representations(name, value))
-    try:
-        from IPython.display import display
-    except ImportError:  # plain Python: nothing to display into
+    ipython = sys.modules.get("IPython")  # never imported here: a kernel has it loaded already
+    if ipython is None or ipython.get_ipython() is None:  # plain Python: nothing to display into
         print(f"{name} = {value!r}")
         return
+    from IPython.display import display
     display(bundle, raw=True)
 
 

@@ -83,11 +83,16 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+_UMASK = os.umask(0o022)  # read the process umask once (set it straight back)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write ``data`` to ``path`` via a temp file and ``os.replace``: never half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; reports are meant to be shared
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.replace(tmp, path)
