@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
 import platform
+import re
 import sys
 from collections.abc import Mapping
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,38 @@ def hash_inputs(params: Mapping[str, Any], path_params: list[str]) -> list[dict[
 
 @functools.lru_cache(maxsize=None)
 def _packages() -> tuple[tuple[str, str], ...]:
-    seen = {}
-    for dist in metadata.distributions():
-        name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
-        if name:
-            seen[name] = dist.version
+    """Every installed distribution as (normalised name, version), first on ``sys.path`` winning.
+
+    Read from the ``*.dist-info`` / ``*.egg-info`` folder names (``name-version.dist-info``), not by
+    parsing each METADATA file: that took ~0.25 s for 100 packages, on every CLI call.
+    """
+    seen: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for folder in names:
+            stem, dot, kind = folder.rpartition(".")
+            if not dot or kind not in ("dist-info", "egg-info"):
+                continue
+            name, _, version = stem.partition("-")
+            name = re.sub(r"[-_.]+", "-", name).lower()
+            if name and name not in seen:
+                seen[name] = version.partition("-")[0] or _version_of(Path(entry or ".", folder))
     return tuple(sorted(seen.items()))
+
+
+def _version_of(folder: Path) -> str:
+    """The ``Version:`` header of a metadata folder whose name carries no version (old egg-info)."""
+    for meta in ("METADATA", "PKG-INFO"):
+        with contextlib.suppress(OSError), open(folder / meta, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+    return ""
 
 
 def environment(kernel_name: str) -> dict[str, Any]:

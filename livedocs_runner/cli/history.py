@@ -7,8 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..compare import compare as compare_runs
-from ..report import write_report
 from ..store import STATUSES, Store
 from . import cli, home_of
 from .format import relative, show_value, table
@@ -85,6 +83,8 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None
     if len(run_ids) < 2:
         raise click.UsageError("give at least two run ids to compare.")
     store = Store(home_of(ctx))
+    from ..compare import compare as compare_runs  # lazy: keeps `livedocs run` start-up light
+
     result = compare_runs([store.get(r) for r in run_ids])
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
@@ -109,5 +109,7 @@ def report(ctx: click.Context, run_id: str, output: Path | None, with_code: bool
     if not record.output_notebook or not Path(record.output_notebook).exists():
         raise click.ClickException(f"run {record.id} has no executed notebook to report on (status {record.status}).")
     target = output or Path(record.run_dir) / ("report-with-code.html" if with_code else "report.html")
+    from ..report import write_report  # lazy: nbconvert alone costs ~0.3 s to import
+
     write_report(record, None, target, with_code=with_code)
     click.echo(relative(target))
