@@ -18,6 +18,7 @@ from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run,
 from .kernels import FreshKernels, KernelSource
 from .notebook import Notebook, load_notebook
 from .plan import RunPlan
+from .pool import PoolOptions, WarmPool
 from .provenance import sha256_file
 from .store import FINAL, RunRecord, Store, now
 
@@ -51,8 +52,15 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
               on_record: Callable[[RunRecord], None] | None = None) -> list[RunRecord]:
     """Run ``plans`` with up to ``workers`` at a time; returns the final records in plan order.
 
-    Raises :class:`Interrupted` on Ctrl-C/SIGTERM after every record is final.
+    Raises :class:`Interrupted` on Ctrl-C/SIGTERM after every record is final. Without ``kernels``,
+    a batch of several plans gets its own :class:`~livedocs_runner.pool.WarmPool` (size
+    ``workers``; the next kernels warm while runs execute), closed before returning; one plan
+    runs in a cold kernel.
     """
+    if kernels is None and len(plans) > 1:
+        with WarmPool(PoolOptions(size=max(1, min(workers, len(plans))), startup_timeout=options.startup_timeout)) as pool:
+            return run_batch(plans, store, options=options, workers=workers, kernels=pool, control=control,
+                             progress=progress, on_record=on_record)
     kernels = kernels or FreshKernels(options.startup_timeout)
     control = control or RunControl()
     records = [new_record(plan, store, options) for plan in plans]
