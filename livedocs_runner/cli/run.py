@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..batch import plan_rerun, run_batch
-from ..errors import RunFailed
+from ..errors import InputError, RunFailed
 from ..execute import RunOptions
 from ..plan import RunPlan, parse_overrides, plan_runs
 from ..store import RunRecord, Store
@@ -29,25 +28,38 @@ from .progress import ProgressView
               help="Time limit for each run; the kernel is killed and the run recorded failed.")
 @click.option("--no-cache", is_flag=True, help="Execute even when an identical earlier run succeeded.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (faster).")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where runs execute: kernels on this machine, or a Dask distributed cluster.")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="Dask scheduler address for --executor dask, e.g. tcp://HOST:8786 (the home must be shared).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as a JSON list on stdout.")
 @click.pass_context
 def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tuple[str, ...], workers: int,
-        timeout: float | None, no_cache: bool, no_report: bool, as_json: bool) -> None:
+        timeout: float | None, no_cache: bool, no_report: bool, executor: str, scheduler: str | None,
+        as_json: bool) -> None:
     """Run a config's scenarios (or a notebook) and record every run.
 
     TARGET is a config (configs/*.yaml) or a notebook (.ipynb).
     Exit code: 0 all succeeded, 1 any failed, 2 bad input (nothing executed), 130 interrupted.
     """
+    if executor == "dask" and not scheduler:
+        raise InputError("--executor dask needs --scheduler ADDRESS.", hint="E.g. --scheduler tcp://HOST:8786.")
     plans = plan_runs(target, scenarios=list(scenarios), overrides=parse_overrides(list(params)))
     options = RunOptions(timeout=timeout, trigger="cli", use_cache=not no_cache, report=not no_report)
-    records = execute_plans(ctx, plans, options, workers)
+    records = execute_plans(ctx, plans, options, workers, scheduler=scheduler if executor == "dask" else None)
     finish(records, as_json)
 
 
-def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions, workers: int) -> list[RunRecord]:
+def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions, workers: int, *,
+                  scheduler: str | None = None) -> list[RunRecord]:
+    """Run ``plans`` locally (a warm pool of ``workers`` kernels for a batch) or on a Dask cluster."""
     store = Store(home_of(ctx))
     view = ProgressView(workers=min(workers, len(plans)))
     try:
+        if scheduler is not None:
+            from ..dask_executor import run_on_dask
+            return run_on_dask(plans, store, scheduler=scheduler, options=options, progress=view, on_record=view.queued)
+        from ..batch import run_batch
         return run_batch(plans, store, options=options, workers=workers, progress=view, on_record=view.queued)
     finally:
         view.close()
@@ -89,6 +101,8 @@ def failure_line(record: RunRecord) -> str:
 @click.pass_context
 def rerun(ctx: click.Context, run_id: str, timeout: float | None, as_json: bool) -> None:
     """Run a past run again: its stored notebook copy, same parameters, linked to the original."""
+    from ..batch import plan_rerun
+
     planned = plan_rerun(Store(home_of(ctx)), run_id)
     for warning in planned.warnings:
         click.echo(f"Warning: {warning}", err=True)
