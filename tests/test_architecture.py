@@ -1,0 +1,75 @@
+"""The dependency direction of STYLE.md: the core never loads the UI or CLI libraries, and a kernel
+importing ``record`` stays light."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import livedocs_runner
+
+CORE = ["errors", "params", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
+        "batch", "store", "outputs", "report", "compare", "provenance", "recording"]
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_core_does_not_load_ui_or_cli_libraries() -> None:
+    imports = "\n".join(f"import livedocs_runner.{m}" for m in CORE)
+    modules = top_level(loaded_after(f"import livedocs_runner\n{imports}\nimport livedocs_runner.forms"))
+    assert {"streamlit", "click", "typer", "rich"} & modules == set()
+    assert "livedocs_runner.cli" not in loaded_after(f"import livedocs_runner\n{imports}")
+
+
+def test_public_api_does_not_load_the_cli() -> None:
+    names = ", ".join(n for n in livedocs_runner.__all__ if n != "__version__")
+    modules = loaded_after(f"from livedocs_runner import {names}")
+    assert {"streamlit", "click"} & top_level(modules) == set()
+    assert not any(m.startswith("livedocs_runner.cli") for m in modules)
+
+
+def test_record_import_is_light() -> None:
+    modules = top_level(loaded_after("from livedocs_runner import record"))
+    assert {"nbconvert", "nbclient", "nbformat", "pandas", "numpy", "yaml", "jupyter_client", "IPython",
+            "papermill", "sqlite3"} & modules == set()
+
+
+@pytest.mark.parametrize("name", livedocs_runner.__all__)
+def test_every_public_name_resolves(name: str) -> None:
+    assert getattr(livedocs_runner, name) is not None
+
+
+def test_dir_and_unknown_attribute() -> None:
+    assert set(dir(livedocs_runner)) == set(livedocs_runner.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        livedocs_runner.nope  # noqa: B018
+
+
+def test_errors_are_picklable_with_their_fields() -> None:
+    import pickle
+
+    from livedocs_runner.errors import ParameterError, RunFailed
+    err = ParameterError("bad 'x'.", hint="fix it")
+    again = pickle.loads(pickle.dumps(err))
+    assert (type(again), again.message, again.hint, again.exit_code, str(again)) == (
+        ParameterError, "bad 'x'.", "fix it", 2, "bad 'x'. fix it")
+    assert pickle.loads(pickle.dumps(RunFailed("r"))).exit_code == 1
+
+
+def test_cli_is_the_only_click_importer() -> None:
+    from pathlib import Path
+    package = Path(livedocs_runner.__file__).parent
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if p.parent.name != "cli" and ("import click" in p.read_text() or "import streamlit" in p.read_text())]
+    assert offenders == []
