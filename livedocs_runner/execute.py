@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from .inject import parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
@@ -158,6 +156,10 @@ class _Execution:
         self.started = 0.0
 
     def run(self) -> RunRecord:
+        # nbclient (and jupyter_client, zmq) load only when something executes: cache hits stay fast
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
         self.nb = nb = parameterize(self.plan.notebook.node, self.plan.parameters, metadata=meta)
         self.code_cells = {i: k + 1 for k, i in enumerate(i for i, c in enumerate(nb.cells) if c.cell_type == "code")}
@@ -224,6 +226,8 @@ class _Execution:
                 "evalue": evalue, "traceback": detail[-4000:]}
 
     def _interrupted(self, exc: BaseException) -> tuple[str, dict[str, Any]]:
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
         if self.control.is_cancelled(self.record.id):
             return "cancelled", self._cell_error("Cancelled", "the run was cancelled; its kernel was stopped", "")
         if self.timed_out or isinstance(exc, CellTimeoutError):

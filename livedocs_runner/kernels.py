@@ -14,13 +14,11 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from queue import Empty
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_core.utils import run_sync
+if TYPE_CHECKING:  # jupyter_client is imported when a kernel starts: a cache hit never pays for it
+    from jupyter_client.manager import AsyncKernelManager
 
 STARTUP_ATTEMPTS = 3
 
@@ -60,9 +58,12 @@ class FreshKernels:
 def start_kernel(request: KernelRequest, startup_timeout: float = 60.0,
                  attempts: int = STARTUP_ATTEMPTS) -> AsyncKernelManager:
     """Start a kernel and wait until it answers; port collisions and silent kernels are retried."""
+    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
+
     last: BaseException | None = None
     for attempt in range(attempts):
-        km = AsyncKernelManager(kernel_name=request.kernel_name, client_class=f"{__name__}.ReadyClient")
+        km = AsyncKernelManager(kernel_name=request.kernel_name, client_class="livedocs_runner._client.ReadyClient")
         try:
             run_sync(_start_and_handshake)(km, request, startup_timeout)
             return km
@@ -71,43 +72,6 @@ def start_kernel(request: KernelRequest, startup_timeout: float = 60.0,
             stop_kernel(km)
             time.sleep(0.2 * (attempt + 1))
     raise KernelStartError(f"could not start kernel {request.kernel_name!r} after {attempts} attempts: {last}") from last
-
-
-class ReadyClient(AsyncKernelClient):
-    """A kernel client whose readiness check ends as soon as the kernel_info round trip is seen.
-
-    jupyter_client's ``wait_for_ready`` drains IOPub until it has been silent for 200 ms, which is
-    most of a warm run's overhead (nbclient calls it for every run). Seeing our own request's
-    ``idle`` status on IOPub proves the subscription is live and everything before it drained.
-    """
-
-    async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
-        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
-        while True:
-            msg_id = self.kernel_info()
-            reply = None
-            with contextlib.suppress(Empty):
-                while reply is None or reply["parent_header"].get("msg_id") != msg_id:
-                    reply = await self.shell_channel.get_msg(timeout=1)
-            if reply is not None and await self._idle_seen(msg_id):
-                self._handle_kernel_info_reply(reply)
-                return
-            if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
-
-    wait_for_ready = _async_wait_for_ready  # the base class binds its own at class creation
-
-    async def _idle_seen(self, msg_id: str) -> bool:
-        """Drain IOPub up to the ``idle`` status of ``msg_id``; False if IOPub is not connected yet."""
-        with contextlib.suppress(Empty):
-            while True:
-                msg = await self.iopub_channel.get_msg(timeout=0.2)
-                if (msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == msg_id
-                        and msg["content"].get("execution_state") == "idle"):
-                    return True
-        return False
 
 
 async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, timeout: float) -> None:
@@ -140,6 +104,8 @@ def kill_kernel_now(km: AsyncKernelManager) -> None:
 
 def stop_kernel(km: AsyncKernelManager) -> None:
     """Kill the kernel (a used kernel is never reused) and clean up its connection file."""
+    from jupyter_core.utils import run_sync
+
     kill_kernel_now(km)
     with contextlib.suppress(Exception):
         if km.has_kernel:

@@ -26,14 +26,16 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-from jupyter_client.manager import AsyncKernelManager
+from typing import TYPE_CHECKING
 
 from .kernels import KernelRequest, KernelStartError, kill_kernel_now, start_kernel, stop_kernel
 
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
+
 log = logging.getLogger(__name__)
 
-StartFn = Callable[[KernelRequest, float], AsyncKernelManager]
+StartFn = Callable[[KernelRequest, float], "AsyncKernelManager"]
 
 
 @dataclass(frozen=True, kw_only=True)
