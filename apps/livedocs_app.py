@@ -11,10 +11,17 @@ once), ``LIVEDOCS_USER`` (default name recorded with runs). Pages are chosen by 
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import streamlit as st
+
+# Importing streamlit sets MPLBACKEND=Agg in os.environ, and kernels inherit this process's
+# environment: with it, ipykernel keeps Agg instead of its inline backend and notebooks draw no
+# figures. This app never draws with matplotlib itself, so give the kernels their default back.
+if os.environ.get("MPLBACKEND") == "Agg":
+    del os.environ["MPLBACKEND"]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the page modules next to this script
 

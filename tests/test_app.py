@@ -7,8 +7,18 @@ import sys
 import time
 from pathlib import Path
 
+import os
+
 import pytest
-from streamlit.testing.v1 import AppTest
+
+_MPLBACKEND = os.environ.get("MPLBACKEND")
+from streamlit.testing.v1 import AppTest  # noqa: E402  (importing streamlit sets MPLBACKEND=Agg)
+
+# ... which every kernel started later in this test session would inherit: no inline figures.
+if _MPLBACKEND is None:
+    os.environ.pop("MPLBACKEND", None)
+else:
+    os.environ["MPLBACKEND"] = _MPLBACKEND
 
 from livedocs_runner.batch import run_batch
 from livedocs_runner.execute import RunOptions
@@ -127,6 +137,7 @@ def test_run_from_the_form_then_share_and_reuse(home):
     assert (record.trigger, record.user, record.scenario) == ("app", "tester", "baseline (edited)")
     assert record.parameters["threshold"] == 0.45
     assert any(f"?run={run_id}" in c.value for c in at.code)
+    assert any(p.endswith(".png") for p in record.outputs)  # the notebook's figure (inline backend)
 
     shared = app(run=run_id)  # the link opens the same result in another session
     assert [m.value for m in shared.metric] == values

@@ -137,10 +137,18 @@ def _metrics(record: RunRecord, baseline: RunRecord | None) -> None:
         base = baseline.metrics.get(name) if baseline else None
         delta = None
         if _is_number(value) and _is_number(base):
-            delta = float(f"{value - base:.6g}")
-        shown = f"{value:,.6g}" if _is_number(value) else (value if isinstance(value, str) else json.dumps(value))
-        columns[index % len(columns)].metric(name.replace("_", " ").capitalize(), shown, delta, border=True,
+            change = value - base
+            delta = "0" if change == 0 else ("+" if change > 0 else "") + _number(change)
+        shown = _number(value) if _is_number(value) else (value if isinstance(value, str) else json.dumps(value))
+        columns[index % len(columns)].metric(name.replace("_", " ").capitalize(), shown, delta, border=True, delta_color="off",
                                              help=f"{name}; change against run {baseline.id}" if baseline else name)
+
+
+def _number(value: int | float) -> str:
+    """``1,292``, ``0.8746``, ``3,555,220``: readable, never scientific notation for money."""
+    if isinstance(value, int) or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
 
 
 def _tables(record: RunRecord) -> None:

@@ -18,7 +18,8 @@ APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
 def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: int) -> tuple[list[str], dict[str, str]]:
     """The Streamlit command line and environment that serve the app (pure: used by tests too)."""
     argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+            "--client.toolbarMode", "minimal"]
     env = {**os.environ, "LIVEDOCS_CONFIGS": str(configs.resolve()), "LIVEDOCS_HOME": str(home.resolve()),
            "LIVEDOCS_WORKERS": str(workers)}
     return argv, env
