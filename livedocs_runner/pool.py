@@ -151,6 +151,8 @@ class WarmPool:
         for km in doomed:
             kill_kernel_now(km)
         self._warmers.shutdown(wait=True, cancel_futures=True)  # a start in flight stops its own kernel
+        with self._cond:
+            self._starting.clear()  # cancelled warm-ups never ran to count themselves down
         self._stoppers.shutdown(wait=True)
         for km in doomed:
             stop_kernel(km)
