@@ -269,3 +269,15 @@ def test_rerun_uses_the_stored_copy_when_the_notebook_changed(run_cli: Callable[
     [rerun] = run_cli("rerun", original["id"], "--json").json()
     assert rerun["metrics"] == {"total": 3.5}
     assert rerun["notebook_sha256"] == original["notebook_sha256"]
+
+
+def test_console_script_is_the_same_entry_point(home: Path) -> None:
+    import subprocess
+    import sys
+    script = Path(sys.executable).parent / "livedocs"
+    if not script.exists():
+        pytest.skip("no installed console script next to this interpreter")
+    done = subprocess.run([str(script), "inspect", "notebooks/no_parameters.ipynb", "--json"], cwd=NOTEBOOKS.parent,
+                          capture_output=True, text=True, env={"LIVEDOCS_HOME": str(home), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parameters"] == []
