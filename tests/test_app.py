@@ -185,3 +185,20 @@ def test_failed_run_is_explained_plainly(home):
 def test_unknown_run_and_notebook(home):
     assert texts(app(run="abc123").error)[0].startswith("Error: no run 'abc123'")
     assert texts(app(notebook="nope").error)[0].startswith("Error: no notebook 'nope' here.")
+
+
+def test_app_command_refuses_a_missing_configs_folder(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "from livedocs_runner.cli import main; main()", "app",
+                           "--configs", str(tmp_path / "nope")], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == f"Error: configs folder {tmp_path / 'nope'} does not exist."
+
+
+def test_app_command_line_and_environment(tmp_path):
+    from livedocs_runner.cli.app import APP_SCRIPT, app_command
+    assert APP_SCRIPT == APP
+    argv, env = app_command(APP_SCRIPT, configs=ROOT / "configs", home=tmp_path / "h", port=9123, workers=3)
+    assert argv[1:5] == ["-m", "streamlit", "run", str(APP)]
+    assert argv[argv.index("--server.port") + 1] == "9123" and argv[argv.index("--server.headless") + 1] == "true"
+    assert (env["LIVEDOCS_CONFIGS"], env["LIVEDOCS_HOME"], env["LIVEDOCS_WORKERS"]) == (
+        str(ROOT / "configs"), str((tmp_path / "h").resolve()), "3")

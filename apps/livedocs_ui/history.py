@@ -19,7 +19,7 @@ from .services import go, link, services
 
 def _short(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.6g}"
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
@@ -66,7 +66,7 @@ def compare_page(ids: list[str]) -> None:
     if any(r.status not in FINAL for r in records):
         _waiting([r.id for r in records])
     result = compare(records)
-    header = [f"{r.scenario} ({r.id[:7]})" for r in records]
+    header = [f"{r.id[:7]} · {r.scenario}" for r in records]
     st.subheader("Inputs that differ")
     if result.differing:
         st.dataframe(pd.DataFrame({h: [_short(v[i]) for v in result.differing.values()] for i, h in enumerate(header)},
@@ -94,6 +94,7 @@ def _chart(records: list[RunRecord], differing: dict[str, list[Any]], metrics: d
                if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)]
     numbers = [m for m, values in metrics.items()
                if any(isinstance(v, int | float) and not isinstance(v, bool) for v in values)]
+    numbers.sort(key=lambda m: len(set(map(str, metrics[m]))) == 1)  # results that vary come first
     if not numeric or not numbers:
         return
     st.subheader("Chart")

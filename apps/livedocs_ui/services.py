@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
@@ -108,5 +108,6 @@ def go(**params: Any) -> None:
 
 def link(**params: Any) -> str:
     """The full URL of a page of this app, for sharing."""
-    base = (st.context.url or "").split("?")[0] or "http://localhost:8501/"
-    return base + "?" + urlencode({k: v for k, v in params.items() if v is not None})
+    base = urlsplit((st.context.url or "").split("?")[0] or "http://localhost:8501/")
+    page = urlunsplit((base.scheme, base.netloc, base.path or "/", "", ""))
+    return page + "?" + urlencode({k: v for k, v in params.items() if v is not None}, safe=",")
