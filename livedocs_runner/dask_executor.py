@@ -56,7 +56,7 @@ def run_on_dask(plans: Sequence[RunPlan], store: Store, *, scheduler: str | Any,
                                  key=f"livedocs-run-{record.id}", pure=False): record
                    for plan, record in zip(plans, records)}
         try:
-            for future in as_completed(futures):
+            for future in as_completed(list(futures), loop=client.loop):
                 record = futures[future]
                 try:
                     final = future.result()
