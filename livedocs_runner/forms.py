@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,7 +130,7 @@ def field_for(spec: ParamSpec, default: Any = None) -> Field:
               "default": default, "required": spec.required}
     if spec.type == "path":
         if spec.within:
-            files = list_files(Path(spec.within))
+            files = [f for f in list_files(Path(spec.within)) if not spec.pattern or re.fullmatch(spec.pattern, f)]
             if isinstance(default, str) and default not in files and Path(default).is_file():
                 files.append(default)
             labels = tuple(_relative(f, spec.within) for f in files)

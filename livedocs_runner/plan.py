@@ -53,7 +53,8 @@ def plan_runs(target: str | Path | Config, *, scenarios: list[str] | None = None
     """Validated plans for the chosen scenarios of ``target``, with ``overrides`` on top of each."""
     config = target if isinstance(target, Config) else load_target(target)
     overrides = dict(overrides or {})
-    source = override_source or Source(name=None, base=Path.cwd())
+    # -p values have no file of their own: name the target they were given for
+    source = override_source or Source(name=f"{config.path or config.notebook.path} (-p)", base=Path.cwd())
     plans = []
     for scenario in config.select(scenarios):
         params = config.schema.resolve((scenario.values, scenario.source), (overrides, source))

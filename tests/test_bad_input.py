@@ -160,7 +160,7 @@ def test_path_missing(run_cli: Callable[..., CliResult], home: Path, project: Pa
 def test_non_identifier_name_on_the_command_line(run_cli: Callable[..., CliResult], home: Path, pair: str) -> None:
     name = pair.rsplit("=", 1)[0]
     refused(run_cli("run", "notebooks/simple.ipynb", "-p", pair), home,
-            f"notebooks/simple.ipynb: parameter name '{name}' is not a valid Python identifier.",
+            f"notebooks/simple.ipynb (-p): parameter name '{name}' is not a valid Python identifier.",
             "Use letters, digits and underscores")
 
 

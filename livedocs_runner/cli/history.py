@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import InputError
 from ..store import STATUSES, Store
 from . import cli, home_of
 from .format import relative, show_value, table
@@ -107,7 +108,8 @@ def report(ctx: click.Context, run_id: str, output: Path | None, with_code: bool
     """Write a run's HTML report (parameters, status, timing and provenance on top; code hidden)."""
     record = Store(home_of(ctx)).get(run_id)
     if not record.output_notebook or not Path(record.output_notebook).exists():
-        raise click.ClickException(f"run {record.id} has no executed notebook to report on (status {record.status}).")
+        raise InputError(f"run {record.id} has no executed notebook to report on (status {record.status}).",
+                         hint="Pick a run that started, e.g. from `livedocs runs --status succeeded`.")
     target = output or Path(record.run_dir) / ("report-with-code.html" if with_code else "report.html")
     from ..report import write_report  # lazy: nbconvert alone costs ~0.3 s to import
 
