@@ -9,18 +9,20 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import Interrupted
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, new_record,
-                      start_record)
+                      plan_cache_key, start_record)
 from .kernels import FreshKernels, KernelSource
 from .notebook import Notebook, load_notebook
 from .plan import RunPlan
-from .pool import PoolOptions, WarmPool
 from .provenance import sha256_file
 from .store import FINAL, RunRecord, Store, now
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,
@@ -57,17 +59,33 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
     ``workers``; the next kernels warm while runs execute), closed before returning; one plan
     runs in a cold kernel.
     """
-    if kernels is None and len(plans) > 1:
-        with WarmPool(PoolOptions(size=max(1, min(workers, len(plans))), startup_timeout=options.startup_timeout)) as pool:
-            return run_batch(plans, store, options=options, workers=workers, kernels=pool, control=control,
-                             progress=progress, on_record=on_record)
-    kernels = kernels or FreshKernels(options.startup_timeout)
+    to_execute = [p for p in plans if not (options.use_cache and store.find_cached(plan_cache_key(p)))]
+    for notebook in {id(p.notebook): p.notebook for p in to_execute}.values():
+        notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
     control = control or RunControl()
+    if kernels is None and len(to_execute) > 1:
+        from .pool import PoolOptions, WarmPool
+
+        size = max(1, min(workers, len(to_execute)))
+        with WarmPool(PoolOptions(size=size, startup_timeout=options.startup_timeout)) as pool:
+            return _run_all(plans, store, options, workers, pool, control, progress, on_record)
+    kernels = kernels or FreshKernels(options.startup_timeout)
+    return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record)
+
+
+def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource,
+             control: RunControl, progress: ProgressFn | None,
+             on_record: Callable[[RunRecord], None] | None) -> list[RunRecord]:
     records = [new_record(plan, store, options) for plan in plans]
     for record in records:
         if on_record:
             on_record(record)
+    if workers == 0:  # every plan is a cache hit: answer them here, no threads to start
+        return [run_one(plan, store, record, options=options, kernels=kernels, control=control, progress=progress)
+                for plan, record in zip(plans, records)]
     results: dict[str, RunRecord] = {}
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # ~10 ms: not on the cache-hit path
+
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="livedocs-run") as pool:
         futures: dict[Future[RunRecord], RunRecord] = {
             pool.submit(run_one, plan, store, record, options=options, kernels=kernels, control=control,
@@ -117,7 +135,7 @@ def plan_rerun(store: Store, run_id: str) -> Rerun:
     original = store.get(run_id)
     copy = Path(original.notebook_copy)
     stored = load_notebook(copy)
-    notebook = Notebook(path=Path(original.notebook), raw=stored.raw, node=stored.node)
+    notebook = Notebook(path=Path(original.notebook), raw=stored.raw, data=stored.data)
     warnings = []
     for item in original.inputs:
         path = Path(item["path"])
@@ -127,7 +145,7 @@ def plan_rerun(store: Store, run_id: str) -> Rerun:
             warnings.append(f"input {item['path']} (parameter '{item['parameter']}') has changed since run "
                             f"{original.id} (SHA-256 differs); the rerun uses the current file.")
     if not notebook.path.parent.is_dir():
-        notebook = Notebook(path=copy, raw=stored.raw, node=stored.node)
+        notebook = Notebook(path=copy, raw=stored.raw, data=stored.data)
     plan = RunPlan(notebook=notebook, parameters=dict(original.parameters), scenario=original.scenario,
                    config=Path(original.config) if original.config else None, title=original.title,
                    path_params=tuple(i["parameter"] for i in original.inputs),

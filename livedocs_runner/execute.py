@@ -17,9 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from .inject import parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
@@ -27,6 +25,9 @@ from .outputs import collect_outputs
 from .plan import RunPlan
 from .provenance import current_user, environment, hash_inputs
 from .store import RunRecord, Store, atomic_write, new_id, now
+
+if TYPE_CHECKING:
+    import nbformat
 
 SAVE_EVERY_S = 1.0
 
@@ -241,6 +242,8 @@ class _Execution:
         return "failed", self._cell_error(type(exc).__name__, str(exc) or "the kernel died", "")
 
     def _save(self, nb: nbformat.NotebookNode) -> None:
+        import nbformat
+
         atomic_write(self.output_path, nbformat.writes(nb))
         self.last_save = time.monotonic()
 

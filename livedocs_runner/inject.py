@@ -12,12 +12,13 @@ import ast
 import copy
 import math
 from collections.abc import Mapping
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from .notebook import INJECTED_TAG, PARAMETERS_TAG
 from .params import check_name
+
+if TYPE_CHECKING:
+    import nbformat
 
 HEADER = "# Parameters injected by livedocs-runner"
 
@@ -51,6 +52,8 @@ def injected_source(params: Mapping[str, Any]) -> str:
 def parameterize(nb: nbformat.NotebookNode, params: Mapping[str, Any], *,
                  metadata: Mapping[str, Any] | None = None) -> nbformat.NotebookNode:
     """A copy of ``nb`` with the injected-parameters cell in place and run metadata set."""
+    import nbformat
+
     nb = copy.deepcopy(nb)
     nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
     position = 0

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from .errors import NotebookError
 from .params import ParamSpec, infer
+
+if TYPE_CHECKING:
+    import nbformat
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
@@ -18,26 +22,51 @@ INJECTED_TAG = "injected-parameters"
 
 @dataclass(frozen=True)
 class Notebook:
-    """A notebook file as read from disk: its path, raw bytes and parsed node."""
+    """A notebook file as read from disk: its path, raw bytes and parsed JSON.
+
+    The schema, kernel name and imports come from the plain JSON; the validated nbformat node
+    (``node``) is built only when a run executes, so a cache hit never imports nbformat.
+    """
 
     path: Path
     raw: bytes
-    node: nbformat.NotebookNode
+    data: dict[str, Any] = field(repr=False, compare=False)
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()
 
+    @functools.cached_property
+    def node(self) -> nbformat.NotebookNode:
+        """The notebook as an nbformat v4 node, validated; NotebookError when it is not valid."""
+        import nbformat
+
+        try:
+            node = nbformat.reads(self.raw.decode("utf-8"), as_version=4)
+            nbformat.validate(node)
+        except Exception as exc:  # nbformat raises several unrelated types
+            raise NotebookError(f"{self.path} is not a valid notebook ({_first_line(exc)}).",
+                                hint="Open and save it in Jupyter, or check the file is an .ipynb.") from None
+        return node
+
+    def validate(self) -> None:
+        """Raise NotebookError now if the notebook would not execute as a valid nbformat v4 file."""
+        self.node  # noqa: B018 - building it validates it
+
+    @property
+    def cells(self) -> list[dict[str, Any]]:
+        return self.data.get("cells", [])
+
     @property
     def kernel_name(self) -> str:
-        return self.node.metadata.get("kernelspec", {}).get("name") or "python3"
+        return self.data.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
 
     def top_level_imports(self) -> tuple[str, ...]:
-        return top_level_imports(self.node)
+        return top_level_imports(self.cells)
 
     def parameters_cell_index(self) -> int | None:
         """Index of the first cell tagged ``parameters``, or None."""
-        for index, cell in enumerate(self.node.cells):
+        for index, cell in enumerate(self.cells):
             if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
                 return index
         return None
@@ -48,12 +77,18 @@ class Notebook:
         if index is None:
             return []
         try:
-            return infer(self.node.cells[index].source)
+            return infer(source_of(self.cells[index]))
         except SyntaxError as exc:
             raise NotebookError(
                 f"{self.path}: the cell tagged 'parameters' (cell {index + 1}) is not valid Python "
                 f"at line {exc.lineno}: {exc.msg}. Keep that cell to plain assignments like `threshold = 0.5`."
             ) from None
+
+
+def source_of(cell: dict[str, Any]) -> str:
+    """A cell's source as one string (the JSON may store it as a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
 
 
 def load_notebook(path: str | Path) -> Notebook:
@@ -64,11 +99,18 @@ def load_notebook(path: str | Path) -> Notebook:
         raise NotebookError(f"notebook {path} does not exist.", hint=hint)
     raw = path.read_bytes()
     try:
-        node = nbformat.reads(raw.decode("utf-8"), as_version=4)
-    except Exception as exc:  # nbformat raises several unrelated types for bad JSON
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise NotebookError(f"{path} is not a valid notebook ({_first_line(exc)}).",
                             hint="Open and save it in Jupyter, or check the file is an .ipynb.") from None
-    return Notebook(path=path, raw=raw, node=node)
+    if not isinstance(data, dict) or not isinstance(data.get("cells", []), list) or "nbformat" not in data:
+        raise NotebookError(f"{path} is not a valid notebook (no 'nbformat' and 'cells').",
+                            hint="Open and save it in Jupyter, or check the file is an .ipynb.")
+    notebook = Notebook(path=path, raw=raw, data=data)
+    if data.get("nbformat", 0) < 4:  # old layout (worksheets): let nbformat upgrade it
+        upgraded = json.loads(json.dumps(notebook.node))
+        notebook = Notebook(path=path, raw=raw, data=upgraded)
+    return notebook
 
 
 def _first_line(exc: Exception) -> str:
@@ -93,11 +135,11 @@ def _imports_in(source: str) -> list[str]:
     return names
 
 
-def top_level_imports(nb: nbformat.NotebookNode) -> tuple[str, ...]:
+def top_level_imports(cells: list[dict[str, Any]]) -> tuple[str, ...]:
     """Modules imported at the top level of the notebook's code cells, in order, once each."""
     seen: dict[str, None] = {}
-    for cell in nb.cells:
+    for cell in cells:
         if cell.get("cell_type") == "code":
-            for name in _imports_in(cell.source):
+            for name in _imports_in(source_of(cell)):
                 seen.setdefault(name, None)
     return tuple(seen)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from .recording import RECORD_MIME, SCRAPBOOK_MIME
 from .store import atomic_write
+
+if TYPE_CHECKING:
+    import nbformat
 
 _SCRAPBOOK_TEXT_MIME = "application/scrapbook.scrap.text+json"
 _IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}

@@ -14,14 +14,19 @@ import yaml
 from .errors import ConfigError
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's fast parser when present
     """SafeLoader without the implicit timestamp resolver."""
 
 
-_Loader.yaml_implicit_resolvers = {
+class _PyLoader(yaml.SafeLoader):
+    """The pure-Python parser: slower, but its syntax errors quote the offending token."""
+
+
+_NO_TIMESTAMPS = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_Loader.yaml_implicit_resolvers = _PyLoader.yaml_implicit_resolvers = _NO_TIMESTAMPS
 
 Key = tuple[Any, ...]
 
@@ -50,7 +55,14 @@ def load_yaml(path: Path) -> YamlDoc:
         raise ConfigError(f"config {path} does not exist.", hint="Check the path.") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config {path} cannot be read ({exc}).") from None
-    loader = _Loader(text)
+    try:
+        return _parse(path, text, _Loader)
+    except ConfigError:
+        return _parse(path, text, _PyLoader)  # raises again, with the clearer message
+
+
+def _parse(path: Path, text: str, loader_class: type) -> YamlDoc:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         lines: dict[Key, int] = {}
