@@ -251,14 +251,18 @@ class _Execution:
         self._save(nb)
         metrics, files = collect_outputs(nb, self.run_dir / "outputs")
         finished = time.monotonic()
-        record = dataclasses.replace(self.record, status=status, error=error, metrics=metrics,
+        language = nb.metadata.get("language_info", {})  # what the kernel itself reported
+        environment = {**self.record.environment, "kernel_language": language.get("name"),
+                       "kernel_language_version": language.get("version")}
+        record = dataclasses.replace(self.record, status=status, error=error, metrics=metrics, environment=environment,
                                      outputs=[str(f) for f in files], output_notebook=str(self.output_path),
                                      finished_at=now(), duration_s=round(finished - self.started, 3))
         if self.options.report:
             from .report import write_report
             record = dataclasses.replace(record, report_html=str(write_report(record, nb, self.run_dir / "report.html")))
         self.record = self.store.update(record, **{k: getattr(record, k) for k in (
-            "status", "error", "metrics", "outputs", "output_notebook", "finished_at", "duration_s", "report_html")})
+            "status", "error", "metrics", "environment", "outputs", "output_notebook", "finished_at", "duration_s",
+            "report_html")})
         self._report_progress(status)
         return self.record
 

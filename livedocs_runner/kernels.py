@@ -76,7 +76,7 @@ def start_kernel(request: KernelRequest, startup_timeout: float = 60.0,
 
 async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, timeout: float) -> None:
     # the kernel's own stderr only carries jupyter's start-up chatter; cell output comes over zmq
-    await km.start_kernel(cwd=str(request.cwd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    await km.start_kernel(cwd=str(request.cwd), env=kernel_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kc = km.client()
     kc.start_channels()
     try:
@@ -87,6 +87,18 @@ async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, t
             await kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)
     finally:
         kc.stop_channels()
+
+
+def kernel_env() -> dict[str, str]:
+    """This process's environment for a kernel, minus a non-interactive matplotlib backend.
+
+    Streamlit (and many cron or CI setups) set ``MPLBACKEND=Agg``; a kernel that inherits it
+    draws no inline figures, so the notebook's charts would silently vanish from the run.
+    """
+    env = dict(os.environ)
+    if env.get("MPLBACKEND", "").lower() == "agg":
+        del env["MPLBACKEND"]
+    return env
 
 
 def kernel_pgid(km: AsyncKernelManager) -> int | None:
