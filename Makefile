@@ -33,6 +33,7 @@ app: setup  ## start the web app on http://localhost:8501
 
 bench: setup  ## benchmarks against the plain papermill way
 	$(BIN)/python benchmarks/run_overhead.py
+	$(BIN)/python benchmarks/speed.py
 
 clean:
 	rm -rf .livedocs build *.egg-info
