@@ -24,7 +24,9 @@ _LAZY = {
     "RunRecord": "store", "Store": "store",
     "RunOptions": "execute", "RunControl": "execute", "Progress": "execute", "execute_run": "execute",
     "run_batch": "batch", "plan_rerun": "batch",
-    "render_report": "report",
+    "render_report": "report", "compare": "compare",
+    "build_form": "forms", "form_values_to_params": "forms",
+    "JobQueue": "jobs", "WarmPool": "pool", "PoolOptions": "pool",
 }
 
 __all__ = ["record", "__version__", *_LAZY]
@@ -45,12 +47,16 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .batch import plan_rerun, run_batch
+    from .compare import compare
     from .errors import (ConfigError, InputError, Interrupted, LivedocsError, NotebookError,
                          ParameterError, RunFailed, RunNotFound)
     from .execute import Progress, RunControl, RunOptions, execute_run
+    from .forms import build_form, form_values_to_params
+    from .jobs import JobQueue
     from .notebook import load_notebook
     from .params import ParamSpec
     from .plan import RunPlan, plan_runs
+    from .pool import PoolOptions, WarmPool
     from .report import render_report
     from .scenarios import Config, Scenario, load_config, load_target
     from .schema import Schema
