@@ -5,8 +5,8 @@
 Rows (medians): plain script in a fresh interpreter; papermill loop; the notebook's code executed
 in-process (the floor: an IPython shell with the inline backend, imports already done, so the
 same outputs are produced); ``livedocs run`` cold (one CLI call, one fresh kernel); warm
-single-run latency (``execute_run`` on a ``WarmPool`` whose kernel is ready, no HTML report: the
-app's path); a BATCH-scenario sweep with ``--workers 2`` against a sequential papermill loop
+single-run latency (``execute_run`` on the app's warm kernel source, forked on Linux, whose kernel
+is ready, no HTML report); a BATCH-scenario sweep with ``--workers 2`` against a sequential papermill loop
 (throughput); a CLI cache hit (wall time minus a bare ``python -c pass``).
 """
 
@@ -59,7 +59,8 @@ def warm_runs(n: int, folder: Path) -> list[float]:
     from livedocs_runner.execute import RunOptions, execute_run
     from livedocs_runner.kernels import KernelRequest
     from livedocs_runner.plan import plan_runs
-    from livedocs_runner.pool import PoolOptions, WarmPool
+    from livedocs_runner.forkserver import warm_kernels
+    from livedocs_runner.pool import PoolOptions
     from livedocs_runner.store import Store
 
     plan = plan_runs(sweep_config(folder, 1, name="warm"))[0]
@@ -67,7 +68,7 @@ def warm_runs(n: int, folder: Path) -> list[float]:
     options = RunOptions(report=False, use_cache=False, trigger="app")
     request = KernelRequest(plan.kernel_name, plan.cwd, plan.warm_imports)
     times = []
-    with WarmPool(PoolOptions(size=1)) as pool:
+    with warm_kernels(PoolOptions(size=1)) as pool:  # the app's kernel source
         for i in range(n + 1):
             pool.prewarm(request)
             deadline = time.monotonic() + 120

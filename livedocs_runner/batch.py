@@ -55,8 +55,8 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
     """Run ``plans`` with up to ``workers`` at a time; returns the final records in plan order.
 
     Raises :class:`Interrupted` on Ctrl-C/SIGTERM after every record is final. Without ``kernels``,
-    a batch of several plans gets its own :class:`~livedocs_runner.pool.WarmPool` (size
-    ``workers``; the next kernels warm while runs execute), closed before returning; one plan
+    a batch of several plans gets its own warm pool (size ``workers``; the next kernels warm while
+    runs execute; forked from a template on Linux, see ``forkserver.py``), closed before returning; one plan
     runs in a cold kernel.
     """
     to_execute = [p for p in plans if not (options.use_cache and store.find_cached(plan_cache_key(p)))]
@@ -64,10 +64,11 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
         notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
     control = control or RunControl()
     if kernels is None and len(to_execute) > 1:
-        from .pool import PoolOptions, WarmPool
+        from .forkserver import warm_kernels
+        from .pool import PoolOptions
 
         size = max(1, min(workers, len(to_execute)))
-        with WarmPool(PoolOptions(size=size, startup_timeout=options.startup_timeout)) as pool:
+        with warm_kernels(PoolOptions(size=size, startup_timeout=options.startup_timeout)) as pool:
             return _run_all(plans, store, options, workers, pool, control, progress, on_record)
     kernels = kernels or FreshKernels(options.startup_timeout)
     return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record)

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -55,15 +56,20 @@ class FreshKernels:
         stop_kernel(km)
 
 
-def start_kernel(request: KernelRequest, startup_timeout: float = 60.0,
-                 attempts: int = STARTUP_ATTEMPTS) -> AsyncKernelManager:
-    """Start a kernel and wait until it answers; port collisions and silent kernels are retried."""
+def start_kernel(request: KernelRequest, startup_timeout: float = 60.0, attempts: int = STARTUP_ATTEMPTS, *,
+                 new_manager: Callable[[], AsyncKernelManager] | None = None) -> AsyncKernelManager:
+    """Start a kernel and wait until it answers; port collisions and silent kernels are retried.
+
+    ``new_manager`` makes the unstarted manager for each attempt (the fork server installs its
+    provisioner there); by default a plain one for ``request.kernel_name``.
+    """
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
     last: BaseException | None = None
     for attempt in range(attempts):
-        km = AsyncKernelManager(kernel_name=request.kernel_name, client_class="livedocs_runner._client.ReadyClient")
+        km = new_manager() if new_manager else AsyncKernelManager(
+            kernel_name=request.kernel_name, client_class="livedocs_runner._client.ReadyClient")
         try:
             run_sync(_start_and_handshake)(km, request, startup_timeout)
             return km

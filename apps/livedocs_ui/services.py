@@ -12,7 +12,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import streamlit as st
 
 from livedocs_runner.errors import LivedocsError
+from livedocs_runner.forkserver import warm_kernels
 from livedocs_runner.jobs import JobQueue
+from livedocs_runner.pool import PoolOptions
 from livedocs_runner.provenance import current_user
 from livedocs_runner.scenarios import Config, load_config
 from livedocs_runner.store import Store
@@ -57,8 +59,11 @@ class Services:
 def _services(settings: Settings) -> Services:
     store = Store(settings.home)
     store.abandon_stale()
-    queue = JobQueue(store, workers=settings.workers)
-    atexit.register(queue.shutdown)  # stop running kernels when the server stops
+    # kernels started ahead of demand (forked from a pre-imported template on Linux), one run each
+    kernels = warm_kernels(PoolOptions(size=settings.workers))
+    atexit.register(kernels.close)
+    queue = JobQueue(store, workers=settings.workers, kernels=kernels)
+    atexit.register(queue.shutdown)  # stop running kernels when the server stops (runs before kernels.close)
     return Services(settings, store, queue)
 
 

@@ -1,0 +1,212 @@
+"""The fork-server template process (private; see ``forkserver.py``).
+
+Started with the kernel's own Python as ``python -c BOOTSTRAP <this file> <config json>``, so it
+needs nothing from this package on that interpreter's path. It imports ipykernel, IPython and the
+warm imports once, then forks one kernel per request. Before forking it never runs user code,
+never creates a zmq context and starts no thread: each child builds its own sockets, event loop
+and shell, so a forked kernel starts from the same state as a fresh ``ipykernel_launcher``.
+
+Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
+``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
+(or ``{"error": "..."}``); ``{"op": "exit"}`` ends it and leaves its kernels running; end of
+input (the runner closed the pipe or died) ends it and kills its kernels.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import importlib.util
+import json
+import os
+import select
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+REAP_AFTER_S = 5.0  # a dead child stays a zombie this long, so the runner's pidfd_open never misses it
+
+
+def main(config: dict) -> None:
+    proto_in, proto_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)  # a stray print while importing never corrupts the protocol
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cwd = Path(config["cwd"])
+    # like ipykernel_launcher: the working folder is not on sys.path while ipykernel loads
+    if sys.path and (sys.path[0] == "" or Path(sys.path[0]) == Path.cwd()):
+        del sys.path[0]
+    os.environ.pop("JPY_PARENT_PID", None)  # kernelapp reads it at import time
+    import IPython  # noqa: F401
+    from ipykernel import kernelapp  # noqa: F401
+
+    skipped = [name for name in config["warm_imports"] if not _warm_import(name, cwd)]
+    gc.collect()
+    gc.freeze()  # imported modules stay shared (copy-on-write) and out of every child's collections
+    ready = {"ready": True, "pid": os.getpid(), "skipped": skipped, "threads": threading.active_count(),
+             "os_threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None}
+    _send(proto_out, ready)
+    _serve(proto_in, proto_out, devnull)
+
+
+def _warm_import(name: str, cwd: Path) -> bool:
+    """Import an installed module; False for one in the notebook's folder (user code) or that fails."""
+    try:
+        sys.path.insert(0, str(cwd))
+        try:
+            spec = importlib.util.find_spec(name.partition(".")[0])
+        finally:
+            sys.path.pop(0)
+        locations = [spec.origin or ""] + list(spec.submodule_search_locations or []) if spec else []
+        if spec is None or any(loc and Path(loc).resolve().is_relative_to(cwd.resolve()) for loc in locations):
+            return False
+        before = threading.active_count()
+        importlib.import_module(name)
+        if threading.active_count() != before:
+            raise RuntimeError(f"importing {name} started a thread; forking after it is unsafe")
+        return True
+    except RuntimeError:
+        raise
+    except Exception:  # noqa: BLE001 - the notebook's own import fails again, visibly
+        return False
+
+
+def _serve(proto_in: int, proto_out: int, devnull: int) -> None:
+    runner = os.getppid()
+    children: dict[int, float] = {}
+    buffer = b""
+    while True:
+        readable, _, _ = select.select([proto_in], [], [], 1.0)
+        _reap(children)
+        if os.getppid() != runner:
+            _kill_all(children)
+            return
+        if not readable:
+            continue
+        data = os.read(proto_in, 1 << 16)
+        if not data:
+            _kill_all(children)
+            return
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            request = json.loads(line)
+            if request.get("op") == "exit":
+                return
+            try:
+                pid = _fork(request, (proto_in, proto_out), devnull)
+            except Exception as exc:  # noqa: BLE001 - reported to the runner, which falls back
+                _send(proto_out, {"error": f"{type(exc).__name__}: {exc}"})
+                continue
+            children[pid] = time.monotonic()
+            _send(proto_out, {"pid": pid})
+
+
+def _fork(request: dict, server_fds: tuple[int, int], devnull: int) -> int:
+    sync_r, sync_w = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(sync_r)
+        os.close(sync_w)
+        raise
+    if pid == 0:
+        os.close(sync_r)
+        _child(request, server_fds, devnull, sync_w)  # never returns
+    os.close(sync_w)
+    os.read(sync_r, 1)  # EOF once the child has its own session: killpg(pid) works from now on
+    os.close(sync_r)
+    return pid
+
+
+def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int) -> None:
+    code = 1
+    try:
+        os.setsid()
+        os.close(sync_w)
+        for fd in server_fds:
+            os.close(fd)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ.pop("JPY_PARENT_PID", None)  # our parent is the template; _watch_runner replaces the poller
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)  # as the runner starts fresh kernels: stdout/stderr to /dev/null
+        os.close(devnull)
+        _watch_runner(int(request["runner_pid"]))
+        if "numpy.random" in sys.modules:  # every kernel gets its own unseeded random state, as a fresh one
+            sys.modules["numpy.random"].seed()
+        import ipykernel_launcher
+
+        sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException:  # noqa: BLE001 - the child must never return into the template's loop
+        traceback.print_exc()
+    finally:
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()  # the kernel's own clean-up (history), as at a normal exit
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _watch_runner(runner_pid: int) -> None:
+    """Kill this kernel's process group when the runner process ends (a fresh kernel's parent poller)."""
+    try:
+        pidfd = os.pidfd_open(runner_pid)
+    except OSError:
+        os.killpg(0, signal.SIGKILL)
+        return
+
+    def watch() -> None:
+        select.select([pidfd], [], [])
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, name="livedocs-runner-watch", daemon=True).start()
+
+
+def _reap(children: dict[int, float]) -> None:
+    now = time.monotonic()
+    for pid, forked in list(children.items()):
+        if now - forked < REAP_AFTER_S:
+            continue
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            del children[pid]
+
+
+def _kill_all(children: dict[int, float]) -> None:
+    for pid in children:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _send(fd: int, message: dict) -> None:
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))
