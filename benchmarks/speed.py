@@ -127,7 +127,7 @@ def main(argv: list[str]) -> None:
     line("livedocs run, cold (CLI, one run, report)", cold)
     line("warm single-run latency (pool, no report)", warm, f"<= {warm_limit * 1000:.0f} ms", warm <= warm_limit)
     line(f"{batch}-scenario batch --workers 2, per run", batch_per_run,
-         f">= 3x throughput", speedup >= 3)
+         ">= 3x throughput", speedup >= 3)
     line("cache hit (CLI, minus interpreter start)", hit, "< 100 ms", hit < 0.100)
     print(f"batch throughput vs sequential papermill: {speedup:.2f}x; warm latency / floor: {warm / floor:.2f}x; "
           f"bare interpreter start: {bare * 1000:.0f} ms")

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,6 +31,20 @@ class CliResult(NamedTuple):
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+
+def until(check: Callable[[], Any], what: str, timeout: float = 180.0, interval: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy (and return that); fail after ``timeout`` s.
+
+    Generous by default: a loaded CI machine starts kernels slowly. Never used to time anything.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def cli_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:

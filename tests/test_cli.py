@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CONFIGS, NOTEBOOKS, CliResult, cli_runner
+from tests.conftest import NOTEBOOKS, CliResult, cli_runner
 
 # --- inspect / validate (no kernel) -----------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import json
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import pytest
 
 from livedocs_runner.store import Store
 from tests.conftest import (CONFIGS, NOTEBOOKS, CliResult, cli_runner, make_path_project, popen_cli, run_records,
-                            write_notebook)
+                            until, write_notebook)
 
 pytestmark = pytest.mark.kernel
 
@@ -234,21 +233,13 @@ def gone(process: psutil.Process) -> bool:
         return True
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_slow(home: Path, *args: str) -> tuple[Any, list[psutil.Process]]:
     """Start ``livedocs run slow.ipynb`` and return it with its kernel once 'started' was printed."""
     proc = popen_cli(home, "run", NOTEBOOKS / "slow.ipynb", "--no-cache", *args)
-    kernels = wait_for(lambda: kernels_of(psutil.Process(proc.pid)), what="the kernel to start")
-    wait_for(lambda: any(r["status"] == "running" for r in run_records(home)), what="the run to start")
+    kernels = until(lambda: kernels_of(psutil.Process(proc.pid)), "the kernel to start")
+    until(lambda: any(r["status"] == "running" for r in run_records(home)), "the run to start")
     time.sleep(1.5)  # inside time.sleep(seconds), after print("started")
     return proc, kernels
 
@@ -275,7 +266,7 @@ def test_signal_cancels_the_run(home: Path, signum: int) -> None:
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    wait_for(lambda: all(gone(k) for k in kernels), timeout=10, what="the kernel to go")
+    until(lambda: all(gone(k) for k in kernels), "the kernel to go", timeout=10)
     [record] = Store(home).list()
     assert record.status == "cancelled"
     assert record.error and record.error["ename"] == "Cancelled"

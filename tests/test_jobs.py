@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from livedocs_runner.jobs import JobQueue, cached_result
 from livedocs_runner.kernels import FreshKernels
 from livedocs_runner.plan import plan_runs
 from livedocs_runner.store import Store
+from tests.conftest import until
 
 pytestmark = pytest.mark.kernel
 
@@ -30,14 +30,6 @@ def slow_plan():
     return plan_runs(DATA / "notebooks" / "slow.ipynb", overrides={"seconds": "600"})[0]
 
 
-def until(check, what: str, timeout: float = WAIT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class CountingKernels(FreshKernels):

@@ -8,7 +8,6 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from livedocs_runner.plan import plan_runs
 from livedocs_runner.pool import PoolOptions, WarmPool
 from livedocs_runner.store import Store
 
-from .conftest import CONFIGS, NOTEBOOKS, cli_runner, run_records, write_notebook
+from .conftest import CONFIGS, NOTEBOOKS, cli_runner, run_records, until, write_notebook
 
 pytestmark = pytest.mark.kernel
 
@@ -28,14 +27,6 @@ WAIT = 60.0
 OPTIONS = RunOptions(report=False, use_cache=False)
 
 
-def until(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def kernel_children() -> list[int]:
