@@ -90,7 +90,7 @@ def livedocs_batch_per_run(n: int, folder: Path, *extra: str) -> float:
 
 def row(label: str, value: float, base: float | None) -> str:
     ratio = f"{value / base:6.2f}x" if base else ""
-    return f"| {label:<46} | {value * 1000:9.0f} ms | {ratio:>8} |"
+    return f"| {label:<46} | {value * 1000:9.0f} ms | {ratio:>12} |"
 
 
 def main(argv: list[str]) -> None:
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
         batch = livedocs_batch_per_run(n, folder)
     print(f"Demo notebook {NOTEBOOK.relative_to(REPO)}, N={n}; {machine()}")
     print("| way                                            | per run      | vs papermill |")
-    print("|------------------------------------------------|--------------|----------|")
+    print("|------------------------------------------------|--------------|--------------|")
     print(row("plain script, fresh interpreter", plain, paper))
     print(row("papermill.execute_notebook loop", paper, paper))
     print(row(f"livedocs run, {n} scenarios (records, reports)", batch, paper))
