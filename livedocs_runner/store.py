@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ class Store:
         self.home.mkdir(parents=True, exist_ok=True)
         self.db_path = self.home / "runs.db"
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+            _enable_wal(db)
             db.executescript(_SCHEMA)
 
     @contextlib.contextmanager
@@ -203,6 +204,21 @@ class Store:
                         error=record.error or {"ename": "Abandoned", "evalue": "the process running it ended", "cell": None})
             fixed += 1
         return fixed
+
+
+def _enable_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
+    """Switch to WAL once per database. Switching can report SQLITE_BUSY without waiting on the
+    busy timeout while another process opens the same new store, so check first and retry."""
+    for attempt in range(attempts):
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def _alive(pid: int) -> bool:

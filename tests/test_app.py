@@ -30,6 +30,15 @@ APP = ROOT / "apps" / "livedocs_app.py"
 WAIT = 240  # generous: kernels start slowly on a busy machine
 
 
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    """AppTest runs the script as ``__main__`` and leaves it there; multiprocessing's spawn (Dask's
+    LocalCluster in a later test) would then re-run the whole app in every child process."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     home = tmp_path / "home"
