@@ -95,7 +95,9 @@ def load_config(path: str | Path) -> Config:
     doc = load_yaml(path)
     data = doc.data
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping with at least a 'notebook:' key, got {type(data).__name__}.")
+        got = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(f"{path}: expected a mapping with at least a 'notebook:' key, got {got}.",
+                          hint="Start the file with e.g. `notebook: ../notebooks/model.ipynb`.")
     for key in data:
         if key not in TOP_KEYS:
             raise ConfigError(located(path, doc.line(key), f"unknown key {key!r}."),

@@ -219,3 +219,12 @@ def test_config_values_for_all_bad_inputs_are_listed() -> None:
     """The behaviour configs this file relies on are present (named by behaviour)."""
     for name in ("bad_yaml", "bad_value", "out_of_range", "unknown_param", "missing_notebook"):
         assert (CONFIGS / f"{name}.yaml").is_file()
+
+
+@pytest.mark.parametrize("text, got", [("", "an empty file"), ("[]\n", "a list")])
+def test_config_that_is_not_a_mapping(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path,
+                                      text: str, got: str) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    refused(run_cli("run", config), home, f"{config}: expected a mapping with at least a 'notebook:' key, got {got}.",
+            "notebook: ../notebooks/model.ipynb")
