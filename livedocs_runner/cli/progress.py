@@ -34,7 +34,8 @@ class ProgressView:
         with self.lock:
             previous = self.state.get(event.run_id)
             self.state[event.run_id] = event
-            if event.status in FINAL and (previous is None or previous.status not in FINAL):
+            executed = event.cells > 0  # a cache hit took no time and says nothing about the others
+            if event.status in FINAL and executed and (previous is None or previous.status not in FINAL):
                 self.durations.append(event.elapsed)
             self._render(event, previous)
 
