@@ -168,6 +168,8 @@ class _Execution:
         self.record = self.store.update(self.record, status="running", started_at=now())
         self._report_progress("running")
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.options.report:
+            threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
         watchdog = threading.Thread(target=self._watch, name=f"watchdog-{self.record.id}", daemon=True)
         watchdog.start()
         error: dict[str, Any] | None = None
@@ -266,3 +268,8 @@ class _Execution:
         self._report_progress(status)
         return self.record
 
+
+def _warm_report() -> None:
+    from .report import warm_up
+
+    warm_up()
