@@ -79,8 +79,7 @@ df_by_region = df.groupby("region").agg(
 )
 df_by_region["default_rate"] = approved.groupby("region")["defaulted"].mean()
 df_by_region = df_by_region.fillna(0.0).round(3).reset_index()
-record("by_region", df_by_region)
-df_by_region"""),
+record("by_region", df_by_region)  # record() also displays the table"""),
     ("md", "chart-md", "## Where the threshold cuts"),
     ("code", "chart", """\
 fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -136,8 +135,7 @@ by_month = (
     .rename_axis("month")
     .reset_index()
 )
-record("by_month", by_month)
-by_month"""),
+record("by_month", by_month)  # record() also displays the table"""),
     ("md", "chart-md", "## Weekly revenue"),
     ("code", "chart", """\
 fig, ax = plt.subplots(figsize=(7, 3.5))
