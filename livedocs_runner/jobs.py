@@ -62,8 +62,10 @@ def cached_result(plan: RunPlan, store: Store) -> RunRecord | None:
 class JobQueue:
     """Runs submitted plans on ``workers`` threads; thread-safe; one per app process."""
 
-    def __init__(self, store: Store, *, workers: int = 2, kernels: KernelSource | None = None) -> None:
+    def __init__(self, store: Store, *, workers: int = 2, kernels: KernelSource | None = None,
+                 keep_finished: int = 500) -> None:
         self.store = store
+        self._keep_finished = max(1, keep_finished)  # a long-lived app server must not grow forever
         self.kernels: KernelSource = kernels or FreshKernels()
         self.control = RunControl()
         self._jobs: dict[str, _Job] = {}
@@ -124,7 +126,7 @@ class JobQueue:
         with self._lock:
             if job_id not in self._jobs:
                 return self.status(job_id)
-            while self._jobs[job_id].final is None:
+            while job_id in self._jobs and self._jobs[job_id].final is None:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -182,7 +184,14 @@ class JobQueue:
                 final = self._crashed(job_id, exc)
             with self._lock:
                 job.final = final
+                self._forget_old()
                 self._lock.notify_all()
+
+    def _forget_old(self) -> None:
+        """Drop all but the newest finished jobs; their records stay in the store (``status`` reads it)."""
+        finished = [job_id for job_id, job in self._jobs.items() if job.final is not None]
+        for job_id in finished[: max(0, len(finished) - self._keep_finished)]:
+            del self._jobs[job_id]
 
     def _crashed(self, job_id: str, exc: BaseException) -> RunRecord:
         current = self.store.get(job_id)

@@ -165,3 +165,14 @@ def test_shutdown_cancels_running_and_waiting(store):
     assert store.get(running).status == "cancelled" and store.get(waiting).status == "cancelled"
     with pytest.raises(RuntimeError):
         queue.submit(simple_plan(), APP)
+
+
+@pytest.mark.kernel
+def test_finished_jobs_are_forgotten_but_still_found_in_the_store(store, make_queue):
+    queue = make_queue(workers=1, keep_finished=1)
+    first = queue.submit(simple_plan(1), APP)
+    second = queue.submit(simple_plan(2), APP)
+    assert queue.wait(second, timeout=WAIT).status == "succeeded"
+    assert queue.wait(first, timeout=WAIT).status == "succeeded"  # answered from the store
+    assert first not in queue._jobs and second in queue._jobs  # memory stays bounded
+    assert queue.status(first).record.id == first
