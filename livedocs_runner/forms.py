@@ -110,10 +110,6 @@ class Form:
                 return item
         raise KeyError(name)
 
-    def to_widgets(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Widget values for every field from typed ``params`` (fields not given keep defaults)."""
-        return {f.name: f.to_widget(params.get(f.name, f.default)) for f in self.fields}
-
 
 def build_form(schema: Schema) -> Form:
     """The form for ``schema``: one field per parameter, defaults resolved like a run's."""

@@ -18,7 +18,7 @@ import math
 import os
 import re
 import tokenize
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -381,9 +381,4 @@ def _comments_by_line(source: str) -> dict[int, str]:
     return comments
 
 
-def refine(spec: ParamSpec, **changes: Any) -> ParamSpec:
-    """A copy of ``spec`` with config refinements applied (and the default re-typed)."""
-    return replace(spec, **changes)
-
-
-__all__ = ["ParamSpec", "TYPES", "infer", "refine", "check_name", "check_plain", "to_jsonable"]
+__all__ = ["ParamSpec", "TYPES", "infer", "check_name", "check_plain", "to_jsonable"]

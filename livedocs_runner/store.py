@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import platform
 import sqlite3
 import tempfile
 import time
@@ -192,9 +193,8 @@ class Store:
                              "ORDER BY created_at DESC LIMIT 1", (cache_key,)).fetchone()
         return _from_row(row) if row else None
 
-    def abandon_stale(self, pids_alive: bool = True) -> int:
+    def abandon_stale(self) -> int:
         """Mark queued/running runs of dead processes of this host as cancelled; returns the count."""
-        import platform
         fixed = 0
         for record in self.list(status="running", limit=None) + self.list(status="queued", limit=None):
             env = record.environment or {}

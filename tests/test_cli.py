@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NOTEBOOKS, CliResult, cli_runner
+from tests.conftest import DATA, NOTEBOOKS, CliResult, cli_runner
 
 # --- inspect / validate (no kernel) -----------------------------------------------------------------
 
@@ -233,6 +233,19 @@ def test_report(module_cli: Callable[..., CliResult], ids: dict[str, Any], tmp_p
     with_code = tmp_path / "c.html"
     assert module_cli("report", ids["two"], "-o", with_code, "--with-code").code == 0
     assert "record" in with_code.read_text() and "livedocs-provenance" in with_code.read_text()
+
+
+@pytest.mark.kernel
+def test_report_without_output_writes_into_the_run_folder(module_cli: Callable[..., CliResult],
+                                                          ids: dict[str, Any]) -> None:
+    record = module_cli("show", ids["two"], "--json").json()
+    result = module_cli("report", ids["two"], "--with-code")
+    assert result.code == 0, result.stderr
+    written = Path(result.stdout.strip())
+    if not written.is_absolute():
+        written = DATA / written  # printed relative to the CLI's working directory
+    assert written.resolve() == (Path(record["run_dir"]) / "report-with-code.html").resolve()
+    assert "livedocs-provenance" in written.read_text()
 
 
 @pytest.mark.kernel

@@ -68,4 +68,4 @@ def home_of(ctx: click.Context) -> Path:
 
 from . import app, history, inspect, run  # noqa: E402  (commands register themselves on `cli`)
 
-__all__ = ["cli", "main", "history", "inspect", "run"]
+__all__ = ["cli", "main", "app", "history", "inspect", "run"]
