@@ -61,7 +61,7 @@ def warm_runs(n: int, folder: Path) -> list[float]:
     from livedocs_runner.plan import plan_runs
     from livedocs_runner.forkserver import warm_kernels
     from livedocs_runner.pool import PoolOptions
-    from livedocs_runner.store import Store
+    from livedocs_runner.records.store import Store
 
     plan = plan_runs(sweep_config(folder, 1, name="warm"))[0]
     store = Store(folder / "warm-home")

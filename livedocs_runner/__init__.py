@@ -21,7 +21,7 @@ _LAZY = {
     "Config": "scenarios", "Scenario": "scenarios", "load_config": "scenarios", "load_target": "scenarios",
     "load_notebook": "notebook",
     "RunPlan": "plan", "plan_runs": "plan",
-    "RunRecord": "store", "Store": "store",
+    "RunRecord": "records.store", "Store": "records.store",
     "RunOptions": "execute", "RunControl": "execute", "Progress": "execute", "execute_run": "execute",
     "run_batch": "batch", "plan_rerun": "batch",
     "render_report": "report", "compare": "compare",
@@ -60,4 +60,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .report import render_report
     from .scenarios import Config, Scenario, load_config, load_target
     from .schema import Schema
-    from .store import RunRecord, Store
+    from .records.store import RunRecord, Store

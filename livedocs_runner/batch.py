@@ -19,7 +19,7 @@ from .kernels import FreshKernels, KernelSource
 from .notebook import Notebook, load_notebook
 from .plan import RunPlan
 from .provenance import sha256_file
-from .store import FINAL, RunRecord, Store, now
+from .records.store import FINAL, RunRecord, Store, now
 
 if TYPE_CHECKING:
     from concurrent.futures import Future

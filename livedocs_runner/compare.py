@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .outputs import is_table
-from .store import RunRecord
+from .records.store import RunRecord
 
 _MISSING = "—"
 

@@ -21,7 +21,7 @@ from typing import Any
 from .errors import InputError, Interrupted
 from .execute import Progress, ProgressFn, RunControl, RunOptions, finish_cancelled, new_record
 from .plan import RunPlan
-from .store import FINAL, RunRecord, Store
+from .records.store import FINAL, RunRecord, Store
 
 MISSING_DASK = ("--executor dask needs dask.distributed, which is not installed.")
 MISSING_DASK_HINT = "Install it with: pip install 'livedocs-runner[dask]'"
@@ -92,7 +92,7 @@ def portable(plan: RunPlan) -> RunPlan:
 
 
 def _failed(store: Store, record: RunRecord, exc: BaseException) -> RunRecord:
-    from .store import now
+    from .records.store import now
 
     current = store.get(record.id)
     if current.status in FINAL:

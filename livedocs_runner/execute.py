@@ -24,7 +24,7 @@ from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError
 from .outputs import collect_outputs
 from .plan import RunPlan
 from .provenance import current_user, environment, hash_inputs
-from .store import RunRecord, Store, atomic_write, new_id, now
+from .records.store import RunRecord, Store, atomic_write, new_id, now
 
 if TYPE_CHECKING:
     import nbformat

@@ -23,7 +23,7 @@ from .errors import RunNotFound
 from .execute import Progress, RunControl, RunOptions, finish_cancelled, new_record, plan_cache_key
 from .kernels import FreshKernels, KernelSource
 from .plan import RunPlan
-from .store import FINAL, RunRecord, Store, now
+from .records.store import FINAL, RunRecord, Store, now
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .recording import RECORD_MIME, SCRAPBOOK_MIME
-from .store import atomic_write
+from .records.store import atomic_write
 
 if TYPE_CHECKING:
     import nbformat

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 from nbconvert import HTMLExporter
 
-from .store import RunRecord, atomic_write
+from .records.store import RunRecord, atomic_write
 
 _STATUS_COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "cancelled": "#9a6700"}
 

@@ -23,7 +23,7 @@ else:
 from livedocs_runner.batch import run_batch
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.plan import plan_runs
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "apps" / "livedocs_app.py"

@@ -12,7 +12,7 @@ import pytest
 import livedocs_runner
 
 CORE = ["errors", "params", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
-        "batch", "store", "outputs", "report", "compare", "provenance", "recording"]
+        "batch", "records.store", "outputs", "report", "compare", "provenance", "recording"]
 
 
 def loaded_after(code: str) -> set[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.kernel]
 

@@ -11,7 +11,7 @@ import pytest
 from livedocs_runner.dask_executor import run_on_dask
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.plan import plan_runs
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 
 from .conftest import CONFIGS, CliResult, run_records
 

@@ -18,7 +18,7 @@ import nbformat
 import psutil
 import pytest
 
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 from tests.conftest import (CONFIGS, NOTEBOOKS, CliResult, cli_runner, make_path_project, popen_cli, run_records,
                             until, write_notebook)
 

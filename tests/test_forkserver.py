@@ -21,7 +21,7 @@ from livedocs_runner.forkserver import ForkedProcess, ForkKernels, ForkOptions, 
 from livedocs_runner.kernels import KernelRequest, stop_kernel
 from livedocs_runner.plan import plan_runs
 from livedocs_runner.pool import PoolOptions
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 
 from .conftest import NOTEBOOKS, write_notebook
 

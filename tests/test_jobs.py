@@ -12,7 +12,7 @@ from livedocs_runner.execute import RunOptions, plan_cache_key
 from livedocs_runner.jobs import JobQueue, cached_result
 from livedocs_runner.kernels import FreshKernels
 from livedocs_runner.plan import plan_runs
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 from tests.conftest import until
 
 pytestmark = pytest.mark.kernel

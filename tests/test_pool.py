@@ -17,7 +17,7 @@ from livedocs_runner.execute import RunOptions, execute_run
 from livedocs_runner.kernels import KernelRequest, KernelStartError, start_kernel
 from livedocs_runner.plan import plan_runs
 from livedocs_runner.pool import PoolOptions, WarmPool
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 
 from .conftest import CONFIGS, NOTEBOOKS, cli_runner, run_records, until, write_notebook
 

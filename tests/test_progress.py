@@ -6,7 +6,7 @@ import io
 
 from livedocs_runner.cli.progress import ProgressView
 from livedocs_runner.execute import Progress
-from livedocs_runner.store import RunRecord
+from livedocs_runner.records.store import RunRecord
 
 
 def queued(view: ProgressView, run_id: str, scenario: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from livedocs_runner.errors import RunNotFound
-from livedocs_runner.store import RunRecord, Store, atomic_write, new_id
+from livedocs_runner.records.store import RunRecord, Store, atomic_write, new_id
 
 
 def make(store: Store, run_id: str | None = None, **fields) -> RunRecord:
@@ -112,7 +112,7 @@ def test_concurrent_threads(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
-from livedocs_runner.store import RunRecord, Store, new_id
+from livedocs_runner.records.store import RunRecord, Store, new_id
 store = Store(sys.argv[1])
 for i in range(25):
     r = store.add(RunRecord(id=new_id(), notebook="/nb.ipynb", notebook_sha256="0", scenario=sys.argv[2]))

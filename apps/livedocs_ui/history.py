@@ -12,7 +12,7 @@ from livedocs_runner.compare import compare
 from livedocs_runner.errors import LivedocsError
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
-from livedocs_runner.store import FINAL, STATUSES, RunRecord
+from livedocs_runner.records.store import FINAL, STATUSES, RunRecord
 
 from .services import go, link, services
 

@@ -16,7 +16,7 @@ from livedocs_runner.execute import RunOptions
 from livedocs_runner.forms import scenario_params
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
-from livedocs_runner.store import FINAL, RunRecord
+from livedocs_runner.records.store import FINAL, RunRecord
 
 from .services import find_config, go, link, services, user
 

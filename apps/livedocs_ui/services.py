@@ -17,7 +17,7 @@ from livedocs_runner.jobs import JobQueue
 from livedocs_runner.pool import PoolOptions
 from livedocs_runner.provenance import current_user
 from livedocs_runner.scenarios import Config, load_config
-from livedocs_runner.store import Store
+from livedocs_runner.records.store import Store
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from ..store import STATUSES, Store
+from ..records.store import STATUSES, Store
 from . import cli, home_of
 from .format import relative, show_value, table
 

@@ -9,7 +9,7 @@ import time
 from typing import TextIO
 
 from ..execute import Progress
-from ..store import FINAL, RunRecord
+from ..records.store import FINAL, RunRecord
 
 
 class ProgressView:

@@ -10,7 +10,7 @@ import click
 from ..errors import InputError, RunFailed
 from ..execute import RunOptions
 from ..plan import RunPlan, parse_overrides, plan_runs
-from ..store import RunRecord, Store
+from ..records.store import RunRecord, Store
 from . import cli, home_of
 from .format import metric_summary, relative
 from .progress import ProgressView
