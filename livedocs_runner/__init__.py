@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "LivedocsError": "errors", "InputError": "errors", "NotebookError": "errors",
     "ConfigError": "errors", "ParameterError": "errors", "RunNotFound": "errors",
-    "RunFailed": "errors", "Interrupted": "errors",
+    "RunFailed": "errors", "Interrupted": "errors", "RunError": "errors",
     "ParamSpec": "params", "Schema": "schema",
     "Config": "scenarios", "Scenario": "scenarios", "load_config": "scenarios", "load_target": "scenarios",
     "load_notebook": "notebook",
@@ -49,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .batch import plan_rerun, run_batch
     from .compare import compare
     from .errors import (ConfigError, InputError, Interrupted, LivedocsError, NotebookError,
-                         ParameterError, RunFailed, RunNotFound)
+                         ParameterError, RunError, RunFailed, RunNotFound)
     from .execute import Progress, RunControl, RunOptions, execute_run
     from .forms import build_form, form_values_to_params
     from .jobs import JobQueue

@@ -11,13 +11,20 @@
 
 All of them are picklable (they travel back from worker processes) and keep structured
 fields next to the message.
+
+:class:`RunError` is not an exception but a value: why one run did not succeed, as kept in its
+record's ``error`` field and rendered the same way by the CLI, the report and the app.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+TRACEBACK_CHARS = 4000  # the end of a traceback is what explains it; the record keeps no more
 
 
 class LivedocsError(Exception):
@@ -92,3 +99,46 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """``"Did you mean 'x'?"`` for the closest candidate, or None."""
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"Did you mean '{close[0]}'?" if close else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunError:
+    """Why a run did not succeed: the record's ``error`` field, with one rendering everywhere.
+
+    ``ename`` is the Python exception name from the notebook (``ZeroDivisionError``) or one of
+    livedocs' own causes (``Timeout``, ``Cancelled``, ``DeadKernelError``, ``KernelStartError``,
+    ``ReportError``, ``DiskFull``, ``Abandoned`` ...); ``cell`` is the 1-based code cell number.
+
+    Usage: ``RunError(ename="Timeout", evalue="...", cell=3).summary()``
+    """
+
+    ename: str
+    evalue: str = ""
+    cell: int | None = None
+    traceback: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.traceback) > TRACEBACK_CHARS:
+            object.__setattr__(self, "traceback", self.traceback[-TRACEBACK_CHARS:])
+
+    @property
+    def where(self) -> str:
+        """``"in cell 7"``, or ``""`` when the failure was not in a cell."""
+        return f"in cell {self.cell}" if self.cell else ""
+
+    def summary(self) -> str:
+        """One line: ``ZeroDivisionError: division by zero`` (no location; see :attr:`where`)."""
+        return f"{self.ename}: {self.evalue}" if self.evalue else self.ename
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RunError | None:
+        """Read a record's ``error`` (also the looser dicts older releases stored)."""
+        if not data:
+            return None
+        cell = data.get("cell")
+        return cls(ename=str(data.get("ename") or "Error"), evalue=str(data.get("evalue") or ""),
+                   cell=cell if isinstance(cell, int) and not isinstance(cell, bool) else None,
+                   traceback=str(data.get("traceback") or ""))
