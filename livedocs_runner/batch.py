@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import Interrupted
-from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, new_record,
-                      plan_cache_key, start_record)
+from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, finish_crashed,
+                      new_record, plan_cache_key, start_record)
 from .kernels import FreshKernels, KernelSource
 from .notebook import Notebook, load_notebook
 from .plan import RunPlan
@@ -27,17 +27,24 @@ if TYPE_CHECKING:
 
 def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,
             control: RunControl, progress: ProgressFn | None = None) -> RunRecord:
-    """Answer ``plan`` from the cache when allowed and possible, otherwise execute it."""
-    record = start_record(plan, store, record)
-    if options.use_cache and not control.is_cancelled(record.id):
-        hit = store.find_cached(record.cache_key or "")
-        if hit is not None:
-            record = answer_from_cache(store, record, hit)
-            if progress is not None:
-                progress(Progress(record.id, record.scenario, record.status))
-            return record
-    return execute_run(plan, store, options=options, record=record, kernels=kernels, control=control,
-                       progress=progress)
+    """Answer ``plan`` from the cache when allowed and possible, otherwise execute it.
+
+    Never raises for a run that went wrong: whatever happens, ``record`` ends final (so the rest of
+    a batch still runs).
+    """
+    try:
+        record = start_record(plan, store, record)
+        if options.use_cache and not control.is_cancelled(record.id):
+            hit = store.find_cached(record.cache_key or "")
+            if hit is not None:
+                record = answer_from_cache(store, record, hit)
+                if progress is not None:
+                    progress(Progress(record.id, record.scenario, record.status))
+                return record
+        return execute_run(plan, store, options=options, record=record, kernels=kernels, control=control,
+                           progress=progress)
+    except Exception as exc:  # noqa: BLE001 - an unreadable input, a store error: recorded, not raised
+        return finish_crashed(store, record, exc)
 
 
 def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord) -> RunRecord:
