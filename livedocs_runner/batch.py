@@ -18,7 +18,7 @@ from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run,
 from .kernels import FreshKernels, KernelSource
 from .notebook import Notebook, load_notebook
 from .plan import RunPlan
-from .provenance import sha256_file
+from .provenance import hash_tree, sha256_file
 from .records.store import FINAL, RunRecord, Store, now
 
 if TYPE_CHECKING:
@@ -34,8 +34,8 @@ def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptio
     """
     try:
         record = start_record(plan, store, record)
-        if options.use_cache and not control.is_cancelled(record.id):
-            hit = store.find_cached(record.cache_key or "")
+        if options.use_cache and record.cache_key and not control.is_cancelled(record.id):
+            hit = store.find_cached(record.cache_key)
             if hit is not None:
                 record = answer_from_cache(store, record, hit)
                 if progress is not None:
@@ -66,7 +66,8 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
     runs execute; forked from a template on Linux, see ``forkserver.py``), closed before returning; one plan
     runs in a cold kernel.
     """
-    to_execute = [p for p in plans if not (options.use_cache and store.find_cached(plan_cache_key(p)))]
+    to_execute = [p for p in plans if not (options.use_cache and (key := plan_cache_key(p, store.home))
+                                            and store.find_cached(key))]
     for notebook in {id(p.notebook): p.notebook for p in to_execute}.values():
         notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
     control = control or RunControl()
@@ -147,16 +148,19 @@ def plan_rerun(store: Store, run_id: str) -> Rerun:
     warnings = []
     for item in original.inputs:
         path = Path(item["path"])
-        if not path.is_file():
-            warnings.append(f"input {item['path']} (parameter '{item['parameter']}') no longer exists.")
-        elif item.get("sha256") and sha256_file(path) != item["sha256"]:
+        folder = item.get("type") == "folder"
+        if not (path.is_dir() if folder else path.is_file()):
+            if item.get("type") != "missing":
+                warnings.append(f"input {item['path']} (parameter '{item['parameter']}') no longer exists.")
+        elif item.get("sha256") and (hash_tree(path).sha256 if folder else sha256_file(path)) != item["sha256"]:
             warnings.append(f"input {item['path']} (parameter '{item['parameter']}') has changed since run "
-                            f"{original.id} (SHA-256 differs); the rerun uses the current file.")
+                            f"{original.id} (SHA-256 differs); the rerun uses the current {'folder' if folder else 'file'}.")
     if not notebook.path.parent.is_dir():
         notebook = Notebook(path=copy, raw=stored.raw, data=stored.data)
     plan = RunPlan(notebook=notebook, parameters=dict(original.parameters), scenario=original.scenario,
                    config=Path(original.config) if original.config else None, title=original.title,
                    path_params=tuple(i["parameter"] for i in original.inputs),
                    kernel_name=original.environment.get("kernel") or stored.kernel_name,
-                   warm_imports=stored.top_level_imports(), rerun_of=original.id)
+                   warm_imports=stored.top_level_imports(), rerun_of=original.id,
+                   cache=original.cache_key is not None or original.cache_of is not None)
     return Rerun(plan=plan, warnings=tuple(warnings))

@@ -96,20 +96,34 @@ class RunControl:
         self._event.wait(seconds)
 
 
-def cache_key(plan: RunPlan, inputs: list[dict[str, Any]], env: dict[str, Any]) -> str:
-    """Identity of a run's inputs: notebook, parameters, input files and environment."""
+def cache_key(plan: RunPlan, inputs: list[dict[str, Any]], env: dict[str, Any]) -> str | None:
+    """Identity of a run's inputs: notebook, parameters, input files and folders, and the kernel's
+    interpreter, Python and packages. None when the run must not be answered from (or answer) the
+    cache: the config says ``cache: false``, or an input's contents are unknown (a folder too big)."""
+    if not plan.cache or any(i.get("cacheable") is False for i in inputs):
+        return None
     identity = {"notebook": plan.notebook.sha256, "parameters": plan.parameters,
-                "inputs": sorted((i["parameter"], i["sha256"]) for i in inputs),
-                "packages": env.get("packages_sha256"), "kernel": plan.kernel_name}
+                "inputs": sorted((i["parameter"], i.get("type"), i["sha256"]) for i in inputs),
+                "packages": env.get("packages_sha256"), "executable": env.get("executable"),
+                "python": env.get("python"), "kernel": plan.kernel_name}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan_cache_key(plan: RunPlan) -> str:
+def plan_cache_key(plan: RunPlan, home: str | Path | None = None) -> str | None:
     """The cache key ``plan`` would get if it started now, without recording or running anything.
 
-    Lets the app offer an earlier identical result (``store.find_cached``) before submitting.
+    Lets the app offer an earlier identical result (``store.find_cached``) before submitting. None
+    for a plan that is never cached. ``home`` keeps the kernel's package listing between calls.
     """
-    return cache_key(plan, hash_inputs(plan.parameters, list(plan.path_params)), environment(plan.kernel_name))
+    if not plan.cache:
+        return None
+    env = environment(plan.kernel_name, interpreters_cache(home))
+    return cache_key(plan, hash_inputs(plan.parameters, list(plan.path_params)), env)
+
+
+def interpreters_cache(home: str | Path | None) -> Path | None:
+    """Where kernel interpreters' package listings are kept (see ``provenance.interpreter_info``)."""
+    return Path(home, "cache", "interpreters") if home is not None else None
 
 
 def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
@@ -128,7 +142,7 @@ def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
 def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
     """Hash the inputs and capture the environment just before execution."""
     inputs = hash_inputs(plan.parameters, list(plan.path_params))
-    env = environment(plan.kernel_name)
+    env = environment(plan.kernel_name, interpreters_cache(store.home))
     return store.update(record, inputs=inputs, environment=env, cache_key=cache_key(plan, inputs, env))
 
 

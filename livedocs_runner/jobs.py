@@ -54,8 +54,10 @@ class _Job:
 
 
 def cached_result(plan: RunPlan, store: Store) -> RunRecord | None:
-    """The newest succeeded run with exactly ``plan``'s inputs (notebook, parameters, files, env)."""
-    return store.find_cached(plan_cache_key(plan))
+    """The newest succeeded run with exactly ``plan``'s inputs (notebook, parameters, files, kernel env);
+    None for a plan whose config says ``cache: false``."""
+    key = plan_cache_key(plan, store.home)
+    return store.find_cached(key) if key else None
 
 
 class JobQueue:
