@@ -177,17 +177,19 @@ def _watch_runner(runner_pid: int) -> None:
         pidfd = os.pidfd_open(runner_pid)
     except OSError:
         _kill_tree()
+        os.killpg(0, signal.SIGKILL)
         return
 
     def watch() -> None:
         select.select([pidfd], [], [])
         _kill_tree()
+        os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=watch, name="livedocs-runner-watch", daemon=True).start()
 
 
 def _kill_tree() -> None:
-    """SIGKILL every descendant of this process (stopped first, listed from /proc), then its group."""
+    """SIGKILL every descendant of this process, wherever its session (stopped first, listed from /proc)."""
     me = os.getpid()
     seen: set[int] = set()
     for _ in range(5):
@@ -214,7 +216,6 @@ def _kill_tree() -> None:
     for pid in seen:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-    os.killpg(0, signal.SIGKILL)
 
 
 def _reap(children: dict[int, float]) -> None:
@@ -231,6 +232,8 @@ def _reap(children: dict[int, float]) -> None:
 
 
 def _kill_all(children: dict[int, float]) -> None:
+    """The runner is gone: kill every kernel and everything they started (they are all our descendants)."""
+    _kill_tree()
     for pid in children:
         try:
             os.killpg(pid, signal.SIGKILL)

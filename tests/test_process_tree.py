@@ -104,3 +104,25 @@ def test_forked_kernels_kill_their_spawned_processes_too(run_cli: Callable[..., 
     finally:
         for pid in pids:
             kill_if_left(pid)
+
+
+def test_a_killed_runner_takes_its_forked_kernels_spawned_processes_along(home: Path, tmp_path: Path) -> None:
+    # nothing in the runner gets to clean up: the forked kernels watch it and kill their own trees
+    config = tmp_path / "spawns.yaml"
+    pid_files = {how: tmp_path / f"{how}.txt" for how in ("session", "daemon")}
+    config.write_text(f"notebook: {SPAWNS}\nscenarios:\n" + "".join(
+        f"  {how}: {{how: {how}, then: hang, pid_file: '{path}'}}\n" for how, path in pid_files.items()),
+        encoding="utf-8")
+    proc = popen_cli(home, "run", config, "--no-cache", "--no-report", "--workers", "2")
+    try:
+        pids = [spawned_pid(path) for path in pid_files.values()]
+    except AssertionError:
+        proc.kill()
+        raise
+    try:
+        proc.kill()
+        proc.communicate(timeout=60)
+        until(lambda: all(gone(pid) for pid in pids), "the spawned processes to be killed", timeout=30)
+    finally:
+        for pid in pids:
+            kill_if_left(pid)
