@@ -25,7 +25,7 @@ from .progress import ProgressView
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Scenarios run in parallel, each in its own kernel process.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-              help="Time limit for each run; the kernel is killed and the run recorded failed.")
+              help="Time limit for each run, from its first cell; the kernel is killed and the run recorded failed.")
 @click.option("--no-cache", is_flag=True, help="Execute even when an identical earlier run succeeded.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (faster).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
