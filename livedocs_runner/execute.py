@@ -255,9 +255,9 @@ class _Execution:
             status, error = "failed", RunError(ename=type(exc).__name__, evalue=str(exc))
         except OSError as exc:  # the run folder cannot be created
             status, error = "failed", write_error(exc, "the run folder")
-        except Exception as exc:  # noqa: BLE001 - whatever it was, the record must end final
-            status, error = "failed", RunError(ename=type(exc).__name__, evalue=str(exc),
-                                               traceback="".join(traceback.format_exception(exc)))
+        except Exception as exc:  # noqa: BLE001 - e.g. an output nbformat rejects: the record must end final
+            status, error = "failed", self._cell_error(type(exc).__name__, str(exc),
+                                                       "".join(traceback.format_exception(exc)))
         finally:
             self.done.set()
             if client is not None and client.kc is not None:

@@ -105,11 +105,11 @@ def test_unreadable_outputs_fail_their_run_and_the_batch_goes_on(run_cli: Callab
                                                                tmp_path: Path) -> None:
     config = tmp_path / "bad_outputs.yaml"
     config.write_text(f"notebook: {NOTEBOOKS / 'bad_outputs.ipynb'}\nscenarios:\n"
-                      "  bad_png: {kind: bad_png}\n  nameless: {kind: nameless_record}\n  fine: {kind: none}\n",
-                      encoding="utf-8")
+                      "  bad_png: {kind: bad_png}\n  nameless: {kind: nameless_record}\n"
+                      "  invalid: {kind: invalid_output}\n  fine: {kind: none}\n", encoding="utf-8")
     result = run_cli("run", config, "--json", "--no-cache")
     assert result.code == 1
-    bad_png, nameless, fine = result.json()
+    bad_png, nameless, invalid, fine = result.json()
     assert fine["status"] == "succeeded" and fine["metrics"] == {"kind": "none"}
     for record in (bad_png, nameless):
         assert record["status"] == "failed"
@@ -119,8 +119,11 @@ def test_unreadable_outputs_fail_their_run_and_the_batch_goes_on(run_cli: Callab
     assert "not valid base64" in bad_png["error"]["evalue"]
     assert "has no name" in nameless["error"]["evalue"]
     assert bad_png["metrics"] == {"kind": "bad_png"}  # what could be read is still recorded
-    assert len(only_failure_lines(result.stderr)) == 2 and "Traceback" not in result.stderr
-    assert sorted(r["status"] for r in run_records(home)) == ["failed", "failed", "succeeded"]
+    # an output nbformat refuses stops the notebook in that cell
+    assert (invalid["status"], invalid["error"]["ename"], invalid["error"]["cell"]) == (
+        "failed", "NotebookValidationError", 4)
+    assert len(only_failure_lines(result.stderr)) == 3 and "Traceback" not in result.stderr
+    assert sorted(r["status"] for r in run_records(home)) == ["failed", "failed", "failed", "succeeded"]
 
 
 def test_a_warm_import_that_is_not_a_module_name_is_refused_not_run(tmp_path: Path) -> None:
