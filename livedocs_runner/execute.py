@@ -228,13 +228,16 @@ class _Execution:
         self.started = time.monotonic()
         self.record = self.store.update(self.record, status="running", started_at=now())
         self._report_progress("running")
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only or full home: nothing can be kept, so nothing is run
+            return self._finish(nb, "failed", write_error(exc, "the run folder"))
         watchdog = threading.Thread(target=self._watch, name=f"watchdog-{self.record.id}", daemon=True)
         watchdog.start()
         error: RunError | None = None
         status = "succeeded"
         client: Any = None
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             if self.options.report:
                 threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
             request = KernelRequest(self.plan.kernel_name, self.plan.cwd, self.plan.warm_imports)
@@ -253,8 +256,6 @@ class _Execution:
             status, error = self._interrupted(exc)
         except LivedocsError as exc:  # e.g. a warm import that is not a module name: refused, not run
             status, error = "failed", RunError(ename=type(exc).__name__, evalue=str(exc))
-        except OSError as exc:  # the run folder cannot be created
-            status, error = "failed", write_error(exc, "the run folder")
         except Exception as exc:  # noqa: BLE001 - e.g. an output nbformat rejects: the record must end final
             status, error = "failed", self._cell_error(type(exc).__name__, str(exc),
                                                        "".join(traceback.format_exception(exc)))
