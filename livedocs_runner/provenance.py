@@ -183,6 +183,8 @@ class KernelSpecInfo:
 def find_kernelspec(kernel_name: str) -> KernelSpecInfo | None:
     """The kernelspec ``kernel_name`` as jupyter_client would find it (its folders, then ipykernel's
     built-in ``python3``), read without importing jupyter_client (a cache hit never does)."""
+    if not re.fullmatch(r"[a-z0-9._\-]+", kernel_name, re.IGNORECASE) or set(kernel_name) == {"."}:
+        return None  # what jupyter_client accepts as a kernel name: never a path
     from jupyter_core.paths import jupyter_path
 
     for folder in jupyter_path("kernels"):

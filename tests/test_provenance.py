@@ -153,6 +153,8 @@ def test_kernelspec_is_found_without_jupyter_client(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("JUPYTER_PATH", str(kernelspec(tmp_path / "jupyter", "mine", ["python", "-m", "x"])))
     assert provenance.find_kernelspec("mine") == KernelSpecInfo(("python", "-m", "x"), "python")
     assert provenance.find_kernelspec("no-such-kernel") is None
+    for name in ("../jupyter/kernels/mine", "..", "a/b", ""):
+        assert provenance.find_kernelspec(name) is None
 
 
 def test_the_apps_cache_lookup_honours_cache_false(tmp_path: Path) -> None:
