@@ -66,8 +66,7 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
     runs execute; forked from a template on Linux, see ``forkserver.py``), closed before returning; one plan
     runs in a cold kernel.
     """
-    to_execute = [p for p in plans if not (options.use_cache and (key := plan_cache_key(p, store.home))
-                                            and store.find_cached(key))]
+    to_execute = [p for p in plans if not (options.use_cache and _cached(p, store))]
     for notebook in {id(p.notebook): p.notebook for p in to_execute}.values():
         notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
     control = control or RunControl()
@@ -80,6 +79,14 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
             return _run_all(plans, store, options, workers, pool, control, progress, on_record)
     kernels = kernels or FreshKernels(options.startup_timeout)
     return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record)
+
+
+def _cached(plan: RunPlan, store: Store) -> bool:
+    try:
+        key = plan_cache_key(plan, store.home)
+    except OSError:  # an unreadable input: run_one records the failure
+        return False
+    return bool(key and store.find_cached(key))
 
 
 def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource,

@@ -56,7 +56,10 @@ class _Job:
 def cached_result(plan: RunPlan, store: Store) -> RunRecord | None:
     """The newest succeeded run with exactly ``plan``'s inputs (notebook, parameters, files, kernel env);
     None for a plan whose config says ``cache: false``."""
-    key = plan_cache_key(plan, store.home)
+    try:
+        key = plan_cache_key(plan, store.home)
+    except OSError:  # an input that cannot be read: no answer here; the run records why it failed
+        return None
     return store.find_cached(key) if key else None
 
 

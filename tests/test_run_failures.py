@@ -177,3 +177,41 @@ def test_failing_runs_leak_no_channels_or_threads(tmp_path: Path) -> None:
     # each leaked client kept five zmq sockets (and their fds) open: 15 runs would add dozens
     assert me.num_fds() <= fds + 4, (fds, me.num_fds())
     assert me.num_threads() <= threads + 2, (threads, me.num_threads())
+
+
+def unreadable_input_plan():
+    """A plan whose path input is a file that cannot be read (hashing it raises before anything runs)."""
+    [plan] = plan_runs(NOTEBOOKS / "simple.ipynb")
+    return dataclasses.replace(plan, parameters={**plan.parameters, "data": "/proc/self/mem"}, path_params=("data",),
+                               scenario="unreadable")
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_a_run_that_cannot_start_is_recorded_failed_and_the_batch_goes_on(tmp_path: Path, use_cache: bool) -> None:
+    from livedocs_runner.batch import run_batch
+
+    if not Path("/proc/self/mem").is_file():
+        pytest.skip("needs Linux's /proc/self/mem (a file whose reads fail)")
+    [good] = plan_runs(NOTEBOOKS / "simple.ipynb")
+    store = Store(tmp_path / "home")
+    bad, fine = run_batch([unreadable_input_plan(), good], store, options=RunOptions(report=False, use_cache=use_cache))
+    assert (fine.status, bad.status) == ("succeeded", "failed")
+    assert bad.error is not None and bad.error["ename"] == "OSError" and "Input/output error" in bad.error["evalue"]
+    assert "Traceback" in bad.error["traceback"] and bad.finished_at
+    assert sorted(r.status for r in store.list(limit=None)) == ["failed", "succeeded"]
+
+
+def test_the_apps_queue_records_a_run_that_cannot_start(tmp_path: Path) -> None:
+    from livedocs_runner.jobs import JobQueue, cached_result
+
+    if not Path("/proc/self/mem").is_file():
+        pytest.skip("needs Linux's /proc/self/mem (a file whose reads fail)")
+    assert cached_result(unreadable_input_plan(), Store(tmp_path / "home")) is None
+    queue = JobQueue(Store(tmp_path / "home"), workers=1)
+    try:
+        job = queue.submit(unreadable_input_plan(), RunOptions(trigger="app", report=False))
+        status = queue.wait(job, timeout=120)
+        assert status.record is not None and status.record.status == "failed"
+        assert status.record.error is not None and status.record.error["ename"] == "OSError"
+    finally:
+        queue.shutdown()
