@@ -188,10 +188,11 @@ def _watch_runner(runner_pid: int) -> None:
     threading.Thread(target=watch, name="livedocs-runner-watch", daemon=True).start()
 
 
-def _kill_tree() -> None:
-    """SIGKILL every descendant of this process, wherever its session (stopped first, listed from /proc)."""
+def _kill_tree(root: int | None = None) -> None:
+    """SIGKILL every descendant of ``root`` (default: this process) wherever its session, except this
+    process: stopped first, listed from /proc. Also used by ``_launcher.py``'s guardian."""
     me = os.getpid()
-    seen: set[int] = set()
+    seen: set[int] = {me}
     for _ in range(5):
         parents: dict[int, int] = {}
         for entry in os.listdir("/proc"):
@@ -202,7 +203,7 @@ def _kill_tree() -> None:
                     parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
                 except (OSError, ValueError, IndexError):
                     continue
-        tree, frontier = set(), {me}
+        tree, frontier = set(), {root or me}
         while frontier:
             frontier = {pid for pid, ppid in parents.items() if ppid in frontier and pid not in tree}
             tree |= frontier
@@ -213,7 +214,7 @@ def _kill_tree() -> None:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGSTOP)
         seen |= new
-    for pid in seen:
+    for pid in seen - {me}:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
 

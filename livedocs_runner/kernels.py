@@ -28,11 +28,8 @@ if TYPE_CHECKING:  # jupyter_client is imported when a kernel starts: a cache hi
     from jupyter_client.manager import AsyncKernelManager
 
 STARTUP_ATTEMPTS = 3
-PR_SET_CHILD_SUBREAPER = 36
-# Run by the runner's own interpreter in front of a kernel's command: become a child subreaper
-# (the flag survives execve), then become the kernel (same pid, so jupyter_client tracks it as usual).
-SUBREAPER_LAUNCHER = ("import ctypes, os, sys; ctypes.CDLL(None).prctl(36, 1, 0, 0, 0); "
-                      "os.execvp(sys.argv[1], sys.argv[1:])")
+# run by the runner's own interpreter in front of a kernel's command: see _launcher.py
+LAUNCHER_FILE = Path(__file__).with_name("_launcher.py")
 
 
 class KernelStartError(RuntimeError):
@@ -138,7 +135,7 @@ def subreaper_supported() -> bool:
 
 
 def reaper_manager(kernel_name: str) -> AsyncKernelManager:
-    """An unstarted kernel manager whose kernel is launched as a child subreaper (on Linux)."""
+    """An unstarted kernel manager whose kernel is launched as a child subreaper with a guardian (on Linux)."""
     from jupyter_client.manager import AsyncKernelManager
 
     km = AsyncKernelManager(kernel_name=kernel_name, client_class="livedocs_runner._client.ReadyClient")
@@ -154,7 +151,7 @@ _REAPER_PROVISIONER: type | None = None
 
 
 def reaper_provisioner_class() -> type:
-    """jupyter_client's LocalProvisioner, launching the kernel behind :data:`SUBREAPER_LAUNCHER`
+    """jupyter_client's LocalProvisioner, launching the kernel through ``_launcher.py``
     (defined lazily: a cache hit never imports jupyter_client)."""
     global _REAPER_PROVISIONER
     if _REAPER_PROVISIONER is None:
@@ -163,7 +160,7 @@ def reaper_provisioner_class() -> type:
         class ReaperProvisioner(LocalProvisioner):  # type: ignore[misc]
             async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
                 if subreaper_supported() and cmd:
-                    cmd = [sys.executable, "-S", "-c", SUBREAPER_LAUNCHER, *cmd]
+                    cmd = [sys.executable, "-S", str(LAUNCHER_FILE), str(os.getpid()), *cmd]
                 return await super().launch_kernel(cmd, **kwargs)
 
         _REAPER_PROVISIONER = ReaperProvisioner

@@ -126,3 +126,23 @@ def test_a_killed_runner_takes_its_forked_kernels_spawned_processes_along(home: 
     finally:
         for pid in pids:
             kill_if_left(pid)
+
+
+def test_a_killed_runner_takes_its_fresh_kernels_spawned_processes_along(home: Path, tmp_path: Path) -> None:
+    # one run: a fresh kernel, whose guardian (_launcher.py) kills its tree when the runner dies
+    pid_file = tmp_path / "pid.txt"
+    proc = popen_cli(home, "run", SPAWNS, "--no-cache", "--no-report", "-p", "how=daemon", "-p", "then=hang",
+                     "-p", f"pid_file={pid_file}")
+    try:
+        pid = spawned_pid(pid_file)
+    except AssertionError:
+        proc.kill()
+        raise
+    try:
+        kernel = psutil.Process(pid).parent()
+        proc.kill()
+        proc.communicate(timeout=60)
+        until(lambda: gone(pid), f"the daemon {pid} to be killed", timeout=30)
+        assert kernel is not None and gone(kernel.pid)
+    finally:
+        kill_if_left(pid)
