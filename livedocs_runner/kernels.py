@@ -4,7 +4,8 @@ Every run gets its own kernel process, used once and then killed with its whole 
 tree, so nothing one run does can leak into the next and no kernel outlives its run. On
 Linux the kernel is a *child subreaper*: a process a notebook double-forks (a daemon) is
 re-parented to the kernel instead of init, so it is still in the tree when the run ends;
-a process started in a session of its own is a descendant too, so it is killed with it.
+a process started in a session of its own is a descendant too, so it is killed with it. If the
+runner dies without stopping it, the kernel's guardian (``_launcher.py``) kills that tree.
 :class:`FreshKernels` starts one on demand; the warm pool (``pool.py``) hands out kernels
 started ahead of time through the same two calls.
 """
@@ -61,6 +62,7 @@ def check_module_name(name: object) -> str:
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     raise ConfigError(f"warm_imports: {shown} is not a module name; it was not imported.",
                       hint="List dotted module names only, e.g. `warm_imports: [pandas, matplotlib.pyplot]`.")
+
 
 class KernelSource(Protocol):
     def acquire(self, request: KernelRequest) -> AsyncKernelManager: ...
