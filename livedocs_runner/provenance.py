@@ -29,9 +29,9 @@ KEY_PACKAGES = ("livedocs-runner", "papermill", "nbclient", "nbformat", "nbconve
 MAX_TREE_FILES = 20_000  # a folder input bigger than this is not hashed: its runs are never answered from the cache
 MAX_TREE_BYTES = 4 << 30
 PROBE_TIMEOUT_S = 60.0
-# run by the kernel's interpreter: what it would import from (the folder of -c itself excluded)
 # (interpreter, PYTHONPATH) -> (stamps, info): a long-lived app or batch asks each interpreter once
 _MEMO: dict[tuple[str, str], tuple[dict[str, list[int]], dict[str, Any]]] = {}
+# run by the kernel's interpreter: its version and the folders it imports from ('' for -c's folder excluded)
 _PROBE = ("import json, platform, sys; print(json.dumps({'python': platform.python_version(), "
           "'implementation': platform.python_implementation(), 'path': [p for p in sys.path if p]}))")
 
