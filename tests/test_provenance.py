@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from livedocs_runner import provenance
 from livedocs_runner.execute import cache_key, plan_cache_key
@@ -165,3 +168,35 @@ def test_the_apps_cache_lookup_honours_cache_false(tmp_path: Path) -> None:
     config.write_text(f"notebook: {NOTEBOOKS / 'simple.ipynb'}\ncache: false\n", encoding="utf-8")
     [plan] = plan_runs(config)
     assert cached_result(plan, Store(tmp_path / "home")) is None
+
+
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\\0"),
+                min_size=1, max_size=12).filter(lambda n: n not in (".", ".."))
+trees = st.dictionaries(st.lists(names, min_size=1, max_size=3).map(tuple), st.binary(max_size=64),
+                        min_size=1, max_size=8)
+
+
+def build(root: Path, files: dict[tuple[str, ...], bytes]) -> Path | None:
+    """Write ``files`` under ``root``; None when two paths collide (a file where a folder must be)."""
+    try:
+        for parts, content in files.items():
+            path = root.joinpath(*parts)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+    except (OSError, UnicodeEncodeError):
+        return None
+    return root
+
+
+@settings(max_examples=40, deadline=None)
+@given(trees, st.data())
+def test_a_tree_hash_is_its_content(files: dict[tuple[str, ...], bytes], data: st.DataObject) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        one, two = build(Path(tmp, "one"), files), build(Path(tmp, "two"), files)
+        assume(one is not None and two is not None)
+        assert hash_tree(one).sha256 == hash_tree(two).sha256  # same names and bytes: same hash
+        written = sorted(p for p in one.rglob("*") if p.is_file())
+        assume(written)
+        target = data.draw(st.sampled_from(written))
+        target.write_bytes(target.read_bytes() + b"!")
+        assert hash_tree(one).sha256 != hash_tree(two).sha256
