@@ -14,6 +14,8 @@ input (the runner closed the pipe or died) ends it and kills its kernels.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import importlib
 import importlib.util
@@ -28,6 +30,7 @@ import traceback
 from pathlib import Path
 
 REAP_AFTER_S = 5.0  # a dead child stays a zombie this long, so the runner's pidfd_open never misses it
+PR_SET_CHILD_SUBREAPER = 36
 
 
 def main(config: dict) -> None:
@@ -127,6 +130,8 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
     code = 1
     try:
         os.setsid()
+        # a process the notebook double-forks is re-parented to the kernel, not init: the runner finds it
+        ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         os.close(sync_w)
         for fd in server_fds:
             os.close(fd)
@@ -167,18 +172,51 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
 
 
 def _watch_runner(runner_pid: int) -> None:
-    """Kill this kernel's process group when the runner process ends (a fresh kernel's parent poller)."""
+    """Kill this kernel and its descendants when the runner process ends (a fresh kernel's parent poller)."""
     try:
         pidfd = os.pidfd_open(runner_pid)
     except OSError:
+        _kill_tree()
         os.killpg(0, signal.SIGKILL)
         return
 
     def watch() -> None:
         select.select([pidfd], [], [])
+        _kill_tree()
         os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=watch, name="livedocs-runner-watch", daemon=True).start()
+
+
+def _kill_tree(root: int | None = None) -> None:
+    """SIGKILL every descendant of ``root`` (default: this process) wherever its session, except this
+    process: stopped first, listed from /proc. Also used by ``_launcher.py``'s guardian."""
+    me = os.getpid()
+    seen: set[int] = {me}
+    for _ in range(5):
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as handle:
+                        stat = handle.read()
+                    parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
+                except (OSError, ValueError, IndexError):
+                    continue
+        tree, frontier = set(), {root or me}
+        while frontier:
+            frontier = {pid for pid, ppid in parents.items() if ppid in frontier and pid not in tree}
+            tree |= frontier
+        new = tree - seen
+        if not new:
+            break
+        for pid in new:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+        seen |= new
+    for pid in seen - {me}:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _reap(children: dict[int, float]) -> None:
@@ -195,6 +233,8 @@ def _reap(children: dict[int, float]) -> None:
 
 
 def _kill_all(children: dict[int, float]) -> None:
+    """The runner is gone: kill every kernel and everything they started (they are all our descendants)."""
+    _kill_tree()
     for pid in children:
         try:
             os.killpg(pid, signal.SIGKILL)

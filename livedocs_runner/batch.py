@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import Interrupted
-from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, new_record,
-                      plan_cache_key, start_record)
+from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, finish_crashed,
+                      new_record, plan_cache_key, start_record)
 from .kernels import FreshKernels, KernelSource
 from .notebook import Notebook, load_notebook
 from .plan import RunPlan
-from .provenance import sha256_file
+from .provenance import hash_tree, sha256_file
 from .records.store import FINAL, RunRecord, Store, now
 
 if TYPE_CHECKING:
@@ -27,17 +27,24 @@ if TYPE_CHECKING:
 
 def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,
             control: RunControl, progress: ProgressFn | None = None) -> RunRecord:
-    """Answer ``plan`` from the cache when allowed and possible, otherwise execute it."""
-    record = start_record(plan, store, record)
-    if options.use_cache and not control.is_cancelled(record.id):
-        hit = store.find_cached(record.cache_key or "")
-        if hit is not None:
-            record = answer_from_cache(store, record, hit)
-            if progress is not None:
-                progress(Progress(record.id, record.scenario, record.status))
-            return record
-    return execute_run(plan, store, options=options, record=record, kernels=kernels, control=control,
-                       progress=progress)
+    """Answer ``plan`` from the cache when allowed and possible, otherwise execute it.
+
+    Never raises for a run that went wrong: whatever happens, ``record`` ends final (so the rest of
+    a batch still runs).
+    """
+    try:
+        record = start_record(plan, store, record)
+        if options.use_cache and record.cache_key and not control.is_cancelled(record.id):
+            hit = store.find_cached(record.cache_key)
+            if hit is not None:
+                record = answer_from_cache(store, record, hit)
+                if progress is not None:
+                    progress(Progress(record.id, record.scenario, record.status))
+                return record
+        return execute_run(plan, store, options=options, record=record, kernels=kernels, control=control,
+                           progress=progress)
+    except Exception as exc:  # noqa: BLE001 - an unreadable input, a store error: recorded, not raised
+        return finish_crashed(store, record, exc)
 
 
 def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord) -> RunRecord:
@@ -59,7 +66,7 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
     runs execute; forked from a template on Linux, see ``forkserver.py``), closed before returning; one plan
     runs in a cold kernel.
     """
-    to_execute = [p for p in plans if not (options.use_cache and store.find_cached(plan_cache_key(p)))]
+    to_execute = [p for p in plans if not (options.use_cache and _cached(p, store))]
     for notebook in {id(p.notebook): p.notebook for p in to_execute}.values():
         notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
     control = control or RunControl()
@@ -72,6 +79,14 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
             return _run_all(plans, store, options, workers, pool, control, progress, on_record)
     kernels = kernels or FreshKernels(options.startup_timeout)
     return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record)
+
+
+def _cached(plan: RunPlan, store: Store) -> bool:
+    try:
+        key = plan_cache_key(plan, store.home)
+    except OSError:  # an unreadable input: run_one records the failure
+        return False
+    return bool(key and store.find_cached(key))
 
 
 def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource,
@@ -140,16 +155,19 @@ def plan_rerun(store: Store, run_id: str) -> Rerun:
     warnings = []
     for item in original.inputs:
         path = Path(item["path"])
-        if not path.is_file():
-            warnings.append(f"input {item['path']} (parameter '{item['parameter']}') no longer exists.")
-        elif item.get("sha256") and sha256_file(path) != item["sha256"]:
+        folder = item.get("type") == "folder"
+        if not (path.is_dir() if folder else path.is_file()):
+            if item.get("type") != "missing":
+                warnings.append(f"input {item['path']} (parameter '{item['parameter']}') no longer exists.")
+        elif item.get("sha256") and (hash_tree(path).sha256 if folder else sha256_file(path)) != item["sha256"]:
             warnings.append(f"input {item['path']} (parameter '{item['parameter']}') has changed since run "
-                            f"{original.id} (SHA-256 differs); the rerun uses the current file.")
+                            f"{original.id} (SHA-256 differs); the rerun uses the current {'folder' if folder else 'file'}.")
     if not notebook.path.parent.is_dir():
         notebook = Notebook(path=copy, raw=stored.raw, data=stored.data)
     plan = RunPlan(notebook=notebook, parameters=dict(original.parameters), scenario=original.scenario,
                    config=Path(original.config) if original.config else None, title=original.title,
                    path_params=tuple(i["parameter"] for i in original.inputs),
                    kernel_name=original.environment.get("kernel") or stored.kernel_name,
-                   warm_imports=stored.top_level_imports(), rerun_of=original.id)
+                   warm_imports=stored.top_level_imports(), rerun_of=original.id,
+                   cache=original.cache_key is not None or original.cache_of is not None)
     return Rerun(plan=plan, warnings=tuple(warnings))

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Interrupted
-from .execute import Progress, ProgressFn, RunControl, RunOptions, finish_cancelled, new_record
+from .execute import Progress, ProgressFn, RunControl, RunOptions, finish_cancelled, finish_crashed, new_record
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store
 
@@ -61,7 +61,7 @@ def run_on_dask(plans: Sequence[RunPlan], store: Store, *, scheduler: str | Any,
                 try:
                     final = future.result()
                 except Exception as exc:  # noqa: BLE001 - a lost worker, an unpicklable value: record it
-                    final = _failed(store, record, exc)
+                    final = finish_crashed(store, record, exc)
                 results[record.id] = final
                 if progress is not None:
                     progress(Progress(final.id, final.scenario, final.status, elapsed=final.duration_s or 0.0))
@@ -89,16 +89,6 @@ def portable(plan: RunPlan) -> RunPlan:
     """``plan`` with absolute paths, so a worker with another working folder finds the same files."""
     notebook = dataclasses.replace(plan.notebook, path=Path(plan.notebook.path).resolve())
     return dataclasses.replace(plan, notebook=notebook)
-
-
-def _failed(store: Store, record: RunRecord, exc: BaseException) -> RunRecord:
-    from .records.store import now
-
-    current = store.get(record.id)
-    if current.status in FINAL:
-        return current
-    return store.update(current, status="failed", finished_at=now(),
-                        error={"cell": None, "ename": type(exc).__name__, "evalue": str(exc), "traceback": ""})
 
 
 __all__ = ["run_on_dask", "run_remote"]

@@ -1,27 +1,36 @@
 """One run: inject parameters, execute with nbclient in a kernel of its own, record the outcome.
 
-Whatever happens (a failing cell, a timeout, a dead kernel, cancellation) the record ends in a
-final status with a structured error, and the executed notebook is kept with its outputs up to
-that point. nbclient/jupyter errors are translated into the record's ``error`` field here.
+Whatever happens (a failing cell, a timeout, a dead kernel, cancellation, a full disk or an
+unwritable run folder while saving the results) the record ends in a final status with a
+:class:`~livedocs_runner.errors.RunError`, and the executed notebook is kept with its outputs up to
+that point when it can be written. nbclient/jupyter errors are translated into that error here.
+
+``--timeout`` counts from the start of the first cell: kernel start-up has its own limit
+(``startup_timeout``), so a slow machine or a cold cache does not eat into the notebook's time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
+import logging
 import os
 import platform
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import LivedocsError, RunError
 from .inject import parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
-from .outputs import collect_outputs
+from .outputs import OutputProblem, collect_outputs
 from .plan import RunPlan
 from .provenance import current_user, environment, hash_inputs
 from .records.store import RunRecord, Store, atomic_write, new_id, now
@@ -29,14 +38,18 @@ from .records.store import RunRecord, Store, atomic_write, new_id, now
 if TYPE_CHECKING:
     import nbformat
 
+log = logging.getLogger(__name__)
+
 SAVE_EVERY_S = 1.0
+# what ``sys.exit()`` / ``raise SystemExit`` with no or a zero code shows as: a clean stop (as papermill)
+CLEAN_EXIT_VALUES = ("", "0", "None", "False")
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
     """How runs are executed. Usage: ``RunOptions(timeout=600, trigger="app", user="ana")``."""
 
-    timeout: float | None = None  # seconds for the whole run; the kernel is killed after it
+    timeout: float | None = None  # seconds from the first cell; the kernel is killed after it
     trigger: str = "cli"
     user: str | None = None
     report: bool = True
@@ -83,20 +96,34 @@ class RunControl:
         self._event.wait(seconds)
 
 
-def cache_key(plan: RunPlan, inputs: list[dict[str, Any]], env: dict[str, Any]) -> str:
-    """Identity of a run's inputs: notebook, parameters, input files and environment."""
+def cache_key(plan: RunPlan, inputs: list[dict[str, Any]], env: dict[str, Any]) -> str | None:
+    """Identity of a run's inputs: notebook, parameters, input files and folders, and the kernel's
+    interpreter, Python and packages. None when the run must not be answered from (or answer) the
+    cache: the config says ``cache: false``, or an input's contents are unknown (a folder too big)."""
+    if not plan.cache or any(i.get("cacheable") is False for i in inputs):
+        return None
     identity = {"notebook": plan.notebook.sha256, "parameters": plan.parameters,
-                "inputs": sorted((i["parameter"], i["sha256"]) for i in inputs),
-                "packages": env.get("packages_sha256"), "kernel": plan.kernel_name}
+                "inputs": sorted((i["parameter"], i.get("type"), i["sha256"]) for i in inputs),
+                "packages": env.get("packages_sha256"), "executable": env.get("executable"),
+                "python": env.get("python"), "kernel": plan.kernel_name}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan_cache_key(plan: RunPlan) -> str:
+def plan_cache_key(plan: RunPlan, home: str | Path | None = None) -> str | None:
     """The cache key ``plan`` would get if it started now, without recording or running anything.
 
-    Lets the app offer an earlier identical result (``store.find_cached``) before submitting.
+    Lets the app offer an earlier identical result (``store.find_cached``) before submitting. None
+    for a plan that is never cached. ``home`` keeps the kernel's package listing between calls.
     """
-    return cache_key(plan, hash_inputs(plan.parameters, list(plan.path_params)), environment(plan.kernel_name))
+    if not plan.cache:
+        return None
+    env = environment(plan.kernel_name, interpreters_cache(home))
+    return cache_key(plan, hash_inputs(plan.parameters, list(plan.path_params)), env)
+
+
+def interpreters_cache(home: str | Path | None) -> Path | None:
+    """Where kernel interpreters' package listings are kept (see ``provenance.interpreter_info``)."""
+    return Path(home, "cache", "interpreters") if home is not None else None
 
 
 def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
@@ -115,7 +142,7 @@ def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
 def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
     """Hash the inputs and capture the environment just before execution."""
     inputs = hash_inputs(plan.parameters, list(plan.path_params))
-    env = environment(plan.kernel_name)
+    env = environment(plan.kernel_name, interpreters_cache(store.home))
     return store.update(record, inputs=inputs, environment=env, cache_key=cache_key(plan, inputs, env))
 
 
@@ -125,8 +152,11 @@ def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions
     """Execute ``plan`` in a fresh kernel and return its final record (never raises for a failed run)."""
     control = control or RunControl()
     record = record or new_record(plan, store, options)
-    if record.cache_key is None:
-        record = start_record(plan, store, record)
+    if "kernel" not in record.environment:  # not started yet (run_one starts it to look up the cache)
+        try:
+            record = start_record(plan, store, record)
+        except Exception as exc:  # noqa: BLE001 - an unreadable input file: the record must still end final
+            return finish_crashed(store, record, exc)
     if control.is_cancelled(record.id):
         return finish_cancelled(store, record)
     return _Execution(plan, store, options, record, kernels or FreshKernels(options.startup_timeout),
@@ -134,8 +164,38 @@ def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions
 
 
 def finish_cancelled(store: Store, record: RunRecord) -> RunRecord:
-    return store.update(record, status="cancelled", finished_at=now(),
-                        error={"cell": None, "ename": "Cancelled", "evalue": "cancelled before it started"})
+    error = RunError(ename="Cancelled", evalue="cancelled before it started")
+    return store.update(record, status="cancelled", finished_at=now(), error=error.to_json())
+
+
+def finish_crashed(store: Store, record: RunRecord, exc: BaseException) -> RunRecord:
+    """End ``record`` as failed because running it raised ``exc`` outside the notebook (unless already final)."""
+    from .records.store import FINAL
+
+    current = store.get(record.id)
+    if current.status in FINAL:
+        return current
+    error = RunError(ename=type(exc).__name__, evalue=str(exc),
+                     traceback="".join(traceback.format_exception(exc)))
+    return store.update(current, status="failed", finished_at=now(), error=error.to_json())
+
+
+def is_clean_exit(ename: str, evalue: str) -> bool:
+    """``sys.exit()``, ``sys.exit(0)`` or ``raise SystemExit``: the notebook chose to stop early, successfully."""
+    return ename == "SystemExit" and evalue.strip() in CLEAN_EXIT_VALUES
+
+
+def write_error(exc: BaseException, what: str) -> RunError:
+    """The RunError for failing to write ``what`` after the run: ``DiskFull``, or ``OutputError``."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return RunError(ename="DiskFull", evalue=f"no space left on the device while writing {what}{where}; "
+                        "free some space (or give the home a bigger disk) and run again")
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return RunError(ename="OutputError", evalue=f"cannot write {what} ({exc.strerror or exc}{where})")
+    return RunError(ename="OutputError", evalue=f"could not produce {what} ({type(exc).__name__}: {exc})",
+                    traceback="".join(traceback.format_exception(exc)))
 
 
 class _Execution:
@@ -155,6 +215,7 @@ class _Execution:
         self.code_cells: dict[int, int] = {}
         self.last_save = 0.0
         self.started = 0.0
+        self.first_cell_at: float | None = None
 
     def run(self) -> RunRecord:
         # nbclient (and jupyter_client, zmq) load only when something executes: cache hits stay fast
@@ -167,30 +228,42 @@ class _Execution:
         self.started = time.monotonic()
         self.record = self.store.update(self.record, status="running", started_at=now())
         self._report_progress("running")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if self.options.report:
-            threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only or full home: nothing can be kept, so nothing is run
+            return self._finish(nb, "failed", write_error(exc, "the run folder"))
         watchdog = threading.Thread(target=self._watch, name=f"watchdog-{self.record.id}", daemon=True)
         watchdog.start()
-        error: dict[str, Any] | None = None
+        error: RunError | None = None
         status = "succeeded"
+        client: Any = None
         try:
-            self.km = self.kernels.acquire(KernelRequest(self.plan.kernel_name, self.plan.cwd, self.plan.warm_imports))
-            if self.control.is_cancelled(self.record.id) or self.timed_out:
+            if self.options.report:
+                threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
+            request = KernelRequest(self.plan.kernel_name, self.plan.cwd, self.plan.warm_imports)
+            self.km = self.kernels.acquire(request)
+            if self.control.is_cancelled(self.record.id):
                 raise DeadKernelError("stopped before the first cell")
             client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
                                     startup_timeout=int(self.options.startup_timeout), record_timing=True,
                                     resources={"metadata": {"path": str(self.plan.cwd)}},
                                     on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
             client.execute(cwd=str(self.plan.cwd))
-            if client.kc is not None:
-                client.kc.stop_channels()
         except CellExecutionError as exc:
-            status, error = "failed", self._cell_error(exc.ename, exc.evalue, str(exc))
+            if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped
+                status, error = "failed", self._cell_error(exc.ename, exc.evalue, str(exc))
         except (DeadKernelError, CellTimeoutError, KernelStartError, RuntimeError, TimeoutError) as exc:
             status, error = self._interrupted(exc)
+        except LivedocsError as exc:  # e.g. a warm import that is not a module name: refused, not run
+            status, error = "failed", RunError(ename=type(exc).__name__, evalue=str(exc))
+        except Exception as exc:  # noqa: BLE001 - e.g. an output nbformat rejects: the record must end final
+            status, error = "failed", self._cell_error(type(exc).__name__, str(exc),
+                                                       "".join(traceback.format_exception(exc)))
         finally:
             self.done.set()
+            if client is not None and client.kc is not None:
+                with contextlib.suppress(Exception):
+                    client.kc.stop_channels()  # nbclient leaves them open when it does not own the kernel
             if self.km is not None:
                 self.kernels.release(self.km)
         return self._finish(nb, status, error)
@@ -198,17 +271,24 @@ class _Execution:
     # --- hooks and watchdog ---------------------------------------------------------------
 
     def _on_cell_start(self, cell: Any, cell_index: int) -> None:
+        if self.first_cell_at is None:
+            self.first_cell_at = time.monotonic()  # the --timeout clock starts here
         self.cell_index = cell_index
         if cell_index in self.code_cells:
             self._report_progress("running")
 
     def _on_cell_executed(self, cell: Any, cell_index: int, execute_reply: Any) -> None:
         if time.monotonic() - self.last_save >= SAVE_EVERY_S:
-            self._save(self.nb)  # partial output survives even a killed runner process
+            try:
+                self._save(self.nb)  # partial output survives even a killed runner process
+            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the notebook; _finish reports it
+                self.last_save = time.monotonic()
+                log.debug("run %s: cannot save partial output: %s", self.record.id, exc)
 
     def _watch(self) -> None:
-        deadline = self.started + self.options.timeout if self.options.timeout else None
         while not self.done.wait(0.1):
+            started = self.first_cell_at
+            deadline = started + self.options.timeout if self.options.timeout and started is not None else None
             if self.control.is_cancelled(self.record.id) or (deadline and time.monotonic() > deadline):
                 self.timed_out = not self.control.is_cancelled(self.record.id)
                 if self.km is not None:
@@ -224,20 +304,20 @@ class _Execution:
 
     # --- outcome --------------------------------------------------------------------------
 
-    def _cell_error(self, ename: str, evalue: str, detail: str) -> dict[str, Any]:
-        return {"cell": self.cell_index + 1 if self.cell_index >= 0 else None, "ename": ename,
-                "evalue": evalue, "traceback": detail[-4000:]}
+    def _cell_error(self, ename: str, evalue: str, detail: str) -> RunError:
+        return RunError(ename=ename, evalue=evalue, cell=self.cell_index + 1 if self.cell_index >= 0 else None,
+                        traceback=detail)
 
-    def _interrupted(self, exc: BaseException) -> tuple[str, dict[str, Any]]:
+    def _interrupted(self, exc: BaseException) -> tuple[str, RunError]:
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
         if self.control.is_cancelled(self.record.id):
             return "cancelled", self._cell_error("Cancelled", "the run was cancelled; its kernel was stopped", "")
         if self.timed_out or isinstance(exc, CellTimeoutError):
-            return "failed", self._cell_error("Timeout", f"the run exceeded its time limit of {self.options.timeout:g} s; "
-                                              "the kernel was stopped", "")
+            return "failed", self._cell_error("Timeout", f"the run exceeded its time limit of {self.options.timeout:g} s "
+                                              "(counted from its first cell); the kernel was stopped", "")
         if isinstance(exc, KernelStartError):
-            return "failed", {"cell": None, "ename": "KernelStartError", "evalue": str(exc), "traceback": ""}
+            return "failed", RunError(ename="KernelStartError", evalue=str(exc))
         if isinstance(exc, DeadKernelError):
             return "failed", self._cell_error("DeadKernelError", "the kernel process died while running this cell "
                                               "(os._exit, a crash or running out of memory)", str(exc))
@@ -249,24 +329,89 @@ class _Execution:
         atomic_write(self.output_path, nbformat.writes(nb))
         self.last_save = time.monotonic()
 
-    def _finish(self, nb: nbformat.NotebookNode, status: str, error: dict[str, Any] | None) -> RunRecord:
-        self._save(nb)
-        metrics, files = collect_outputs(nb, self.run_dir / "outputs")
+    def _finish(self, nb: nbformat.NotebookNode, status: str, error: RunError | None) -> RunRecord:
+        """Save the notebook, collect outputs, write the report and record the outcome.
+
+        Each step may fail (a full disk, a read-only run folder, a bad image in an output): the
+        first such failure fails a run that had succeeded, later steps still run, and the record
+        always reaches its final status.
+        """
+        problems: list[RunError] = []
+        try:
+            self._save(nb)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(write_error(exc, "the output notebook"))
+        metrics: dict[str, Any] = {}
+        files: list[Path] = []
+        try:
+            metrics, files = collect_outputs(nb, self.run_dir / "outputs")
+        except OutputProblem as exc:
+            problems.append(RunError(ename="OutputError", evalue=str(exc), cell=exc.cell))
+        except Exception as exc:  # noqa: BLE001
+            problems.append(write_error(exc, "the run's outputs (figures, metrics.json)"))
+        if problems and not metrics:
+            with contextlib.suppress(Exception):
+                from .outputs import read_metrics
+
+                metrics = read_metrics(nb)
         finished = time.monotonic()
         language = nb.metadata.get("language_info", {})  # what the kernel itself reported
         environment = {**self.record.environment, "kernel_language": language.get("name"),
                        "kernel_language_version": language.get("version")}
-        record = dataclasses.replace(self.record, status=status, error=error, metrics=metrics, environment=environment,
-                                     outputs=[str(f) for f in files], output_notebook=str(self.output_path),
-                                     finished_at=now(), duration_s=round(finished - self.started, 3))
-        if self.options.report:
-            from .report import write_report
-            record = dataclasses.replace(record, report_html=str(write_report(record, nb, self.run_dir / "report.html")))
-        self.record = self.store.update(record, **{k: getattr(record, k) for k in (
-            "status", "error", "metrics", "environment", "outputs", "output_notebook", "finished_at", "duration_s",
-            "report_html")})
+        status, error = _with_problems(status, error, problems)
+        record = dataclasses.replace(
+            self.record, status=status, error=error.to_json() if error else None, metrics=metrics,
+            environment=environment, outputs=[str(f) for f in files],
+            output_notebook=str(self.output_path) if self.output_path.is_file() else None,
+            finished_at=now(), duration_s=round(finished - self.started, 3))
+        if self.options.report and self.run_dir.is_dir():
+            try:
+                from .report import write_report
+                record = dataclasses.replace(record, report_html=str(write_report(record, nb, self.run_dir / "report.html")))
+            except Exception as exc:  # noqa: BLE001
+                problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
+                    ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
+                    traceback="".join(traceback.format_exception(exc)))
+                status, error = _with_problems(status, error, [problem])
+                record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
+        self.record = self._record_final(record)
         self._report_progress(status)
         return self.record
+
+    def _record_final(self, record: RunRecord) -> RunRecord:
+        fields = ("status", "error", "metrics", "environment", "outputs", "output_notebook", "finished_at",
+                  "duration_s", "report_html")
+        try:
+            return self.store.update(record, **{k: getattr(record, k) for k in fields})
+        except Exception as exc:  # noqa: BLE001 - e.g. the metrics would not fit: keep at least the outcome
+            log.warning("run %s: recording its results failed (%s); recording the outcome only", record.id, exc)
+            status, error = _with_problems(record.status, RunError.from_json(record.error),
+                                           [write_error(exc, "the run's record")])
+            outcome = {"status": status, "error": error.to_json() if error else None,
+                       "output_notebook": record.output_notebook, "finished_at": record.finished_at,
+                       "duration_s": record.duration_s}
+        try:
+            return self.store.update(self.record, **outcome)
+        except Exception as exc:  # noqa: BLE001 - the store itself cannot be written: say so, keep the batch going
+            log.error("run %s: its outcome could not be recorded either (%s); the store shows it as running "
+                      "until `livedocs runs` finds its process gone", record.id, exc)
+            return dataclasses.replace(record, **outcome)
+
+
+def _with_problems(status: str, error: RunError | None, problems: list[RunError]) -> tuple[str, RunError | None]:
+    """The outcome once ``problems`` after the run are known: the first fails a succeeded run; for a run
+    that had already failed its own error stays first and the problems are noted in its traceback."""
+    if not problems:
+        return status, error
+    if status == "succeeded" or error is None:
+        first, rest = problems[0], problems[1:]
+        status, error = "failed", first
+    else:
+        rest = problems
+    if rest:
+        note = "\n".join(f"After the run: {p.summary()}" for p in rest)
+        error = dataclasses.replace(error, traceback=f"{error.traceback}\n{note}".strip())
+    return status, error
 
 
 def _warm_report() -> None:

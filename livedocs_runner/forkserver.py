@@ -341,12 +341,12 @@ _PROVISIONER: type | None = None
 
 def _provisioner_class() -> type:
     """jupyter_client's LocalProvisioner, launching through the fork server (defined lazily: a cache
-    hit never imports jupyter_client)."""
+    hit never imports jupyter_client); a kernel it cannot fork starts as a subreaper, as a fresh one."""
     global _PROVISIONER
     if _PROVISIONER is None:
-        from jupyter_client.provisioning import LocalProvisioner
+        from .kernels import reaper_provisioner_class
 
-        class ForkProvisioner(LocalProvisioner):  # type: ignore[misc]
+        class ForkProvisioner(reaper_provisioner_class()):  # type: ignore[misc]
             fork_server: ForkServer | None = None
             warm_imports: tuple[str, ...] = ()
 

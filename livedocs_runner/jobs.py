@@ -16,14 +16,13 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 from .batch import run_one
 from .errors import RunNotFound
-from .execute import Progress, RunControl, RunOptions, finish_cancelled, new_record, plan_cache_key
+from .execute import Progress, RunControl, RunOptions, finish_cancelled, finish_crashed, new_record, plan_cache_key
 from .kernels import FreshKernels, KernelSource
 from .plan import RunPlan
-from .records.store import FINAL, RunRecord, Store, now
+from .records.store import FINAL, RunRecord, Store
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,13 @@ class _Job:
 
 
 def cached_result(plan: RunPlan, store: Store) -> RunRecord | None:
-    """The newest succeeded run with exactly ``plan``'s inputs (notebook, parameters, files, env)."""
-    return store.find_cached(plan_cache_key(plan))
+    """The newest succeeded run with exactly ``plan``'s inputs (notebook, parameters, files, kernel env);
+    None for a plan whose config says ``cache: false``."""
+    try:
+        key = plan_cache_key(plan, store.home)
+    except OSError:  # an input that cannot be read: no answer here; the run records why it failed
+        return None
+    return store.find_cached(key) if key else None
 
 
 class JobQueue:
@@ -181,7 +185,7 @@ class JobQueue:
                 final = run_one(job.plan, self.store, job.record, options=job.options, kernels=self.kernels,
                                 control=self.control, progress=self._on_progress)
             except BaseException as exc:  # noqa: BLE001 - the record must end final, the worker must live
-                final = self._crashed(job_id, exc)
+                final = finish_crashed(self.store, job.record, exc)
             with self._lock:
                 job.final = final
                 self._forget_old()
@@ -192,13 +196,6 @@ class JobQueue:
         finished = [job_id for job_id, job in self._jobs.items() if job.final is not None]
         for job_id in finished[: max(0, len(finished) - self._keep_finished)]:
             del self._jobs[job_id]
-
-    def _crashed(self, job_id: str, exc: BaseException) -> RunRecord:
-        current = self.store.get(job_id)
-        if current.status in FINAL:
-            return current
-        error: dict[str, Any] = {"cell": None, "ename": type(exc).__name__, "evalue": str(exc), "traceback": ""}
-        return self.store.update(current, status="failed", error=error, finished_at=now())
 
 
 __all__ = ["JobQueue", "JobStatus", "cached_result"]

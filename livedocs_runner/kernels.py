@@ -1,7 +1,11 @@
 """Where a run's kernel comes from, and how it is stopped for good.
 
 Every run gets its own kernel process, used once and then killed with its whole process
-group, so nothing one run does can leak into the next and no kernel outlives its run.
+tree, so nothing one run does can leak into the next and no kernel outlives its run. On
+Linux the kernel is a *child subreaper*: a process a notebook double-forks (a daemon) is
+re-parented to the kernel instead of init, so it is still in the tree when the run ends;
+a process started in a session of its own is a descendant too, so it is killed with it. If the
+runner dies without stopping it, the kernel's guardian (``_launcher.py``) kills that tree.
 :class:`FreshKernels` starts one on demand; the warm pool (``pool.py``) hands out kernels
 started ahead of time through the same two calls.
 """
@@ -12,16 +16,21 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import ConfigError
 
 if TYPE_CHECKING:  # jupyter_client is imported when a kernel starts: a cache hit never pays for it
     from jupyter_client.manager import AsyncKernelManager
 
 STARTUP_ATTEMPTS = 3
+# run by the runner's own interpreter in front of a kernel's command: see _launcher.py
+LAUNCHER_FILE = Path(__file__).with_name("_launcher.py")
 
 
 class KernelStartError(RuntimeError):
@@ -35,6 +44,24 @@ class KernelRequest:
     kernel_name: str
     cwd: Path
     warm_imports: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in self.warm_imports:
+            check_module_name(name)
+
+
+def check_module_name(name: object) -> str:
+    """``name`` if it is a dotted module name (``pandas``, ``matplotlib.pyplot``), else a ConfigError.
+
+    Warm imports become ``import NAME`` in the kernel: anything but a module name is refused here
+    rather than executed, whatever validated the config before.
+    """
+    if isinstance(name, str) and name and all(part.isidentifier() for part in name.split(".")):
+        return name
+    shown = repr(name)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise ConfigError(f"warm_imports: {shown} is not a module name; it was not imported.",
+                      hint="List dotted module names only, e.g. `warm_imports: [pandas, matplotlib.pyplot]`.")
 
 
 class KernelSource(Protocol):
@@ -63,13 +90,11 @@ def start_kernel(request: KernelRequest, startup_timeout: float = 60.0, attempts
     ``new_manager`` makes the unstarted manager for each attempt (the fork server installs its
     provisioner there); by default a plain one for ``request.kernel_name``.
     """
-    from jupyter_client.manager import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
     last: BaseException | None = None
     for attempt in range(attempts):
-        km = new_manager() if new_manager else AsyncKernelManager(
-            kernel_name=request.kernel_name, client_class="livedocs_runner._client.ReadyClient")
+        km = new_manager() if new_manager else reaper_manager(request.kernel_name)
         try:
             run_sync(_start_and_handshake)(km, request, startup_timeout)
             return km
@@ -88,7 +113,7 @@ async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, t
     try:
         await kc.wait_for_ready(timeout=timeout)
         if request.warm_imports:
-            code = "\n".join(f"import {name}" for name in request.warm_imports)
+            code = "\n".join(f"import {check_module_name(name)}" for name in request.warm_imports)
             # an import that fails here fails again, visibly, in the notebook itself
             await kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)
     finally:
@@ -107,17 +132,102 @@ def kernel_env() -> dict[str, str]:
     return env
 
 
+def subreaper_supported() -> bool:
+    return sys.platform.startswith("linux")
+
+
+def reaper_manager(kernel_name: str) -> AsyncKernelManager:
+    """An unstarted kernel manager whose kernel is launched as a child subreaper with a guardian (on Linux)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    km = AsyncKernelManager(kernel_name=kernel_name, client_class="livedocs_runner._client.ReadyClient")
+    if subreaper_supported():
+        import uuid
+
+        km.kernel_id = str(uuid.uuid4())
+        km.provisioner = reaper_provisioner_class()(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
+    return km
+
+
+_REAPER_PROVISIONER: type | None = None
+
+
+def reaper_provisioner_class() -> type:
+    """jupyter_client's LocalProvisioner, launching the kernel through ``_launcher.py``
+    (defined lazily: a cache hit never imports jupyter_client)."""
+    global _REAPER_PROVISIONER
+    if _REAPER_PROVISIONER is None:
+        from jupyter_client.provisioning import LocalProvisioner
+
+        class ReaperProvisioner(LocalProvisioner):  # type: ignore[misc]
+            async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+                if subreaper_supported() and cmd:
+                    cmd = [sys.executable, "-S", str(LAUNCHER_FILE), str(os.getpid()), *cmd]
+                return await super().launch_kernel(cmd, **kwargs)
+
+        _REAPER_PROVISIONER = ReaperProvisioner
+    return _REAPER_PROVISIONER
+
+
 def kernel_pgid(km: AsyncKernelManager) -> int | None:
     provisioner = getattr(km, "provisioner", None)
     return getattr(provisioner, "pgid", None) or getattr(provisioner, "pid", None)
 
 
+def kernel_pid(km: AsyncKernelManager) -> int | None:
+    provisioner = getattr(km, "provisioner", None)
+    return getattr(provisioner, "pid", None) or getattr(provisioner, "pgid", None)
+
+
 def kill_kernel_now(km: AsyncKernelManager) -> None:
-    """SIGKILL the kernel's process group; safe to call from any thread, any number of times."""
-    pgid = kernel_pgid(km)
+    """SIGKILL the kernel, its process group and every descendant; safe from any thread, any number of times."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    alive = True
+    with contextlib.suppress(Exception):
+        alive = process is None or process.poll() is None  # an exited kernel's pid may be reused: leave it
+    kill_process_tree(kernel_pid(km) if alive else None, kernel_pgid(km))
+
+
+def kill_process_tree(pid: int | None, pgid: int | None = None) -> None:
+    """SIGKILL ``pid``, its process group ``pgid`` and all its descendants, wherever their session.
+
+    The descendants are listed *before* anything is killed (a killed parent's children are
+    re-parented away), with the tree stopped (SIGSTOP) so nothing forks between listing and
+    killing. A double-forked daemon is found because the kernel is a child subreaper.
+    """
+    import psutil
+
+    doomed: list[psutil.Process] = []
+    if pid:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(pid)
+            doomed.append(root)
+            with contextlib.suppress(psutil.Error):
+                root.suspend()
+            for _ in range(5):  # re-list until no new process appears (each round stops the new ones)
+                known = {p.pid for p in doomed}
+                new = [p for p in _descendants(root) if p.pid not in known]
+                if not new:
+                    break
+                for process in new:
+                    with contextlib.suppress(psutil.Error):
+                        process.suspend()
+                doomed.extend(new)
     if pgid and hasattr(os, "killpg"):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+    for process in doomed:
+        with contextlib.suppress(psutil.Error):
+            process.kill()  # psutil checks the pid was not reused since it was listed
+
+
+def _descendants(root: Any) -> list[Any]:
+    import psutil
+
+    try:
+        return root.children(recursive=True)
+    except psutil.Error:
+        return []
 
 
 def stop_kernel(km: AsyncKernelManager) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,14 @@ if TYPE_CHECKING:
 
 _SCRAPBOOK_TEXT_MIME = "application/scrapbook.scrap.text+json"
 _IMAGE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
+
+
+class OutputProblem(ValueError):
+    """An output of the executed notebook that cannot be read back (``cell``: 1-based index in output.ipynb)."""
+
+    def __init__(self, message: str, cell: int) -> None:
+        super().__init__(message)
+        self.cell = cell
 
 
 def is_table(value: Any) -> bool:
@@ -32,12 +41,16 @@ def _display_outputs(nb: nbformat.NotebookNode):
 def read_metrics(nb: nbformat.NotebookNode) -> dict[str, Any]:
     """Values recorded with ``record()`` or glued with scrapbook (JSON encoder), in order."""
     metrics: dict[str, Any] = {}
-    for _, output in _display_outputs(nb):
+    for index, output in _display_outputs(nb):
         data = output.get("data", {})
         if RECORD_MIME in data:
             payload = data[RECORD_MIME]
+            if not isinstance(payload, dict) or not isinstance(payload.get("name"), str) or not payload["name"]:
+                raise OutputProblem(f"a {RECORD_MIME} output has no name (it was not made by record())", index + 1)
             value = payload.get("value")
             if payload.get("kind") == "table":
+                if not isinstance(value, dict):
+                    raise OutputProblem(f"the recorded table {payload['name']!r} is not a mapping", index + 1)
                 value = {"type": "table", **value}
             metrics[payload["name"]] = value
         else:  # scrapbook: ...scrap.json+json for numbers/lists/dicts, ...scrap.text+json for strings
@@ -56,7 +69,10 @@ def collect_outputs(nb: nbformat.NotebookNode, folder: Path) -> tuple[dict[str, 
         for mime, ext in _IMAGE_TYPES.items():
             if mime in output.get("data", {}):
                 content = output["data"][mime]
-                raw = content.encode() if ext == "svg" else base64.b64decode(content)
+                try:
+                    raw = content.encode() if ext == "svg" else base64.b64decode(content)
+                except (binascii.Error, ValueError, TypeError, AttributeError) as exc:
+                    raise OutputProblem(f"an {mime} output is not valid base64 ({exc})", index + 1) from None
                 path = folder / f"figure-{index + 1:03d}-{len(files) + 1:02d}.{ext}"
                 atomic_write(path, raw)
                 files.append(path)

@@ -1,13 +1,24 @@
-"""What a run depended on: input-file hashes and the software environment."""
+"""What a run depended on: input-file and folder hashes, and the kernel's software environment.
+
+The environment describes the kernel that runs the notebook, not the runner: its interpreter
+(from the kernelspec), that interpreter's Python version and its installed packages. Asking an
+interpreter costs a process start, so the answer is kept in the home
+(``cache/interpreters/*.json``) and reused while the interpreter and the folders on its
+``sys.path`` are unchanged (``pip install`` changes their modification times).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import dataclasses
 import hashlib
+import json
 import os
 import platform
 import re
+import shutil
+import stat
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +26,14 @@ from typing import Any
 
 KEY_PACKAGES = ("livedocs-runner", "papermill", "nbclient", "nbformat", "nbconvert", "jupyter-client",
                 "ipykernel", "pandas", "numpy", "matplotlib", "pyyaml")
+MAX_TREE_FILES = 20_000  # a folder input bigger than this is not hashed: its runs are never answered from the cache
+MAX_TREE_BYTES = 4 << 30
+PROBE_TIMEOUT_S = 60.0
+# (interpreter, PYTHONPATH) -> (stamps, info): a long-lived app or batch asks each interpreter once
+_MEMO: dict[tuple[str, str], tuple[dict[str, list[int]], dict[str, Any]]] = {}
+# run by the kernel's interpreter: its version and the folders it imports from ('' for -c's folder excluded)
+_PROBE = ("import json, platform, sys; print(json.dumps({'python': platform.python_version(), "
+          "'implementation': platform.python_implementation(), 'path': [p for p in sys.path if p]}))")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -26,29 +45,106 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
 
 
 def hash_inputs(params: Mapping[str, Any], path_params: list[str]) -> list[dict[str, Any]]:
-    """``[{"parameter", "path", "size", "sha256"}]`` for every path parameter with a value."""
+    """What every path parameter with a value named, hashed: ``{"parameter", "path", "type", "size", "sha256"}``.
+
+    ``type`` is ``file``, ``folder`` (hashed as a tree, with its ``files`` count), ``missing`` or
+    ``other`` (a FIFO, a device: never opened). ``sha256`` is None for a missing path, and for a
+    folder too big to hash or anything else whose contents are unknown: those set ``"cacheable": False``.
+    """
     out = []
     for name in path_params:
         value = params.get(name)
         if not value:
             continue
         path = Path(value)
+        item: dict[str, Any] = {"parameter": name, "path": str(path)}
         if path.is_file():
-            out.append({"parameter": name, "path": str(path), "size": path.stat().st_size, "sha256": sha256_file(path)})
+            item.update(type="file", size=path.stat().st_size, sha256=sha256_file(path))
+        elif path.is_dir():
+            tree = hash_tree(path)
+            item.update(type="folder", size=tree.size, files=tree.files, sha256=tree.sha256)
+            if tree.sha256 is None:
+                item.update(cacheable=False, note=tree.note)
+        elif path.exists():
+            item.update(type="other", size=None, sha256=None, cacheable=False)
         else:
-            out.append({"parameter": name, "path": str(path), "size": None, "sha256": None})
+            item.update(type="missing", size=None, sha256=None)
+        out.append(item)
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def _packages() -> tuple[tuple[str, str], ...]:
-    """Every installed distribution as (normalised name, version), first on ``sys.path`` winning.
+class Tree:
+    """A folder's hash: ``sha256`` over sorted relative paths, link targets and file hashes (None if too big)."""
+
+    def __init__(self, sha256: str | None, files: int, size: int, note: str = "") -> None:
+        self.sha256, self.files, self.size, self.note = sha256, files, size, note
+
+
+def hash_tree(root: Path, *, max_files: int = MAX_TREE_FILES, max_bytes: int = MAX_TREE_BYTES) -> Tree:
+    """Hash the folder ``root``: every entry's relative path and kind, each file's content, each symlink's
+    target (and what it points to, followed once: a link cycle or a link back up is hashed by name only).
+
+    FIFOs, sockets and devices are named but never opened. Stops (``sha256`` None) past ``max_files``
+    entries or ``max_bytes`` of content, so a huge folder costs a bounded time.
+    """
+    digest = hashlib.sha256()
+    files = size = 0
+    seen: set[tuple[int, int]] = set()
+    stack: list[tuple[Path, str]] = [(root, "")]
+    with contextlib.suppress(OSError):
+        st = root.stat()
+        seen.add((st.st_dev, st.st_ino))
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            digest.update(f"unreadable\0{prefix}\0{exc.strerror}\n".encode("utf-8", "surrogateescape"))
+            continue
+        subfolders = []
+        for name in names:
+            files += 1
+            if files > max_files:
+                return Tree(None, files, size, f"more than {max_files} entries: not hashed")
+            rel = f"{prefix}{name}"
+            full = folder / name
+            entry = rel.encode("utf-8", "surrogateescape")
+            try:
+                lst = full.lstat()
+                if stat.S_ISLNK(lst.st_mode):
+                    digest.update(b"link\0" + entry + b"\0" + os.fsencode(os.readlink(full)) + b"\n")
+                    try:
+                        lst = full.stat()  # what it points to
+                    except OSError:
+                        continue  # a dangling link: its target name is all there is
+                if stat.S_ISDIR(lst.st_mode):
+                    if (lst.st_dev, lst.st_ino) not in seen:
+                        seen.add((lst.st_dev, lst.st_ino))
+                        digest.update(b"dir\0" + entry + b"\n")
+                        subfolders.append((full, rel + "/"))
+                    else:
+                        digest.update(b"dir-seen\0" + entry + b"\n")
+                elif stat.S_ISREG(lst.st_mode):
+                    size += lst.st_size
+                    if size > max_bytes:
+                        return Tree(None, files, size, f"more than {max_bytes} bytes: not hashed")
+                    digest.update(b"file\0" + entry + b"\0" + sha256_file(full).encode() + b"\n")
+                else:
+                    digest.update(b"other\0" + entry + b"\n")
+            except OSError as exc:
+                digest.update(b"unreadable\0" + entry + b"\0" + str(exc.strerror).encode() + b"\n")
+        stack.extend(reversed(subfolders))
+    return Tree(digest.hexdigest(), files, size)
+
+
+def _packages(path: list[str] | tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Every distribution installed in the folders ``path`` as (normalised name, version), first one winning.
 
     Read from the ``*.dist-info`` / ``*.egg-info`` folder names (``name-version.dist-info``), not by
     parsing each METADATA file: that took ~0.25 s for 100 packages, on every CLI call.
     """
     seen: dict[str, str] = {}
-    for entry in sys.path:
+    for entry in path:
         try:
             names = os.listdir(entry or ".")
         except OSError:
@@ -76,21 +172,134 @@ def _version_of(folder: Path) -> str:
     return ""
 
 
-def environment(kernel_name: str) -> dict[str, Any]:
-    """Python, platform, kernel, key package versions and a hash of the whole package set."""
-    packages = dict(_packages())
-    listing = "\n".join(f"{n}=={v}" for n, v in _packages())
-    return {
-        "python": platform.python_version(),
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "executable": sys.executable,
-        "kernel": kernel_name,
-        "packages": {name: packages.get(name) for name in KEY_PACKAGES if name in packages},
-        "packages_sha256": hashlib.sha256(listing.encode()).hexdigest(),
-        "hostname": platform.node(),
-        "pid": os.getpid(),
-    }
+@dataclasses.dataclass(frozen=True)
+class KernelSpecInfo:
+    """What a kernelspec says about the kernel's process: its command and language."""
+
+    argv: tuple[str, ...]
+    language: str
+
+
+def find_kernelspec(kernel_name: str) -> KernelSpecInfo | None:
+    """The kernelspec ``kernel_name`` as jupyter_client would find it (its folders, then ipykernel's
+    built-in ``python3``), read without importing jupyter_client (a cache hit never does)."""
+    if not re.fullmatch(r"[a-z0-9._\-]+", kernel_name, re.IGNORECASE) or set(kernel_name) == {"."}:
+        return None  # what jupyter_client accepts as a kernel name: never a path
+    from jupyter_core.paths import jupyter_path
+
+    for folder in jupyter_path("kernels"):
+        spec = Path(folder, kernel_name.lower(), "kernel.json")
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            data = json.loads(spec.read_text(encoding="utf-8"))
+            return KernelSpecInfo(tuple(str(a) for a in data["argv"]), str(data.get("language", "")))
+    if kernel_name == "python3":
+        import importlib.util
+
+        if importlib.util.find_spec("ipykernel") is not None:  # jupyter_client's native kernel: this Python
+            return KernelSpecInfo((sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"), "python")
+    return None
+
+
+def kernel_interpreter(spec: KernelSpecInfo) -> str | None:
+    """The executable a kernelspec starts, resolved as jupyter_client resolves it (``python`` is this Python)."""
+    if not spec.argv:
+        return None
+    exe = spec.argv[0]
+    if exe in ("python", f"python{sys.version_info[0]}", "python%i.%i" % sys.version_info[:2]):
+        return sys.executable
+    if not os.path.isabs(exe):
+        exe = shutil.which(exe) or exe
+    return exe
+
+
+def interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] | None:
+    """``{"python", "implementation", "path", "packages"}`` of the Python ``exe``; None if it cannot tell.
+
+    Asks ``exe`` once for its version and ``sys.path`` and lists the packages there; kept in
+    ``cache_dir`` while ``exe`` and those folders are unchanged.
+    """
+    pythonpath = os.environ.get("PYTHONPATH", "")
+    memo = _MEMO.get((exe, pythonpath))
+    if memo is not None and _stamps(list(memo[0])) == memo[0]:
+        return memo[1]
+    cache_file = None
+    if cache_dir is not None:
+        name = hashlib.sha256(f"{exe}\0{pythonpath}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        cache_file = cache_dir / f"{name}.json"
+        cached = _read_cached(cache_file, exe, pythonpath)
+        if cached is not None:
+            _MEMO[(exe, pythonpath)] = (_stamps([exe, *cached["path"]]), cached)
+            return cached
+    try:
+        done = subprocess.run([exe, "-c", _PROBE], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
+                              cwd=os.path.dirname(exe) or None, stdin=subprocess.DEVNULL)
+        probe = json.loads(done.stdout) if done.returncode == 0 else None
+    except (OSError, ValueError, subprocess.SubprocessError):
+        probe = None
+    if not isinstance(probe, dict) or not isinstance(probe.get("path"), list):
+        return None
+    path = [str(p) for p in probe["path"]]
+    info = {"python": str(probe.get("python")), "implementation": str(probe.get("implementation")), "path": path,
+            "packages": [list(p) for p in _packages(path)]}
+    stamps = _stamps([exe, *path])
+    _MEMO[(exe, pythonpath)] = (stamps, info)
+    if cache_file is not None:
+        entry = {"exe": exe, "pythonpath": pythonpath, "stamps": stamps, "info": info}
+        with contextlib.suppress(OSError):
+            from .records.store import atomic_write
+
+            atomic_write(cache_file, json.dumps(entry))
+    return info
+
+
+def _stamps(paths: list[str]) -> dict[str, list[int]]:
+    out = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+            out[path] = [st.st_mtime_ns, st.st_size, st.st_ino]
+        except OSError:
+            out[path] = []
+    return out
+
+
+def _read_cached(cache_file: Path, exe: str, pythonpath: str) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(cache_file.read_text(encoding="utf-8"))
+        if entry["exe"] != exe or entry["pythonpath"] != pythonpath:
+            return None
+        stamps = entry["stamps"]
+        if _stamps(list(stamps)) != stamps:
+            return None  # a package was installed or removed, or the interpreter changed
+        return dict(entry["info"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def environment(kernel_name: str, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The kernel's Python, interpreter, key package versions and a hash of its whole package set.
+
+    Also the runner's own Python and interpreter under ``runner``. For a kernel that is not
+    Python (or cannot be asked), ``packages_sha256`` hashes its command and executable instead.
+    """
+    spec = find_kernelspec(kernel_name)
+    exe = kernel_interpreter(spec) if spec else None
+    info = interpreter_info(exe, cache_dir) if exe and (spec and spec.language.lower() in ("python", "")) else None
+    env: dict[str, Any] = {"kernel": kernel_name, "executable": exe, "platform": platform.platform()}
+    if info is not None:
+        packages = dict(tuple(p) for p in info["packages"])
+        listing = "\n".join(f"{n}=={v}" for n, v in info["packages"])
+        env.update(python=info["python"], implementation=info["implementation"],
+                   packages={name: packages.get(name) for name in KEY_PACKAGES if name in packages},
+                   packages_sha256=hashlib.sha256(listing.encode()).hexdigest())
+    else:
+        identity = {"argv": list(spec.argv) if spec else None, "executable": exe,
+                    "stamp": _stamps([exe]).get(exe) if exe else None}
+        env.update(python=None, implementation=None, packages={},
+                   packages_sha256=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest())
+    env.update(runner={"python": platform.python_version(), "executable": sys.executable},
+               hostname=platform.node(), pid=os.getpid())
+    return env
 
 
 def current_user() -> str:

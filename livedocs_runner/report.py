@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import html
 import json
+import threading
 from pathlib import Path
 
 import nbformat
@@ -16,9 +17,23 @@ from .records.store import RunRecord, atomic_write
 _STATUS_COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "cancelled": "#9a6700"}
 
 
-@functools.lru_cache(maxsize=2)
+_THREAD = threading.local()  # an HTMLExporter keeps per-call state: never share one between threads
+_SPARE: dict[bool, list[HTMLExporter]] = {False: [], True: []}  # warmed up, not yet owned by a thread
+_SPARE_LOCK = threading.Lock()
+
+
 def _exporter(with_code: bool) -> HTMLExporter:
-    """Building an exporter loads templates (slow); one per process and flavour is enough."""
+    """This thread's exporter of that flavour: building one loads templates (slow), so each thread
+    keeps its own, starting from one :func:`warm_up` built if there is one."""
+    mine: dict[bool, HTMLExporter] = _THREAD.__dict__.setdefault("exporters", {})
+    if with_code not in mine:
+        with _SPARE_LOCK:
+            spare = _SPARE[with_code].pop() if _SPARE[with_code] else None
+        mine[with_code] = spare or _new_exporter(with_code)
+    return mine[with_code]
+
+
+def _new_exporter(with_code: bool) -> HTMLExporter:
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input = not with_code
     exporter.exclude_input_prompt = not with_code
@@ -31,9 +46,13 @@ def warm_up() -> None:
     """Load nbconvert and compile the report template (~0.6 s the first time in a process).
 
     A run calls this in a background thread while its kernel starts, so the report at the end of
-    a single cold run costs tens of milliseconds instead of most of a second.
+    a single cold run costs tens of milliseconds instead of most of a second. The exporter it
+    builds is handed to the first thread that writes a report.
     """
-    _exporter(False).from_notebook_node(nbformat.v4.new_notebook())
+    exporter = _new_exporter(False)
+    exporter.from_notebook_node(nbformat.v4.new_notebook())
+    with _SPARE_LOCK:
+        _SPARE[False].append(exporter)
 
 
 def provenance_html(record: RunRecord) -> str:

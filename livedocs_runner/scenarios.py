@@ -25,7 +25,7 @@ from .schema import Schema, Source, schema_for
 from .yamlfile import YamlDoc, load_yaml
 
 TOP_KEYS = ("notebook", "title", "description", "parameters", "scenarios", "sweeps", "baseline",
-            "warm_imports", "kernel")
+            "warm_imports", "kernel", "cache")
 DEFAULT_SCENARIO = "default"
 
 
@@ -52,6 +52,7 @@ class Config:
     baseline: str | None = None
     warm_imports: tuple[str, ...] = ()
     kernel: str | None = None
+    cache: bool = True  # ``cache: false``: every run executes (clock, network, random defaults)
     doc: YamlDoc | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -125,9 +126,13 @@ def load_config(path: str | Path) -> Config:
     warm = data.get("warm_imports") or []
     if not isinstance(warm, list) or not all(isinstance(m, str) for m in warm):
         raise ConfigError(located(path, doc.line("warm_imports"), "'warm_imports' must be a list of module names."))
+    cache = data.get("cache", True)
+    if not isinstance(cache, bool):
+        raise ConfigError(located(path, doc.line("cache"), f"'cache:' must be true or false, got {cache!r}."),
+                          hint="Write `cache: false` to execute every run of this config.")
     config = Config(path=path, notebook=notebook, schema=schema, title=str(data.get("title") or path.stem),
                     description=str(data.get("description") or "").strip(), scenarios=tuple(scenarios),
-                    baseline=baseline, warm_imports=tuple(warm), kernel=data.get("kernel"), doc=doc)
+                    baseline=baseline, warm_imports=tuple(warm), kernel=data.get("kernel"), cache=cache, doc=doc)
     for scenario in scenarios:
         schema.resolve((scenario.values, scenario.source))  # validate now, before anything runs
     return config

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CLI, CONFIGS, DATA, CliResult, cli_env, run_records
+from .conftest import CLI, CONFIGS, DATA, CliResult, cli_env, run_records, write_notebook
 
 pytestmark = pytest.mark.kernel
 
@@ -70,3 +70,65 @@ def test_a_hit_never_imports_the_execution_machinery(run_cli: Callable[..., CliR
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
     assert not imported & {"nbclient", "jupyter_client", "zmq", "nbconvert", "papermill", "distributed"}
+
+
+def folder_project(root: Path) -> Path:
+    """A notebook counting the rows of every CSV in a folder given by a ``path`` parameter."""
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "a.csv").write_text("x\n1\n2\n", encoding="utf-8")
+    write_notebook(root / "count_folder.ipynb", [
+        ('data_dir = "data"  # a folder of CSV files', ["parameters"]),
+        "from pathlib import Path\nfrom livedocs_runner import record\n"
+        "record('rows', sum(len(p.read_text().splitlines()) - 1 for p in Path(data_dir).rglob('*.csv')))",
+    ])
+    config = root / "count_folder.yaml"
+    config.write_text("notebook: count_folder.ipynb\nparameters:\n  data_dir: {type: path, within: .}\n",
+                      encoding="utf-8")
+    return config
+
+
+def test_a_changed_folder_input_misses(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    config = folder_project(tmp_path / "project")
+    first = one(run_cli("run", config, "--json", "--no-report"))
+    assert first["metrics"] == {"rows": 2}
+    [item] = first["inputs"]
+    assert (item["parameter"], item["type"], item["files"]) == ("data_dir", "folder", 1) and len(item["sha256"]) == 64
+    assert one(run_cli("run", config, "--json", "--no-report"))["cache_of"] == first["id"]
+    (tmp_path / "project" / "data" / "more").mkdir()
+    (tmp_path / "project" / "data" / "more" / "b.csv").write_text("x\n3\n", encoding="utf-8")  # a new file deep inside
+    changed = one(run_cli("run", config, "--json", "--no-report"))
+    assert changed["cache_of"] is None and changed["metrics"] == {"rows": 3}
+
+
+def test_a_package_installed_for_the_kernel_misses(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    first = one(run_cli("run", CONFIGS / "simple.yaml", "-s", "one", "--json", "--no-report"))
+    extra = tmp_path / "site"
+    (extra / "newpkg-1.0.dist-info").mkdir(parents=True)  # what the kernel can import changed
+    other = one(run_cli("run", CONFIGS / "simple.yaml", "-s", "one", "--json", "--no-report",
+                        env={"PYTHONPATH": str(extra)}))
+    assert other["cache_of"] is None
+    assert other["environment"]["packages_sha256"] != first["environment"]["packages_sha256"]
+    (extra / "newpkg-1.0.dist-info").rename(extra / "newpkg-2.0.dist-info")  # an upgrade, same folder
+    upgraded = one(run_cli("run", CONFIGS / "simple.yaml", "-s", "one", "--json", "--no-report",
+                           env={"PYTHONPATH": str(extra)}))
+    assert upgraded["cache_of"] is None
+    again = one(run_cli("run", CONFIGS / "simple.yaml", "-s", "one", "--json", "--no-report",
+                        env={"PYTHONPATH": str(extra)}))
+    assert again["cache_of"] == upgraded["id"]
+
+
+def test_cache_false_always_executes(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    config = tmp_path / "clock.yaml"
+    config.write_text(f"notebook: {CONFIGS.parent / 'notebooks' / 'simple.ipynb'}\ncache: false\n", encoding="utf-8")
+    first = one(run_cli("run", config, "--json", "--no-report"))
+    second = one(run_cli("run", config, "--json", "--no-report"))
+    assert first["cache_key"] is None and second["cache_of"] is None and second["cache_key"] is None
+    assert Path(second["output_notebook"]).parent == Path(second["run_dir"])
+
+
+def test_cache_must_be_a_boolean(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(f"notebook: {CONFIGS.parent / 'notebooks' / 'simple.ipynb'}\ncache: 'no'\n", encoding="utf-8")
+    result = run_cli("run", config)
+    assert result.code == 2
+    assert f"Error: {config}, line 2: 'cache:' must be true or false, got 'no'." in result.stderr

@@ -51,6 +51,8 @@ def runs(module_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         "broken_batch": ("run", CONFIGS / "broken_batch.yaml", "--json", "--no-cache"),
         "simple": ("run", CONFIGS / "simple.yaml", "-s", "two", "--json", "--no-cache"),
         "sysexit1": ("run", NOTEBOOKS / "sysexit1.ipynb", "--json", "--no-cache"),
+        **{f"sysexit0_{how}": ("run", NOTEBOOKS / "sysexit0.ipynb", "--json", "--no-cache", "-p", f"how={how}")
+           for how in ("zero", "none", "bare")},
         "kernel_dies": ("run", NOTEBOOKS / "kernel_dies.ipynb", "--json", "--no-cache"),
         "record_types": ("run", work / "record_types.ipynb", "--json", "--no-cache"),
         "with_figure": ("run", NOTEBOOKS / "with_figure.ipynb", "--json", "--no-cache", "-p", "n=4"),
@@ -101,6 +103,19 @@ def test_sysexit_fails_the_run(runs: dict[str, CliResult]) -> None:
     assert (record["error"]["cell"], record["error"]["ename"]) == (2, "SystemExit")
     nb = nbformat.read(record["output_notebook"], as_version=4)
     assert outputs_text(nb, 0) == "about to exit\n"
+
+
+@pytest.mark.parametrize("how", ["zero", "none", "bare"])
+def test_a_clean_sysexit_stops_the_run_successfully(runs: dict[str, CliResult], how: str) -> None:
+    # sys.exit(0), sys.exit() and raise SystemExit stop the notebook early on purpose (as in papermill)
+    result = runs[f"sysexit0_{how}"]
+    assert result.code == 0, result.stderr
+    record = only(result)
+    assert (record["status"], record["error"]) == ("succeeded", None)
+    assert record["metrics"] == {"before": 1}  # the cell after the exit never ran
+    nb = nbformat.read(record["output_notebook"], as_version=4)
+    assert outputs_text(nb, 2) == "before\n"
+    assert nb.cells[4].outputs == [] and nb.cells[4].execution_count is None
 
 
 def test_a_dying_kernel_fails_the_run_with_a_clear_error(runs: dict[str, CliResult]) -> None:

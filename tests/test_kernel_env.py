@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from livedocs_runner.errors import ConfigError
+from livedocs_runner.kernels import KernelRequest, check_module_name
 from tests.conftest import NOTEBOOKS, CliResult
 
 
@@ -26,3 +28,21 @@ def test_the_kernel_interpreter_is_recorded(run_cli: Callable[..., CliResult]) -
     env = result.json()[0]["environment"]
     assert env["kernel_language"] == "python"
     assert env["kernel_language_version"].count(".") == 2
+
+
+@pytest.mark.parametrize("name", ["pandas", "matplotlib.pyplot", "_private.mod", "données"])
+def test_warm_imports_accept_dotted_module_names(name: str) -> None:
+    assert check_module_name(name) == name
+    assert KernelRequest("python3", Path("."), (name,)).warm_imports == (name,)
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("os; open('/tmp/x','w')", "\"os; open('/tmp/x','w')\""), ("os\nimport sys", "'os\\nimport sys'"),
+    ("a..b", "'a..b'"), ("", "''"), ("1abc", "'1abc'"), (" os", "' os'"), (3, "3"),
+    ("y; " + "x" * 500, "'y; " + "x" * 53 + "..."),
+])
+def test_warm_imports_refuse_anything_else(name: object, shown: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        KernelRequest("python3", Path("."), (name,))  # type: ignore[arg-type]
+    assert caught.value.message == f"warm_imports: {shown} is not a module name; it was not imported."
+    assert caught.value.exit_code == 2

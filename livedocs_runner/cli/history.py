@@ -58,8 +58,11 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if record.cache_of:
         fields.append(("Cached from", record.cache_of))
     if record.error:
-        err = record.error
-        fields.append(("Error", f"{'cell ' + str(err['cell']) + ': ' if err.get('cell') else ''}{err.get('ename')}: {err.get('evalue')}"))
+        from ..errors import RunError
+        from .run import error_summary
+
+        err = RunError.from_json(record.error)
+        fields.append(("Error", f"{record.status}{' ' + err.where if err and err.where else ''} ({error_summary(err)})"))
     for key, value in fields:
         click.echo(f"{key + ':':<18}{value}")
     click.echo("Parameters:")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, RunFailed
+from ..errors import InputError, RunError, RunFailed
 from ..execute import RunOptions
 from ..plan import RunPlan, parse_overrides, plan_runs
 from ..records.store import RunRecord, Store
@@ -25,7 +25,7 @@ from .progress import ProgressView
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Scenarios run in parallel, each in its own kernel process.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
-              help="Time limit for each run; the kernel is killed and the run recorded failed.")
+              help="Time limit for each run, from its first cell; the kernel is killed and the run recorded failed.")
 @click.option("--no-cache", is_flag=True, help="Execute even when an identical earlier run succeeded.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (faster).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
@@ -87,11 +87,20 @@ def finish(records: list[RunRecord], as_json: bool) -> None:
 
 
 def failure_line(record: RunRecord) -> str:
-    err = record.error or {}
-    where = f" in cell {err['cell']}" if err.get("cell") else ""
-    what = f"{err.get('ename')}: {err.get('evalue')}" if err else "no detail"
+    """``✗ Run 3f2a9c1 (stress) failed in cell 7 (ZeroDivisionError: division by zero). Partial output: ...``
+
+    One line whatever the error holds (the CLI's only rendering of a :class:`RunError`; ``show`` uses it too).
+    """
+    err = RunError.from_json(record.error)
+    where = f" {err.where}" if err and err.where else ""
+    what = error_summary(err)
     partial = f" Partial output: {relative(record.output_notebook)}" if record.output_notebook else ""
     return f"✗ Run {record.id} ({record.scenario}) {record.status}{where} ({what}).{partial}"
+
+
+def error_summary(err: RunError | None) -> str:
+    """``ZeroDivisionError: division by zero`` on one line (newlines in the value folded)."""
+    return " ".join(err.summary().split()) if err else "no detail"
 
 
 @cli.command()
