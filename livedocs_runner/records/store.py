@@ -158,7 +158,9 @@ class Store:
         return CURRENT
 
     def _open_read_only(self) -> None:
-        """Pick a read-only way in: ``mode=ro``, or ``immutable`` when the WAL index cannot be made."""
+        """Pick a read-only way in. With no ``-wal`` file nobody has the store open: read it as
+        ``immutable`` (creates no ``-wal``/``-shm`` files, which could be left behind owned by this user
+        and block the store's owner); otherwise ``mode=ro`` through the writers' WAL index."""
         if not self.db_path.is_file():
             raise StoreError(f"{self.home} holds no run store (runs.db) and is read-only, so none can be made.",
                              hint="Point --home at the folder that holds runs.db, or at a folder you can write.")
@@ -166,21 +168,22 @@ class Store:
 
         base = "file:" + quote(str(self.db_path))
         wal = self.db_path.with_name(self.db_path.name + "-wal")
-        for uri in (base + "?mode=ro", base + "?mode=ro&immutable=1"):
-            if uri.endswith("immutable=1") and wal.exists() and wal.stat().st_size:
-                raise StoreError(f"{self.db_path} has changes not yet folded in from {wal.name}, and the folder is "
-                                 "read-only, so they cannot be read.",
-                                 hint="Open it once with write access (e.g. `livedocs runs` as its owner), then retry.")
-            self._uri = uri
-            try:
-                with contextlib.closing(self._raw_connection()) as db:
-                    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                return
-            except sqlite3.OperationalError as exc:
-                if "unable to open" not in str(exc):
-                    raise self._failure(exc) from exc
-            except sqlite3.DatabaseError as exc:
+        in_use = wal.exists() and wal.stat().st_size > 0
+        self._uri = base + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
+        try:
+            with contextlib.closing(self._raw_connection()) as db:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc):
                 raise self._failure(exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
+        if in_use:  # the WAL index cannot be made, and the WAL holds changes not yet in runs.db
+            raise StoreError(f"{self.db_path} has changes not yet folded in from {wal.name}, and they cannot be "
+                             "read without write access to the folder.",
+                             hint="Open it once with write access (e.g. `livedocs runs` as its owner), then retry.")
+        self._uri = base + "?mode=ro&immutable=1"
 
     def _raw_connection(self) -> sqlite3.Connection:
         if self._uri:
