@@ -295,7 +295,7 @@ class Store:
         if notebook:
             if os.sep in notebook or (os.altsep and os.altsep in notebook):
                 where.append("notebook = ?")
-                args.append(str(Path(notebook).resolve()))
+                args.append(_resolved(notebook))
             elif self.version >= 2:
                 where.append("notebook_name = ?")
                 args.append(notebook)
@@ -361,6 +361,14 @@ def _enable_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
+def _resolved(path: str) -> str:
+    """The absolute, symlink-free form records keep; as given when it cannot name a file (a NUL in it)."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, ValueError):
+        return path
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -409,7 +417,7 @@ def _to_row(record: RunRecord) -> dict[str, Any]:
     return row
 
 
-_TEXT_FIELDS = [f.name for f in dataclasses.fields(RunRecord) if f.name not in _JSON_FIELDS and f.name != "duration_s"]
+_TEXT_FIELDS = [f.name for f in dataclasses.fields(RunRecord) if f.name != "duration_s"]  # JSON is kept as text too
 
 
 def _from_row(row: sqlite3.Row) -> RunRecord:
