@@ -234,3 +234,27 @@ def test_a_new_store_is_created_at_the_current_version_without_a_backup(tmp_path
     assert not list((tmp_path / "new").glob("*.bak"))
     with ro(tmp_path / "new" / "runs.db") as conn:
         assert conn.execute("SELECT value FROM store_meta WHERE key = 'upgraded_by'").fetchone()[0]
+
+
+def test_a_read_only_old_store_is_read_without_upgrading(tmp_path: Path) -> None:
+    from tests.test_store import files, read_only_cli
+    home = old_store(tmp_path)
+    before = files(home)
+    listed = read_only_cli(home, home, "runs", "--json", "--limit", "50")
+    assert listed.code == 0, listed.stderr
+    assert sorted(r["id"] for r in json.loads(listed.stdout)) == sorted(r["id"] for r in raw_rows(home / "runs.db"))
+    by_name = read_only_cli(home, home, "runs", "--json", "--notebook", "credit_risk.ipynb")
+    assert {r["id"] for r in json.loads(by_name.stdout)} == {"ad9d025f3daf", "b9558ccd9cef", "69a03da505cb",
+                                                             "b68d0db373e5"}
+    assert json.loads(read_only_cli(home, home, "runs", "--json", "--notebook", "CREDIT_RISK.ipynb").stdout) == []
+    shown = read_only_cli(home, home, "show", "f2d8", "--json")
+    assert shown.code == 0 and json.loads(shown.stdout)["error"]["ename"] == "ZeroDivisionError"
+    assert files(home) == before  # not upgraded, no backup, no -wal/-shm
+
+
+def test_the_cli_upgrades_an_old_store_on_first_use(tmp_path: Path) -> None:
+    home = old_store(tmp_path)
+    result = cli_runner(home)("runs", "--notebook", "pricing_whatif.ipynb")
+    assert result.code == 0, result.stderr
+    assert "3ef05867b62d" in result.stdout and result.stdout.count("\n") == 2  # header and the one run
+    assert user_version(home / "runs.db") == CURRENT and (home / "runs.db.v1.bak").is_file()
