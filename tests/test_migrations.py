@@ -34,8 +34,10 @@ def digest(path: Path) -> str:
 
 
 def ro(db: Path) -> contextlib.closing[sqlite3.Connection]:
-    """A read-only connection that is closed after use (immutable: creates no -wal/-shm files)."""
-    return contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True))
+    """A read-only connection that is closed after use (immutable, creating no -wal/-shm files, unless
+    a -wal holds records)."""
+    wal = db.with_name(db.name + "-wal").exists()
+    return contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro{'' if wal else '&immutable=1'}", uri=True))
 
 
 def raw_rows(db: Path) -> list[dict[str, Any]]:
@@ -63,6 +65,23 @@ def old_store(tmp_path: Path, name: str = "v0_demo") -> Path:
     return home
 
 
+def into_the_wal(db: Path) -> sqlite3.Connection:
+    """Make ``db`` look as 0.1.0 leaves a store it is still running on: WAL mode, every record only in
+    ``runs.db-wal``. Returns the idle connection that keeps the WAL from being folded in (close it)."""
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        conn.execute("PRAGMA journal_mode=WAL")
+        rows = conn.execute("SELECT * FROM runs").fetchall()
+        conn.execute("DELETE FROM runs")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        held = sqlite3.connect(db, isolation_level=None)
+        held.execute("PRAGMA wal_autocheckpoint = 0")
+        held.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+        conn.executemany(f"INSERT INTO runs VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    assert db.with_name("runs.db-wal").stat().st_size > 0
+    return held
+
+
 def expected(raw: dict[str, Any]) -> dict[str, Any]:
     """What a record read from a raw 0.1.0 row must hold, field by field."""
     out = dict(raw)
@@ -72,9 +91,20 @@ def expected(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.parametrize("journal", ["delete", "wal"])
 @pytest.mark.parametrize("name", sorted(OLD_STORES))
-def test_an_old_store_is_upgraded_and_every_record_reads_back(tmp_path: Path, name: str) -> None:
+def test_an_old_store_is_upgraded_and_every_record_reads_back(tmp_path: Path, name: str, journal: str) -> None:
     home = old_store(tmp_path, name)
+    db = home / "runs.db"
+    held = into_the_wal(db) if journal == "wal" else None
+    try:
+        upgraded_and_read(home, name)
+    finally:
+        if held:
+            held.close()
+
+
+def upgraded_and_read(home: Path, name: str) -> None:
     db = home / "runs.db"
     original = dump(db)
     rows = raw_rows(db)

@@ -310,6 +310,12 @@ def test_a_missing_store_in_a_read_only_folder(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"Error: {home} holds no run store (runs.db) and is read-only, so none can be made.",
         "Point --home at the folder that holds runs.db, or at a folder you can write."]
+    (home / "runs.db").touch()
+    result = read_only_cli(home, home, "runs")
+    assert result.code == 2
+    assert result.stderr.splitlines() == [
+        f"Error: {home / 'runs.db'} is empty (no run store yet) and read-only here.",
+        "Point --home at the folder that holds your runs, or at a folder you can write."]
 
 
 # --- damaged stores and records (issue 7, item 10) ----------------------------------------------

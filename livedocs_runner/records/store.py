@@ -144,6 +144,9 @@ class Store:
             if found > CURRENT:
                 raise newer_store(self.db_path, found, db)
         if self.read_only:
+            if found == 0:
+                raise StoreError(f"{self.db_path} is empty (no run store yet) and read-only here.",
+                                 hint="Point --home at the folder that holds your runs, or at a folder you can write.")
             if found >= OLDEST_READABLE:
                 return found  # an older schema this code still reads: read it as it is
             raise StoreError(f"{self.db_path} has store schema version {found}, which must be upgraded before "
