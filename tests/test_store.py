@@ -462,3 +462,42 @@ def test_notebook_filter_by_relative_path(tmp_path: Path, monkeypatch: pytest.Mo
     make(store, notebook="/elsewhere/nb/m.ipynb")
     monkeypatch.chdir(tmp_path / "work")
     assert [r.id for r in store.list(notebook=f"nb{os.sep}m.ipynb")] == [here.id]
+
+
+def test_another_users_store_is_read_as_it_is(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The everyday read-only case: a colleague's store (folder 0755, runs.db 0644) read by someone else.
+    As root the CLI runs as `nobody` (setpriv); no -wal/-shm owned by the reader may be left behind, or
+    the owner could no longer write."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root (to run the CLI as another user with setpriv)")
+    probe = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",
+                            "import sys; print(sys.base_prefix)"], capture_output=True, text=True, cwd="/")
+    if probe.stdout.strip() != sys.base_prefix:
+        pytest.skip(f"`nobody` cannot read this Python's standard library ({sys.base_prefix})")
+    import tempfile
+    base = Path(tempfile.mkdtemp(prefix="livedocs-shared-"))  # pytest's tmp folders are private to root
+    try:
+        base.chmod(0o755)
+        home, out = base / "home", base / "out"
+        a, b, stale = populated(home)
+        out.mkdir(mode=0o777)
+        out.chmod(0o777)
+        before = files(home)
+        as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *CLI]
+        env = cli_env(home)
+
+        def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*as_nobody, *map(str, args)], capture_output=True, text=True, env=env, cwd=base,
+                                  timeout=120)
+
+        listed = run("runs", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert {r["id"] for r in json.loads(listed.stdout)} == {a.id, b.id, stale.id}
+        assert run("show", a.id).returncode == 0
+        assert run("compare", a.id, b.id).returncode == 0
+        reported = run("report", a.id, "-o", out / "a.html")
+        assert reported.returncode == 0, reported.stderr
+        assert files(home) == before
+        assert Store(home).abandon_stale() == 1  # the owner can still write
+    finally:
+        shutil.rmtree(base)
