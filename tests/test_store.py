@@ -265,6 +265,10 @@ def test_history_commands_work_on_a_read_only_store(tmp_path: Path, what: str) -
     reported = read_only_cli(target, home, "report", a.id, "-o", out)
     assert reported.code == 0, reported.stderr
     assert "value 1" in out.read_text() and a.id in out.read_text()
+    in_place = read_only_cli(target if what == "folder" else home / "runs" / a.id, home, "report", a.id)
+    error, hint = in_place.stderr.splitlines()  # "(Read-only file system)" or, as a user, "(Permission denied)"
+    assert in_place.code == 2 and error.startswith(f"Error: cannot write the report to {home / 'runs' / a.id / 'report.html'} (")
+    assert hint == f"Write it elsewhere with -o, e.g. `livedocs report {a.id} -o report.html`."
 
     assert files(home) == before  # nothing written, no -wal/-shm left behind
 

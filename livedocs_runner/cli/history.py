@@ -134,5 +134,9 @@ def report(ctx: click.Context, run_id: str, output: Path | None, with_code: bool
     target = output or Path(record.run_dir) / ("report-with-code.html" if with_code else "report.html")
     from ..report import write_report  # lazy: nbconvert alone costs ~0.3 s to import
 
-    write_report(record, None, target, with_code=with_code)
+    try:
+        write_report(record, None, target, with_code=with_code)
+    except OSError as exc:  # a read-only store, a full disk, a missing folder: say where, and how to go on
+        raise InputError(f"cannot write the report to {target} ({exc.strerror or exc}).",
+                         hint=f"Write it elsewhere with -o, e.g. `livedocs report {record.id} -o report.html`.") from exc
     click.echo(relative(target))
