@@ -288,3 +288,27 @@ def test_the_cli_upgrades_an_old_store_on_first_use(tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     assert "3ef05867b62d" in result.stdout and result.stdout.count("\n") == 2  # header and the one run
     assert user_version(home / "runs.db") == CURRENT and (home / "runs.db.v1.bak").is_file()
+
+
+def test_migrations_are_numbered_one_by_one() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, CURRENT + 1))
+    assert all(m.summary for m in MIGRATIONS)
+
+
+class TracedStore(Store):
+    """A Store that records every SQL statement its connections run (observes, changes nothing)."""
+
+    statements: list[str] = []
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        db = super()._raw_connection()
+        db.set_trace_callback(TracedStore.statements.append)
+        return db
+
+
+def test_opening_a_current_store_reads_one_pragma(tmp_path: Path) -> None:
+    Store(old_store(tmp_path))  # upgraded here
+    TracedStore.statements = []
+    TracedStore(tmp_path / "home")
+    # the connection's own busy timeout is set in _raw_connection before tracing starts
+    assert TracedStore.statements == ["PRAGMA user_version"]
