@@ -289,6 +289,20 @@ def test_recording_into_a_read_only_store_is_a_clean_error(tmp_path: Path, what:
                                    "|Run it with write access to the store, or record elsewhere with --home.")
 
 
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_livedocs_run_into_a_read_only_store_is_refused_before_anything_runs(tmp_path: Path, what: str) -> None:
+    from tests.conftest import NOTEBOOKS
+    home = tmp_path / "home"
+    populated(home)
+    before = files(home)
+    result = read_only_cli(home if what == "folder" else home / "runs.db", home, "run", NOTEBOOKS / "simple.ipynb",
+                           "--no-cache", "--no-report")
+    assert result.code == 2 and result.stderr.splitlines() == [
+        f"Error: {home / 'runs.db'} is read-only here, and this command records runs.",
+        "Run it with write access to the store, or record elsewhere with --home."]
+    assert files(home) == before
+
+
 def test_a_read_only_store_in_use_by_a_writer_is_read_through_its_wal(tmp_path: Path) -> None:
     """A writer (outside the read-only view) holds the store open: its -wal has records not yet in runs.db."""
     home = tmp_path / "home"

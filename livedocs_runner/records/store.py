@@ -238,7 +238,13 @@ class Store:
         """Store the exact notebook bytes that ran (once per content hash)."""
         path = self.home / "notebooks" / f"{sha256}.ipynb"
         if not path.exists():
-            atomic_write(path, raw)
+            self._writable()
+            try:
+                atomic_write(path, raw)
+            except OSError as exc:
+                raise StoreError(f"cannot keep the copy of the notebook that runs in {path} ({exc.strerror or exc}).",
+                                 hint="Free some space or fix the folder's permissions, or record elsewhere "
+                                      "with --home.") from exc
         return path
 
     # --- records --------------------------------------------------------------------------
