@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import sqlite3
 import stat
@@ -368,18 +369,20 @@ def test_a_damaged_store_is_one_clear_error(tmp_path: Path, how: str, says: str,
     assert result.code == 2, result.stderr
     error, fix = result.stderr.splitlines()
     assert error == f"Error: {db} {says}"
-    assert fix.startswith(f"Move it {'aside' if how != 'folder' else 'away'} (mv '{db}' '{db}.")
+    assert fix.startswith(f"Move it {'aside' if how != 'folder' else 'away'} (mv {db} {db}.")
     assert files(home) == before
 
 
 def test_a_damaged_store_names_its_backups(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    home = tmp_path / "Bob's runs"  # the suggested command must still be one a shell runs as meant
     db = damaged_store(home, "garbage")
     (home / "runs.db.v1.bak").write_bytes(b"")
     result = cli_runner(home)("runs")
     assert result.code == 2
-    assert result.stderr.splitlines()[1] == (f"Move it aside (mv '{db}' '{db}.broken') and livedocs starts a new, "
-                                             "empty store, or restore a backup over it (runs.db.v1.bak).")
+    assert result.stderr.splitlines()[1] == (
+        f"Move it aside (mv {shlex.quote(str(db))} {shlex.quote(str(db) + '.broken')}) and livedocs starts a new, "
+        "empty store, or restore a backup over it (runs.db.v1.bak).")
+    assert "'\"'\"'" in result.stderr  # the quote in the folder name, escaped for the shell
 
 
 DAMAGE = [
@@ -404,7 +407,7 @@ def test_a_damaged_record_is_left_out_of_lists_with_a_warning(tmp_path: Path, fi
     assert [r.id for r in listed] == [other.id, good.id]
     assert [str(w.message) for w in caught] == [
         f"{store.db_path}: run 'bbb000000000' has a damaged field '{field}' ({problem}); it is left out. "
-        f"Delete it with: sqlite3 '{store.db_path}' \"DELETE FROM runs WHERE id = 'bbb000000000'\""]
+        f"Delete it with: sqlite3 {store.db_path} \"DELETE FROM runs WHERE id = 'bbb000000000'\""]
     with pytest.raises(StoreError) as info:
         store.get("bbb")
     assert info.value.message == f"{store.db_path}: run 'bbb000000000' has a damaged field '{field}' ({problem})."

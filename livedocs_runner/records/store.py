@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import platform
+import shlex
 import sqlite3
 import tempfile
 import time
@@ -126,7 +127,7 @@ class Store:
         if self.db_path.exists() and not self.db_path.is_file():
             kind = "folder" if self.db_path.is_dir() else "special file"
             raise StoreError(f"{self.db_path} is a {kind}, not a run store file.",
-                             hint=f"Move it away (mv '{self.db_path}' '{self.db_path}.old') and livedocs starts a "
+                             hint=f"Move it away (mv {_sh(self.db_path)} {_sh(str(self.db_path) + '.old')}) and livedocs starts a "
                                   "new store there, or pass another folder with --home.")
         self.read_only = not (os.access(self.home, os.W_OK) and (not self.db_path.exists() or os.access(self.db_path, os.W_OK)))
         if self.read_only:
@@ -226,7 +227,7 @@ class Store:
         backups = sorted(p.name for p in self.home.glob(self.db_path.name + ".v*.bak"))
         restore = f", or restore a backup over it ({', '.join(backups)})" if backups else ""
         return StoreError(f"{self.db_path} is damaged or not a run store ({text}).",
-                          hint=f"Move it aside (mv '{self.db_path}' '{self.db_path}.broken') and livedocs starts a "
+                          hint=f"Move it aside (mv {_sh(self.db_path)} {_sh(str(self.db_path) + '.broken')}) and livedocs starts a "
                                f"new, empty store{restore}.")
 
     # --- files ----------------------------------------------------------------------------
@@ -397,8 +398,13 @@ class _BadRecord(Exception):
 
     def fix(self, db_path: Path) -> str:
         if isinstance(self.run_id, str) and self.run_id.isalnum():
-            return f"Delete it with: sqlite3 '{db_path}' \"DELETE FROM runs WHERE id = '{self.run_id}'\""
+            return f"Delete it with: sqlite3 {_sh(db_path)} \"DELETE FROM runs WHERE id = '{self.run_id}'\""
         return f"Restore the store from a backup, or delete that row with the sqlite3 shell ({db_path})."
+
+
+def _sh(path: str | Path) -> str:
+    """A path as a shell word, for the commands error messages suggest."""
+    return shlex.quote(str(path))
 
 
 def _short(value: object, limit: int = 40) -> str:
