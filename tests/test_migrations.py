@@ -232,9 +232,11 @@ def newer(tmp_path: Path, writer: str | None) -> Path:
 
 
 @pytest.mark.parametrize("writer, fix", [
-    ("9.1.0", "Upgrade livedocs-runner to release 9.1.0 or newer: pip install -U 'livedocs-runner>=9.1.0'"),
-    (None, "Upgrade livedocs-runner to a release that reads it or newer: pip install -U livedocs-runner"),
-    ("1.0; rm -rf /", "Upgrade livedocs-runner to a release that reads it or newer: pip install -U livedocs-runner"),
+    ("9.1.0", "Upgrade livedocs-runner to 9.1.0 or newer (the release that upgraded this store): "
+              "pip install -U 'livedocs-runner>=9.1.0'"),
+    (None, f"Upgrade livedocs-runner to a release that reads schema version {CURRENT + 1}: pip install -U livedocs-runner"),
+    ("1.0; rm -rf /", f"Upgrade livedocs-runner to a release that reads schema version {CURRENT + 1}: "
+                      "pip install -U livedocs-runner"),
 ])
 @pytest.mark.parametrize("command", [("runs",), ("show", "ad9d"), ("compare", "ad9d", "b955")])
 def test_a_newer_store_is_refused_and_never_written(tmp_path: Path, writer: str | None, fix: str,

@@ -157,11 +157,13 @@ def newer_store(db_path: Path, found: int, db: sqlite3.Connection, readable: int
         row = db.execute("SELECT value FROM store_meta WHERE key = 'upgraded_by'").fetchone()
         if row and isinstance(row[0], str) and _VERSION.fullmatch(row[0]):
             writer = row[0]
-    need = f"pip install -U 'livedocs-runner>={writer}'" if writer else "pip install -U livedocs-runner"
+    if writer:
+        fix = (f"Upgrade livedocs-runner to {writer} or newer (the release that upgraded this store): "
+               f"pip install -U 'livedocs-runner>={writer}'")
+    else:
+        fix = f"Upgrade livedocs-runner to a release that reads schema version {found}: pip install -U livedocs-runner"
     return StoreError(f"{db_path} has store schema version {found}, newer than this livedocs-runner "
-                      f"({_release()}) reads (up to version {readable}); it was not changed.",
-                      hint=f"Upgrade livedocs-runner to {'release ' + writer if writer else 'a release that reads it'} "
-                           f"or newer: {need}")
+                      f"({_release()}) reads (up to version {readable}); it was not changed.", hint=fix)
 
 
 def _release() -> str:
