@@ -314,3 +314,44 @@ def test_opening_a_current_store_reads_one_pragma(tmp_path: Path) -> None:
     TracedStore(tmp_path / "home")
     # the connection's own busy timeout is set in _raw_connection before tracing starts
     assert TracedStore.statements == ["PRAGMA user_version"]
+
+
+CRASH = """
+import sqlite3, sys, time
+from pathlib import Path
+from livedocs_runner.records.migrations import CURRENT, MIGRATIONS, Migration, upgrade
+db = Path(sys.argv[1])
+
+def work_then_hang(conn):
+    conn.execute("UPDATE runs SET status = 'half-migrated'")
+    conn.execute("DELETE FROM runs WHERE rowid % 2 = 0")
+    Path(sys.argv[2]).write_text("mid-migration")
+    time.sleep(600)  # killed here
+
+steps = (*MIGRATIONS, Migration(version=CURRENT + 1, summary="hangs", apply=work_then_hang))
+upgrade(db, lambda: sqlite3.connect(db, timeout=30, isolation_level=None), steps)
+"""
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_a_crash_mid_migration_leaves_the_store_as_it_was(tmp_path: Path, journal: str) -> None:
+    """kill -9 in the middle of the upgrade transaction: SQLite's journal puts everything back."""
+    from tests.conftest import until
+    db = old_store(tmp_path) / "runs.db"
+    if journal == "wal":
+        with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        original = list(conn.iterdump())
+    marker = tmp_path / "marker"
+    proc = subprocess.Popen([sys.executable, "-c", CRASH, str(db), str(marker)])
+    try:
+        until(marker.exists, "the migration to get half way")
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # an ordinary connection rolls the hot journal back
+        assert conn.execute("PRAGMA user_version").fetchone() == (0,)
+        assert list(conn.iterdump()) == original
+    store = Store(db.parent)
+    assert store.version == CURRENT and len(store.list(limit=None)) == 6
