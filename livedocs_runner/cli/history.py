@@ -25,9 +25,12 @@ def store_warnings() -> Iterator[None]:
             warnings.simplefilter("always", StoreWarning)
             yield
     finally:
+        shown: set[str] = set()
         for warning in caught:  # outside catch_warnings: anything else is shown as Python would
             if issubclass(warning.category, StoreWarning):
-                click.echo(f"Warning: {warning.message}", err=True)
+                if str(warning.message) not in shown:  # a damaged running run is met by abandon_stale too
+                    shown.add(str(warning.message))
+                    click.echo(f"Warning: {warning.message}", err=True)
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
