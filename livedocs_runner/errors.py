@@ -142,3 +142,13 @@ class RunError:
         return cls(ename=str(data.get("ename") or "Error"), evalue=str(data.get("evalue") or ""),
                    cell=cell if isinstance(cell, int) and not isinstance(cell, bool) else None,
                    traceback=str(data.get("traceback") or ""))
+
+
+class StoreError(InputError):
+    """The run store (``runs.db``) cannot be used as it is: damaged, read-only for a write, newer than
+    this release, or a damaged record asked for by id. Nothing was written."""
+
+
+class StoreWarning(UserWarning):
+    """A problem the store worked around, e.g. a damaged record left out of a listing (the CLI shows
+    these as ``Warning: ...`` on stderr)."""

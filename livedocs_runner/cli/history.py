@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, StoreWarning
 from ..records.store import STATUSES, Store
 from . import cli, home_of
 from .format import relative, show_value, table
 
 
+@contextlib.contextmanager
+def store_warnings() -> Iterator[None]:
+    """Show the store's warnings (a damaged record left out) as ``Warning: ...`` lines on stderr."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", StoreWarning)
+            yield
+    finally:
+        shown: set[str] = set()
+        for warning in caught:  # outside catch_warnings: anything else is shown as Python would
+            if issubclass(warning.category, StoreWarning):
+                if str(warning.message) not in shown:  # a damaged running run is met by abandon_stale too
+                    shown.add(str(warning.message))
+                    click.echo(f"Warning: {warning.message}", err=True)
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 @cli.command()
-@click.option("--notebook", metavar="PATH", help="Only runs of this notebook (path or file name).")
+@click.option("--notebook", metavar="PATH",
+              help="Only runs of this notebook: a path (exactly that file) or a file name (any folder; case-sensitive).")
 @click.option("--scenario", metavar="NAME", help="Only runs of this scenario.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
@@ -24,8 +47,9 @@ def runs(ctx: click.Context, notebook: str | None, scenario: str | None, status:
          as_json: bool) -> None:
     """List past runs, newest first."""
     store = Store(home_of(ctx))
-    store.abandon_stale()
-    records = store.list(notebook=notebook, scenario=scenario, status=status, limit=limit)
+    with store_warnings():
+        store.abandon_stale()
+        records = store.list(notebook=notebook, scenario=scenario, status=status, limit=limit)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
         return
@@ -116,5 +140,9 @@ def report(ctx: click.Context, run_id: str, output: Path | None, with_code: bool
     target = output or Path(record.run_dir) / ("report-with-code.html" if with_code else "report.html")
     from ..report import write_report  # lazy: nbconvert alone costs ~0.3 s to import
 
-    write_report(record, None, target, with_code=with_code)
+    try:
+        write_report(record, None, target, with_code=with_code)
+    except OSError as exc:  # a read-only store, a full disk, a missing folder: say where, and how to go on
+        raise InputError(f"cannot write the report to {target} ({exc.strerror or exc}).",
+                         hint=f"Write it elsewhere with -o, e.g. `livedocs report {record.id} -o report.html`.") from exc
     click.echo(relative(target))

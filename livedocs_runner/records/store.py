@@ -2,7 +2,8 @@
 
 Layout under the home folder (``--home``, ``$LIVEDOCS_HOME`` or ``.livedocs/``)::
 
-    runs.db                       one row per run (see RunRecord)
+    runs.db                       one row per run (see RunRecord); schema versions in migrations.py
+    runs.db.v<N>.bak              the store as it was before an upgrade from schema version N
     notebooks/<sha256>.ipynb      the exact notebook bytes each run executed (shared by hash)
     runs/<id>/output.ipynb        the executed notebook (partial when the run failed)
     runs/<id>/report.html         the HTML report
@@ -16,21 +17,26 @@ import dataclasses
 import json
 import os
 import platform
+import shlex
 import sqlite3
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunNotFound
+from ..errors import RunNotFound, StoreError, StoreWarning
+from .migrations import CURRENT, OLDEST_READABLE, newer_store, notebook_name, schema_version, upgrade
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
 _JSON_FIELDS = ("parameters", "error", "metrics", "inputs", "environment", "outputs")
+_JSON_TYPES: dict[str, type] = {"parameters": dict, "error": dict, "metrics": dict, "inputs": list,
+                                                   "environment": dict, "outputs": list}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,11 +75,6 @@ class RunRecord:
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(RunRecord)]
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS runs ({", ".join(c + (" TEXT PRIMARY KEY" if c == "id" else "") for c in _COLUMNS)});
-CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at);
-CREATE INDEX IF NOT EXISTS runs_cache ON runs(cache_key, status);
-"""
 
 
 def now() -> str:
@@ -105,25 +106,129 @@ def atomic_write(path: Path, data: bytes | str) -> None:
 
 
 class Store:
-    """The run store of one home folder. Safe to share between threads and processes."""
+    """The run store of one home folder. Safe to share between threads and processes.
+
+    Opening it checks the schema version (one ``PRAGMA`` read when current), upgrades an older store
+    in place (see :mod:`.migrations`) and refuses a newer one. A home folder or ``runs.db`` this
+    process cannot write is opened read-only (:attr:`read_only`): reading works, writing raises
+    :class:`StoreError`. A damaged store raises :class:`StoreError`; a damaged record is left out of
+    :meth:`list` with a :class:`StoreWarning`.
+    """
 
     def __init__(self, home: str | Path) -> None:
         self.home = Path(home).resolve()
-        self.home.mkdir(parents=True, exist_ok=True)
         self.db_path = self.home / "runs.db"
+        self._uri: str | None = None  # set for a read-only store
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot make the run store folder {self.home} ({exc.strerror or exc}).",
+                             hint="Pass a folder you can write with --home or $LIVEDOCS_HOME.") from exc
+        if self.db_path.exists() and not self.db_path.is_file():
+            kind = "folder" if self.db_path.is_dir() else "special file"
+            raise StoreError(f"{self.db_path} is a {kind}, not a run store file.",
+                             hint=f"Move it away (mv {_sh(self.db_path)} {_sh(str(self.db_path) + '.old')}) and livedocs starts a "
+                                  "new store there, or pass another folder with --home.")
+        self.read_only = not (os.access(self.home, os.W_OK) and (not self.db_path.exists() or os.access(self.db_path, os.W_OK)))
+        if self.read_only:
+            self._open_read_only()
+        self.version = self._open()
+
+    # --- opening --------------------------------------------------------------------------
+
+    def _open(self) -> int:
+        """Check (and when needed upgrade) the schema; returns the version the store now has."""
+        with self._connect() as db:
+            if int(db.execute("PRAGMA user_version").fetchone()[0]) == CURRENT:
+                return CURRENT  # the common case: one header read, nothing else
+            found = schema_version(db)
+            if found > CURRENT:
+                raise newer_store(self.db_path, found, db)
+        if self.read_only:
+            if found == 0:
+                raise StoreError(f"{self.db_path} is empty (no run store yet) and read-only here.",
+                                 hint="Point --home at the folder that holds your runs, or at a folder you can write.")
+            if found >= OLDEST_READABLE:
+                return found  # an older schema this code still reads: read it as it is
+            raise StoreError(f"{self.db_path} has store schema version {found}, which must be upgraded before "
+                             "this livedocs-runner can read it, and it is read-only here.",
+                             hint="Open it once with write access (e.g. `livedocs runs` as its owner) to upgrade it.")
+        try:
+            upgrade(self.db_path, self._raw_connection)
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
         with self._connect() as db:
             _enable_wal(db)
-            db.executescript(_SCHEMA)
+        return CURRENT
+
+    def _open_read_only(self) -> None:
+        """Pick a read-only way in. With no ``-wal`` file nobody has the store open: read it as
+        ``immutable`` (creates no ``-wal``/``-shm`` files, which could be left behind owned by this user
+        and block the store's owner); otherwise ``mode=ro`` through the writers' WAL index."""
+        if not self.db_path.is_file():
+            raise StoreError(f"{self.home} holds no run store (runs.db) and is read-only, so none can be made.",
+                             hint="Point --home at the folder that holds runs.db, or at a folder you can write.")
+        from urllib.parse import quote
+
+        base = "file:" + quote(str(self.db_path))
+        wal = self.db_path.with_name(self.db_path.name + "-wal")
+        in_use = wal.exists() and wal.stat().st_size > 0
+        self._uri = base + ("?mode=ro" if wal.exists() else "?mode=ro&immutable=1")
+        try:
+            with contextlib.closing(self._raw_connection()) as db:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc):
+                raise self._failure(exc) from exc
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
+        if in_use:  # the WAL index cannot be made, and the WAL holds changes not yet in runs.db
+            raise StoreError(f"{self.db_path} has changes not yet folded in from {wal.name}, and they cannot be "
+                             "read without write access to the folder.",
+                             hint="Open it once with write access (e.g. `livedocs runs` as its owner), then retry.")
+        self._uri = base + "?mode=ro&immutable=1"
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        if self._uri:
+            db = sqlite3.connect(self._uri, uri=True, timeout=30, isolation_level=None)
+        else:
+            db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=30000")
+        return db
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
         try:
-            db.execute("PRAGMA busy_timeout=30000")
+            db = self._raw_connection()
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
+        try:
             db.row_factory = sqlite3.Row
             yield db
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
         finally:
             db.close()
+
+    def _failure(self, exc: sqlite3.DatabaseError) -> StoreError:
+        """One clear line for what SQLite said about the store file."""
+        text = str(exc)
+        if "readonly" in text or "read-only" in text:
+            return StoreError(f"{self.db_path} is read-only here, and this command records runs ({text}).",
+                              hint="Run it with write access to the store, or record elsewhere with --home.")
+        if "locked" in text or "busy" in text:
+            return StoreError(f"{self.db_path} stayed locked by another process for 30 s ({text}).",
+                              hint="Wait for the other livedocs process to finish, then retry.")
+        if "full" in text:
+            return StoreError(f"{self.db_path}: the disk is full ({text}).", hint="Free some space, then retry.")
+        backups = sorted(p.name for p in self.home.glob(self.db_path.name + ".v*.bak"))
+        restore = f", or restore a backup over it ({', '.join(backups)})" if backups else ""
+        return StoreError(f"{self.db_path} is damaged or not a run store ({text}).",
+                          hint=f"Move it aside (mv {_sh(self.db_path)} {_sh(str(self.db_path) + '.broken')}) and livedocs starts a "
+                               f"new, empty store{restore}.")
 
     # --- files ----------------------------------------------------------------------------
 
@@ -134,7 +239,13 @@ class Store:
         """Store the exact notebook bytes that ran (once per content hash)."""
         path = self.home / "notebooks" / f"{sha256}.ipynb"
         if not path.exists():
-            atomic_write(path, raw)
+            self._writable()
+            try:
+                atomic_write(path, raw)
+            except OSError as exc:
+                raise StoreError(f"cannot keep the copy of the notebook that runs in {path} ({exc.strerror or exc}).",
+                                 hint="Free some space or fix the folder's permissions, or record elsewhere "
+                                      "with --home.") from exc
         return path
 
     # --- records --------------------------------------------------------------------------
@@ -143,6 +254,8 @@ class Store:
         record = dataclasses.replace(record, created_at=record.created_at or now(),
                                      run_dir=record.run_dir or str(self.run_dir(record.id)))
         row = _to_row(record)
+        row["notebook_name"] = notebook_name(record.notebook)
+        self._writable()
         with self._connect() as db:
             db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
         return record
@@ -150,32 +263,55 @@ class Store:
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
         record = dataclasses.replace(record, **changes)
         row = _to_row(record)
-        sets = ", ".join(f"{k} = ?" for k in changes)
+        columns = list(changes)
+        if "notebook" in changes:
+            row["notebook_name"] = notebook_name(record.notebook)
+            columns.append("notebook_name")
+        sets = ", ".join(f"{k} = ?" for k in columns)
+        self._writable()
         with self._connect() as db:
-            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in changes] + [record.id])
+            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in columns] + [record.id])
         return record
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.db_path} is read-only here, and this command records runs.",
+                             hint="Run it with write access to the store, or record elsewhere with --home.")
 
     def get(self, run_id: str) -> RunRecord:
         """A run by full id or unambiguous prefix."""
         prefix = run_id.strip()
         if not prefix or any(c not in "0123456789abcdef" for c in prefix.lower()):
-            raise RunNotFound(f"{run_id!r} is not a run id.", hint="Run ids are hex, e.g. from `livedocs runs`.")
+            raise RunNotFound(f"{_short(run_id)} is not a run id.", hint="Run ids are hex, e.g. from `livedocs runs`.")
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY created_at LIMIT 6", (prefix.lower() + "%",)).fetchall()
+            rows = db.execute("SELECT * FROM runs WHERE id >= ? AND id < ? ORDER BY created_at LIMIT 6",
+                              (prefix.lower(), prefix.lower() + "g")).fetchall()
         if not rows:
             raise RunNotFound(f"no run {run_id!r} in {self.home}.", hint="List runs with `livedocs runs`.")
         if len(rows) > 1:
-            ids = ", ".join(r["id"] for r in rows[:5])
+            ids = ", ".join(str(r["id"]) for r in rows[:5])
             raise RunNotFound(f"run id prefix {run_id!r} is ambiguous ({ids}...).", hint="Give more characters.")
-        return _from_row(rows[0])
+        try:
+            return _from_row(rows[0])
+        except _BadRecord as bad:
+            raise StoreError(f"{self.db_path}: {bad}.", hint=bad.fix(self.db_path)) from None
 
     def list(self, *, notebook: str | None = None, scenario: str | None = None, status: str | None = None,
              config: str | None = None, limit: int | None = 50) -> list[RunRecord]:
-        """Newest first, filtered; ``notebook`` matches the full path or its file name."""
+        """Newest first, filtered. ``notebook`` with a folder in it matches that full path exactly;
+        a bare file name matches runs of any notebook with exactly that name (case-sensitive).
+        A damaged record is left out with a :class:`StoreWarning`."""
         where, args = [], []
         if notebook:
-            where.append("(notebook = ? OR notebook LIKE ?)")
-            args += [str(Path(notebook).resolve()) if os.sep in notebook else notebook, f"%{os.sep}{Path(notebook).name}"]
+            if os.sep in notebook or (os.altsep and os.altsep in notebook):
+                where.append("notebook = ?")
+                args.append(_resolved(notebook))
+            elif self.version >= 2:
+                where.append("notebook_name = ?")
+                args.append(notebook)
+            else:  # a read-only schema-1 store: the same exact match, without the index
+                where.append("substr(notebook, -?) = ?")
+                args += [len(os.sep + notebook), os.sep + notebook]
         for column, value in (("scenario", scenario), ("status", status), ("config", config)):
             if value:
                 where.append(f"{column} = ?")
@@ -184,17 +320,31 @@ class Store:
         if limit:
             sql += f" LIMIT {int(limit)}"
         with self._connect() as db:
-            return [_from_row(r) for r in db.execute(sql, args).fetchall()]
+            rows = db.execute(sql, args).fetchall()
+        return self._records(rows)
+
+    def _records(self, rows: list[sqlite3.Row]) -> list[RunRecord]:
+        records = []
+        for row in rows:
+            try:
+                records.append(_from_row(row))
+            except _BadRecord as bad:
+                warnings.warn(StoreWarning(f"{self.db_path}: {bad}; it is left out. {bad.fix(self.db_path)}"), stacklevel=3)
+        return records
 
     def find_cached(self, cache_key: str) -> RunRecord | None:
         """The newest succeeded, executed (not itself cached) run with this cache key."""
         with self._connect() as db:
-            row = db.execute("SELECT * FROM runs WHERE cache_key = ? AND status = 'succeeded' AND cache_of IS NULL "
-                             "ORDER BY created_at DESC LIMIT 1", (cache_key,)).fetchone()
-        return _from_row(row) if row else None
+            rows = db.execute("SELECT * FROM runs WHERE cache_key = ? AND status = 'succeeded' AND cache_of IS NULL "
+                              "ORDER BY created_at DESC LIMIT 5", (cache_key,)).fetchall()
+        records = self._records(rows)
+        return records[0] if records else None
 
     def abandon_stale(self) -> int:
-        """Mark queued/running runs of dead processes of this host as cancelled; returns the count."""
+        """Mark queued/running runs of dead processes of this host as cancelled; returns the count.
+        A read-only store is left as it is (0)."""
+        if self.read_only:
+            return 0
         fixed = 0
         for record in self.list(status="running", limit=None) + self.list(status="queued", limit=None):
             env = record.environment or {}
@@ -221,6 +371,14 @@ def _enable_wal(db: sqlite3.Connection, attempts: int = 50) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
+def _resolved(path: str) -> str:
+    """The absolute, symlink-free form records keep; as given when it cannot name a file (a NUL in it)."""
+    try:
+        return str(Path(path).resolve())
+    except (OSError, ValueError):
+        return path
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -231,18 +389,70 @@ def _alive(pid: int) -> bool:
     return True
 
 
+class _BadRecord(Exception):
+    """A row whose field cannot be read back (bad JSON, wrong type)."""
+
+    def __init__(self, run_id: object, field: str, problem: str) -> None:
+        super().__init__(f"run {_short(run_id)} has a damaged field '{field}' ({problem})")
+        self.run_id = run_id
+
+    def fix(self, db_path: Path) -> str:
+        if isinstance(self.run_id, str) and self.run_id.isalnum():
+            return f"Delete it with: sqlite3 {_sh(db_path)} \"DELETE FROM runs WHERE id = '{self.run_id}'\""
+        return f"Restore the store from a backup, or delete that row with the sqlite3 shell ({db_path})."
+
+
+def _sh(path: str | Path) -> str:
+    """A path as a shell word, for the commands error messages suggest."""
+    return shlex.quote(str(path))
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """``repr`` of an untrusted value, cut short: control characters escaped, never a huge echo."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...'"
+
+
 def _to_row(record: RunRecord) -> dict[str, Any]:
     row = dataclasses.asdict(record)
-    for key in _JSON_FIELDS:
-        row[key] = json.dumps(row[key], ensure_ascii=False) if row[key] is not None else None
+    for key, value in row.items():
+        try:
+            if key in _JSON_FIELDS and value is not None:
+                row[key] = value = json.dumps(value, ensure_ascii=False)
+            if isinstance(value, str):
+                value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise StoreError(f"run {record.id}: field '{key}' holds text that is not valid Unicode "
+                             f"({_short(exc.object[exc.start:exc.end])}, a lone surrogate); it was not recorded.",
+                             hint="Pass text as proper Unicode (no lone surrogates such as '\\udc80').") from None
+        except (ValueError, RecursionError) as exc:
+            raise StoreError(f"run {record.id}: field '{key}' cannot be stored as JSON ({str(exc)[:120]}); it was "
+                             "not recorded.", hint="Use JSON-compatible values: text, numbers of at most 4300 digits, "
+                                                   "booleans, null, lists and mappings with text keys.") from None
     return row
+
+
+_TEXT_FIELDS = [f.name for f in dataclasses.fields(RunRecord) if f.name != "duration_s"]  # JSON is kept as text too
 
 
 def _from_row(row: sqlite3.Row) -> RunRecord:
     data = {k: row[k] for k in row.keys() if k in _COLUMNS}
+    run_id = data.get("id")
+    for key in _TEXT_FIELDS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise _BadRecord(run_id, key, f"{type(data[key]).__name__} where text belongs")
     for key in _JSON_FIELDS:
         if data.get(key) is not None:
-            data[key] = json.loads(data[key])
+            try:
+                data[key] = json.loads(data[key])
+            except (ValueError, TypeError, RecursionError) as exc:
+                raise _BadRecord(run_id, key, f"not JSON: {str(exc)[:80]}") from None
+            if not isinstance(data[key], _JSON_TYPES[key]):
+                raise _BadRecord(run_id, key, f"JSON {type(data[key]).__name__} where a "
+                                              f"{_JSON_TYPES[key].__name__} belongs")
     if data.get("duration_s") is not None:
-        data["duration_s"] = float(data["duration_s"])
+        try:
+            data["duration_s"] = float(data["duration_s"])
+        except (TypeError, ValueError):
+            raise _BadRecord(run_id, "duration_s", f"{_short(data['duration_s'])} is not a number") from None
     return RunRecord(**{k: v for k, v in data.items() if v is not None or k in ("error",)})

@@ -1,0 +1,171 @@
+"""Schema versions of the run store and the ordered steps that upgrade an older ``runs.db``.
+
+``PRAGMA user_version`` holds the schema version. Release 0.1.0 did not set it: a store with
+``user_version = 0`` and a ``runs`` table *is* schema 1 (read as such, never rewritten before an
+upgrade); ``user_version = 0`` without a table is an empty file. Each :class:`Migration` takes the
+schema from ``version - 1`` to ``version``; :func:`upgrade` runs the missing ones in order inside one
+``BEGIN IMMEDIATE`` transaction (so two processes opening an old store do not both migrate, and a
+failing step leaves the store exactly as it was), after a consistent backup copy made with SQLite's
+backup API (``runs.db.v1.bak``). A store newer than :data:`CURRENT` is refused and never written.
+
+Every later change to what the store keeps appends one step here and extends
+``tests/test_migrations.py`` (the models are MLflow's ``_upgrade_db`` and Django's migrations).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from ..errors import StoreError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Migration:
+    """One step: ``apply(db)`` turns schema ``version - 1`` into ``version`` (no COMMIT inside).
+
+    Usage: ``Migration(version=3, summary="...", apply=lambda db: db.execute("ALTER TABLE ..."))``
+    """
+
+    version: int
+    summary: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def notebook_name(path: object) -> str | None:
+    """The file name a ``--notebook NAME`` filter matches (kept in the ``notebook_name`` column)."""
+    return PurePath(path).name if isinstance(path, str) and path else None
+
+
+# The 0.1.0 table, spelled out (never derived from RunRecord: later fields arrive by migrations).
+_V1_COLUMNS = ("id TEXT PRIMARY KEY", "status", "notebook", "notebook_sha256", "notebook_copy", "config", "title",
+               "scenario", "parameters", "created_at", "started_at", "finished_at", "duration_s", "error", "metrics",
+               "inputs", "environment", "trigger", "user", "run_dir", "output_notebook", "report_html", "outputs",
+               "rerun_of", "cache_of", "cache_key")
+
+
+def _v1_runs_table(db: sqlite3.Connection) -> None:
+    db.execute(f"CREATE TABLE IF NOT EXISTS runs ({', '.join(_V1_COLUMNS)})")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_created ON runs(created_at)")
+    db.execute("CREATE INDEX IF NOT EXISTS runs_cache ON runs(cache_key, status)")
+
+
+def _v2_notebook_name_and_meta(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE runs ADD COLUMN notebook_name TEXT")
+    rows = db.execute("SELECT rowid, notebook FROM runs").fetchall()
+    db.executemany("UPDATE runs SET notebook_name = ? WHERE rowid = ?", [(notebook_name(nb), rowid) for rowid, nb in rows])
+    db.execute("CREATE INDEX runs_notebook_name ON runs(notebook_name, created_at)")
+    db.execute("CREATE INDEX runs_notebook ON runs(notebook, created_at)")
+    db.execute("CREATE INDEX runs_status ON runs(status)")
+    db.execute("CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(version=1, summary="the runs table of release 0.1.0", apply=_v1_runs_table),
+    Migration(version=2, summary="exact notebook file-name filter (indexed notebook_name column), status index, "
+                                 "store_meta table naming the release that upgraded the store", apply=_v2_notebook_name_and_meta),
+)
+CURRENT = MIGRATIONS[-1].version
+OLDEST_READABLE = 1  # a read-only store this old or newer (up to CURRENT) is read as it is, without upgrading
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    """The store's schema version (0: empty file; 1: release 0.1.0, which left ``user_version`` at 0)."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version == 0 and db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+        return 1
+    return version
+
+
+def backup_path(db_path: Path, version: int) -> Path:
+    return db_path.with_name(f"{db_path.name}.v{version}.bak")
+
+
+def backup(db_path: Path, version: int) -> Path:
+    """A consistent copy of the store (SQLite's backup API, so WAL contents are included)."""
+    target = backup_path(db_path, version)
+    tmp = target.with_name(f".{target.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as source, \
+                contextlib.closing(sqlite3.connect(tmp)) as copy:
+            source.backup(copy)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return target
+
+
+def upgrade(db_path: Path, connect: Callable[[], sqlite3.Connection],
+            migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Run the steps the store lacks, all in one transaction; returns the version it had.
+
+    ``connect`` gives a connection in autocommit mode (``isolation_level=None``) with a busy timeout.
+    Raises :class:`StoreError` for a store newer than ``migrations`` knows, or when a step fails (the
+    store is then unchanged).
+    """
+    target = migrations[-1].version
+    with contextlib.closing(connect()) as db:
+        db.execute("BEGIN IMMEDIATE")  # the write lock first: a second process waits here, then finds it done
+        try:
+            found = schema_version(db)
+            if found > target:
+                raise newer_store(db_path, found, db, target)
+            if found == target:
+                db.execute("ROLLBACK")
+                return found
+            saved = backup(db_path, found) if found else None
+            for step in migrations:
+                if step.version <= found:
+                    continue
+                try:
+                    step.apply(db)
+                except Exception as exc:
+                    where = f" A backup of the store as it was is at {saved}." if saved else ""
+                    raise StoreError(
+                        f"{db_path}: upgrading the store from schema version {found} to {target} failed at step "
+                        f"{step.version} ({step.summary}): {type(exc).__name__}: {str(exc)[:200]}. The store was "
+                        f"left unchanged.{where}",
+                        hint="Keep using the release that wrote it, and report this with the output of "
+                             "`livedocs --debug runs`.") from exc
+            if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'").fetchone():
+                db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('upgraded_by', ?)", (_release(),))
+            db.execute(f"PRAGMA user_version = {int(target)}")
+            db.execute("COMMIT")
+            return found
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+!-]{0,39}")
+
+
+def newer_store(db_path: Path, found: int, db: sqlite3.Connection, readable: int = CURRENT) -> StoreError:
+    """The refusal of a store written by a newer release, with the release to install when it says."""
+    writer = None
+    with contextlib.suppress(sqlite3.Error):
+        row = db.execute("SELECT value FROM store_meta WHERE key = 'upgraded_by'").fetchone()
+        if row and isinstance(row[0], str) and _VERSION.fullmatch(row[0]):
+            writer = row[0]
+    if writer:
+        fix = (f"Upgrade livedocs-runner to {writer} or newer (the release that upgraded this store): "
+               f"pip install -U 'livedocs-runner>={writer}'")
+    else:
+        fix = f"Upgrade livedocs-runner to a release that reads schema version {found}: pip install -U livedocs-runner"
+    return StoreError(f"{db_path} has store schema version {found}, newer than this livedocs-runner "
+                      f"({_release()}) reads (up to version {readable}); it was not changed.", hint=fix)
+
+
+def _release() -> str:
+    from .. import __version__
+    return __version__
