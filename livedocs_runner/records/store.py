@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunNotFound, StoreError, StoreWarning
+from ..errors import RunError, RunNotFound, StoreError, StoreWarning
 from .migrations import CURRENT, OLDEST_READABLE, newer_store, notebook_name, schema_version, upgrade
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -350,8 +350,8 @@ class Store:
             env = record.environment or {}
             if env.get("hostname") != platform.node() or not env.get("pid") or _alive(env["pid"]):
                 continue
-            self.update(record, status="cancelled", finished_at=now(),
-                        error=record.error or {"ename": "Abandoned", "evalue": "the process running it ended", "cell": None})
+            abandoned = RunError(ename="Abandoned", evalue="the process running it ended before the run finished")
+            self.update(record, status="cancelled", finished_at=now(), error=record.error or abandoned.to_json())
             fixed += 1
         return fixed
 
