@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from .errors import ParameterError
 
 TYPES = ("int", "float", "str", "bool", "date", "datetime", "list", "dict", "path", "any")
@@ -33,6 +35,14 @@ _ANNOTATION_TYPES = {
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
 _MISSING = object()
+
+# Limits on what one value may make us compute (issue 7): each is documented in the README.
+MAX_DEPTH = 32  # nesting of lists/dicts in a value
+MAX_INT_DIGITS = 4300  # Python's own int <-> str limit: larger ints cannot even be printed
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
+MAX_PATTERN_CHARS = 1000
+PATTERN_TIMEOUT_S = 0.25  # a ``pattern:`` match that takes longer is refused (catastrophic backtracking)
+SHOW_CHARS = 80  # values quoted in messages are cut to this many characters
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,9 +81,9 @@ class ParamSpec:
         elif self.max is not None:
             text += f" of at most {self.max}"
         if self.choices:
-            text += " from " + ", ".join(_show(c) for c in self.choices)
+            text += " from " + ", ".join(quote(c) for c in self.choices)
         if self.pattern:
-            text += f" matching {self.pattern!r}"
+            text += f" matching {quote(self.pattern)}"
         if self.within:
             text += f" inside {self.within}"
         return text
@@ -86,12 +96,20 @@ class ParamSpec:
         """
         try:
             typed = _CONVERTERS[self.type](value, base)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {_show(value)}.",
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {quote(value)}.",
                                  hint=str(exc) or None) from None
-        problem = self._violation(typed)
+        try:
+            problem = self._violation(typed)
+        except TypeError:  # e.g. an ``any`` value compared with a numeric ``min``
+            problem = "."
+        except ValueError as exc:  # a pattern that took too long, a path with a NUL byte
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {quote(value)}.",
+                                 hint=str(exc) or None) from None
+        except OSError as exc:  # a path the system refuses to look at (name too long, ...)
+            problem = f" (cannot check it: {exc.strerror or type(exc).__name__})."
         if problem:
-            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {_show(value)}{problem}")
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {quote(value)}{problem}")
         return typed
 
     def _violation(self, value: Any) -> str:
@@ -103,8 +121,8 @@ class ParamSpec:
             items = value if self.type == "list" else [value]
             bad = [v for v in items if v not in self.choices]
             if bad:
-                return f" ({_show(bad[0])} is not one of the choices)."
-        if self.pattern and not re.fullmatch(self.pattern, str(value)):
+                return f" ({quote(bad[0])} is not one of the choices)."
+        if self.pattern and not matches(self.pattern, str(value)):
             return "."
         if self.type == "path" and self.within:
             resolved = Path(value).resolve()  # follow symlinks both ways: no escape, no false alarm
@@ -129,12 +147,78 @@ class ParamSpec:
         return out
 
 
-def _show(value: Any) -> str:
-    """Quote a value for an error message: ``'high'``, ``12``, ``[1, 2]``."""
-    text = str(value) if not isinstance(value, str) else value
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"'{text}'" if isinstance(value, str) else text
+def quote(value: Any) -> str:
+    """Quote a value for an error message: ``'high'``, ``12``, ``[1, 2]``; never more than ~80 characters.
+
+    Huge or deep values are never rendered in full (a 72 MB message helps nobody).
+    """
+    if isinstance(value, str):
+        return f"'{shorten(value)}'"
+    return shorten(_summary(value, SHOW_CHARS + 1))
+
+
+def shorten(text: str, limit: int = SHOW_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _summary(value: Any, budget: int, depth: int = 0) -> str:
+    """``str(value)`` for plain data, but built only up to about ``budget`` characters."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return str(value)
+    if isinstance(value, int):
+        if abs(value) >= _INT_LIMIT:
+            return f"<an int of about {int(value.bit_length() * 0.30103)} digits>"
+        return str(value)
+    if isinstance(value, str):
+        return repr(value[:budget])
+    if isinstance(value, list | tuple | dict) and depth < MAX_DEPTH:
+        items = value.items() if isinstance(value, dict) else value
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+        parts: list[str] = []
+        used = 1
+        for item in items:
+            if used > budget:
+                parts.append("...")
+                break
+            if isinstance(value, dict):
+                key, val = item
+                part = f"{_summary(key, budget - used, depth + 1)}: {_summary(val, budget - used, depth + 1)}"
+            else:
+                part = _summary(item, budget - used, depth + 1)
+            parts.append(part)
+            used += len(part) + 2
+        return opening + ", ".join(parts) + closing
+    if isinstance(value, list | tuple | dict):
+        return "[...]" if not isinstance(value, dict) else "{...}"
+    return shorten(repr(value), budget)
+
+
+def matches(pattern: str, text: str) -> bool:
+    """``pattern`` matches all of ``text``, decided within :data:`PATTERN_TIMEOUT_S` or ValueError.
+
+    Uses the ``regex`` engine for its time limit: a pattern like ``(a|aa)+$`` backtracks
+    exponentially, and a value typed into a web form must not hang the server.
+    """
+    try:
+        return regex.fullmatch(pattern, text, timeout=PATTERN_TIMEOUT_S) is not None
+    except TimeoutError:
+        raise ValueError(f"Matching the pattern took longer than {PATTERN_TIMEOUT_S} s; "
+                         "simplify the pattern (avoid nested repetition like '(a+)+').") from None
+
+
+def check_pattern(pattern: Any) -> str:
+    """A ``pattern:`` refinement: a string of at most :data:`MAX_PATTERN_CHARS` that compiles; else ValueError."""
+    if not isinstance(pattern, str):
+        raise ValueError("is not text (quote it in YAML).")
+    _text(pattern)
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"is {len(pattern)} characters long; the limit is {MAX_PATTERN_CHARS}.")
+    try:
+        regex.compile(pattern)
+    except (regex.error, RecursionError, OverflowError) as exc:
+        raise ValueError(f"is not a valid regular expression ({exc}).") from None
+    return pattern
 
 
 # --- conversion -------------------------------------------------------------------------------
@@ -143,20 +227,36 @@ def _to_int(value: Any, base: Path | None) -> int:
     if isinstance(value, bool):
         raise ValueError("A bool is not an int.")
     if isinstance(value, int):
-        return value
+        return _check_int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        if len(value.strip().lstrip("+-")) > MAX_INT_DIGITS:
+            raise ValueError(_TOO_LONG_INT)
         return int(value)
     raise ValueError()
+
+
+_TOO_LONG_INT = f"Integers are limited to {MAX_INT_DIGITS} digits."
+
+
+def _check_int(value: int) -> int:
+    if abs(value) >= _INT_LIMIT:
+        raise ValueError(_TOO_LONG_INT)
+    return value
 
 
 def _to_float(value: Any, base: Path | None) -> float:
     if isinstance(value, bool):
         raise ValueError("A bool is not a float.")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError("Use a finite number.") from None
     elif isinstance(value, str):
+        if len(value) > 1000:  # float() of a long digit string is slow, and no float needs it
+            raise ValueError()
         try:
             number = float(value.strip())
         except ValueError:
@@ -180,7 +280,9 @@ def _text(value: str) -> str:
 def _to_str(value: Any, base: Path | None) -> str:
     if isinstance(value, str):
         return _text(value)
-    if isinstance(value, bool | int | float) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(_check_int(value))
+    if isinstance(value, float):
         return str(value)
     raise ValueError("Quote it in YAML to make it a string.")
 
@@ -221,7 +323,11 @@ def _parse_structured(value: Any, kind: type) -> Any:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except RecursionError:
+            raise ValueError(_TOO_DEEP) from None
+        except ValueError as exc:  # a JSONDecodeError, or an int over the digit limit
+            if "digits" in str(exc) and not isinstance(exc, json.JSONDecodeError):
+                raise ValueError(_TOO_LONG_INT) from None
             example = '[1, 2]' if kind is list else '{"key": 1}'
             raise ValueError(f"Write it as JSON, e.g. {example}.") from None
     if not isinstance(value, kind):
@@ -256,22 +362,33 @@ def _to_any(value: Any, base: Path | None) -> Any:
     return check_plain(value)
 
 
-def check_plain(value: Any) -> Any:
-    """Accept only None/bool/int/finite float/str and lists/dicts of them (JSON-like data)."""
+_TOO_DEEP = f"Lists and dicts may be nested at most {MAX_DEPTH} levels deep."
+
+
+def check_plain(value: Any, _depth: int = 0) -> Any:
+    """Accept only None/bool/int/finite float/str and lists/dicts of them (JSON-like data).
+
+    Ints are limited to :data:`MAX_INT_DIGITS` digits, nesting to :data:`MAX_DEPTH` levels, text
+    to valid Unicode; anything else raises ValueError saying why.
+    """
     if isinstance(value, str):
         return _text(value)
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return _check_int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("Use a finite number.")
         return value
+    if isinstance(value, list | dict) and _depth >= MAX_DEPTH:
+        raise ValueError(_TOO_DEEP)
     if isinstance(value, list):
-        return [check_plain(v) for v in value]
+        return [check_plain(v, _depth + 1) for v in value]
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise ValueError("Dictionary keys must be strings.")
-        return {_text(k): check_plain(v) for k, v in value.items()}
+        return {_text(k): check_plain(v, _depth + 1) for k, v in value.items()}
     raise ValueError(f"A {type(value).__name__} is not allowed: use numbers, strings, booleans, lists and dicts.")
 
 
@@ -293,7 +410,7 @@ def to_jsonable(value: Any) -> Any:
 def check_name(name: Any) -> str:
     """A parameter name must be a Python identifier and not a keyword."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ParameterError(f"parameter name {_show(name)} is not a valid Python identifier. "
+        raise ParameterError(f"parameter name {quote(name)} is not a valid Python identifier. "
                              "Use letters, digits and underscores, not starting with a digit.")
     return name
 
@@ -381,4 +498,5 @@ def _comments_by_line(source: str) -> dict[int, str]:
     return comments
 
 
-__all__ = ["ParamSpec", "TYPES", "infer", "check_name", "check_plain", "to_jsonable"]
+__all__ = ["ParamSpec", "TYPES", "MAX_DEPTH", "MAX_INT_DIGITS", "PATTERN_TIMEOUT_S", "infer", "check_name",
+           "check_plain", "check_pattern", "matches", "quote", "shorten", "to_jsonable"]
