@@ -348,7 +348,10 @@ def _to_dict(value: Any, base: Path | None) -> dict:
 def _to_path(value: Any, base: Path | None) -> str:
     if not isinstance(value, str | Path) or not str(value).strip():
         raise ValueError("Give a file path.")
-    path = Path(_text(str(value))).expanduser()
+    try:
+        path = Path(_text(str(value))).expanduser()
+    except RuntimeError:  # '~name' for a user that does not exist
+        raise ValueError("No such user for '~'.") from None
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return os.path.abspath(path)

@@ -107,13 +107,17 @@ def _parse(path: Path, text: str, loader_class: type) -> YamlDoc:
         raise _Malformed(ConfigError(
             f"{where}: malformed YAML: {_text(exc.problem or exc.context)}.",
             hint="Fix the syntax there (indentation, a missing ':' or an unclosed bracket or quote).")) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (a control, a lone surrogate)
+        line = text.count("\n", 0, exc.position) + 1
+        raise _Malformed(ConfigError(f"{path}, line {line}: malformed YAML: character {exc.character!a} is not allowed.",
+                                     hint="Remove it, or write it as an escape inside double quotes.")) from None
     except yaml.YAMLError as exc:
         raise _Malformed(ConfigError(f"{path}: malformed YAML: {_text(exc)}.")) from None
     return YamlDoc(path=path, data=data, lines=builder.lines)
 
 
 def _text(problem: object) -> str:
-    text = str(problem)
+    text = " ".join(str(problem).split())  # one line
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -186,9 +190,15 @@ class _Builder:
                             "Quote it to make it a string, or use a smaller number.")
         try:
             value = self.loader.construct_object(node, deep=True)
-        except (ValueError, OverflowError) as exc:  # an int Python refuses to convert, a bad base64 ...
-            raise self.fail(node, f"cannot read the value {quote(node.value)} ({_text(exc)}).",
-                            "Quote it to make it a string.") from None
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - PyYAML's scalar constructors fail in many ways on explicit
+            # tags (`!!int ''` is an IndexError, `!!bool x` a KeyError): one value of untrusted text, refused
+            raise self.fail(node, f"cannot read the value {quote(node.value)} as {node.tag.rsplit(':', 1)[-1]} "
+                            f"({type(exc).__name__}).", "Quote it to make it a string, or drop the tag.") from None
+        if not (value is None or isinstance(value, bool | int | float | str)):  # !!binary's bytes, ...
+            raise self.fail(node, f"the value {quote(node.value)} is {type(value).__name__}, which a config cannot hold.",
+                            "Write text, numbers, true/false or null (drop the tag).")
         if isinstance(value, int) and abs(value) >= _INT_LIMIT:
             raise self.fail(node, f"the number {quote(node.value)} has more than {MAX_INT_DIGITS} digits.",
                             "Use a smaller number.")
