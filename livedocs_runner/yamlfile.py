@@ -64,6 +64,10 @@ class YamlDoc:
 def load_yaml(path: Path) -> YamlDoc:
     """Parse ``path``; a syntax error or an exceeded limit becomes a ConfigError with the file and line."""
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in the name: it could not be recorded
+        raise ConfigError(f"the config file name {ascii(str(path))} is not valid UTF-8.", hint="Rename the file.") from None
+    try:
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise ConfigError(f"config {path} is {size} bytes; the limit is {MAX_BYTES}.",

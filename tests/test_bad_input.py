@@ -6,6 +6,7 @@ value and says the fix, and must not execute anything (no run record, no run fol
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -325,3 +326,13 @@ def test_scenario_names_that_repeat_after_a_sweep_are_refused(run_cli: Callable[
     refused(run_cli("run", config), home, f"{config}, line 5: sweep 'over' has the name of a scenario.")
     config.write_text(f"notebook: {NOTEBOOKS / 'simple.ipynb'}\nsweeps:\n  s:\n    grid: {{a: [1, 1]}}\n")
     refused(run_cli("run", config), home, "sweep 's' makes the scenario 's[a=1]' twice")
+
+
+@pytest.mark.parametrize("suffix, what", [(".yaml", "config"), (".ipynb", "notebook")])
+def test_file_names_that_are_not_utf8(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path,
+                                      suffix: str, what: str) -> None:
+    """A name with undecodable bytes could never be recorded: refused up front, not when the store writes it."""
+    path = tmp_path / os.fsdecode(b"model\xff" + suffix.encode())
+    path.write_bytes((NOTEBOOKS / "simple.ipynb").read_bytes() if suffix == ".ipynb"
+                     else f"notebook: {NOTEBOOKS / 'simple.ipynb'}\n".encode())
+    refused(run_cli("run", path), home, f"the {what} file name", "model\\udcff", "is not valid UTF-8.", "Rename the file.")
