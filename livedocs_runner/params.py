@@ -43,6 +43,7 @@ _INT_LIMIT = 10 ** MAX_INT_DIGITS
 MAX_PATTERN_CHARS = 1000
 PATTERN_TIMEOUT_S = 0.25  # a ``pattern:`` match that takes longer is refused (catastrophic backtracking)
 SHOW_CHARS = 80  # values quoted in messages are cut to this many characters
+MAX_CHOICES_SHOWN = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,14 +75,17 @@ class ParamSpec:
         """``'a float between 0 and 1'``: the type and constraints in words, for messages."""
         article = "an" if self.type[0] in "aeiou" else "a"
         text = f"{article} {self.type}"
+        low, high = _bound(self.min), _bound(self.max)
         if self.min is not None and self.max is not None:
-            text += f" between {self.min} and {self.max}"
+            text += f" between {low} and {high}"
         elif self.min is not None:
-            text += f" of at least {self.min}"
+            text += f" of at least {low}"
         elif self.max is not None:
-            text += f" of at most {self.max}"
+            text += f" of at most {high}"
         if self.choices:
-            text += " from " + ", ".join(quote(c) for c in self.choices)
+            shown = [quote(c) for c in self.choices[:MAX_CHOICES_SHOWN]]
+            more = len(self.choices) - len(shown)
+            text += " from " + ", ".join(shown) + (f" (and {more} more)" if more else "")
         if self.pattern:
             text += f" matching {quote(self.pattern)}"
         if self.within:
@@ -153,8 +157,17 @@ def quote(value: Any) -> str:
     Huge or deep values are never rendered in full (a 72 MB message helps nobody).
     """
     if isinstance(value, str):
-        return f"'{shorten(value)}'"
-    return shorten(_summary(value, SHOW_CHARS + 1))
+        return f"'{_visible(shorten(value))}'"
+    return _visible(shorten(_summary(value, SHOW_CHARS + 1)))
+
+
+def _visible(text: str) -> str:
+    """Newlines, controls and invisible format characters as escapes (``\\n``, ``\\x1b``): messages stay one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _bound(value: Any) -> str:
+    return shorten(value) if isinstance(value, str) else quote(value)
 
 
 def shorten(text: str, limit: int = SHOW_CHARS) -> str:

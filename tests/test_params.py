@@ -214,7 +214,7 @@ CONVERT_BAD = [
     (spec("any"), float("nan"), "parameter 'p' expects an any, got nan.", "Use a finite number."),
     (spec("any"), object, "parameter 'p' expects an any, got <class 'object'>.",
      "A type is not allowed: use numbers, strings, booleans, lists and dicts."),
-    (spec("str"), "party \ud83c", "parameter 'p' expects a str, got 'party \ud83c'.",
+    (spec("str"), "party \ud83c", "parameter 'p' expects a str, got 'party \\ud83c'.",
      "It contains '\\ud83c', which is not valid Unicode text."),
     (spec("dict"), {"\udcff": 1}, "parameter 'p' expects a dict, got {'\\udcff': 1}.",
      "It contains '\\udcff', which is not valid Unicode text."),

@@ -105,7 +105,7 @@ def test_names_in_inspect_and_errors(run_cli: Callable[..., CliResult], home: Pa
     result = run_cli("run", evil_config, "-p", f"a={EVIL}")
     assert result.code == 2
     assert result.stderr.startswith(f"Error: {evil_config} (-p): parameter 'a' expects an int, "
-                                    f"got '{SHOWN}'.")
+                                    f"got 'evil\\x1b]0;pwned\\x07\\x1b[2J'.")
     assert has_no_controls(result.stderr)
     result = run_cli("run", evil_config, "-s", EVIL + "x")
     assert result.code == 2 and has_no_controls(result.stderr), result.stderr

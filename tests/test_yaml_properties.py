@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from livedocs_runner.errors import ConfigError, InputError
 from livedocs_runner.notebook import load_notebook
 from livedocs_runner.scenarios import load_config
 from livedocs_runner.schema import schema_for
-from livedocs_runner.yamlfile import MAX_NODES, load_yaml
-from tests.conftest import NOTEBOOKS
+from livedocs_runner.yamlfile import MAX_NODES, _Loader, _Malformed, _parse, _PyLoader, load_yaml
+from tests.conftest import CONFIGS, NOTEBOOKS
 
 SETTINGS = settings(max_examples=int(os.environ.get("LIVEDOCS_EXAMPLES", 200)), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -137,3 +138,41 @@ def test_merge_keys_still_work() -> None:
         doc = load_yaml(path)
     assert doc.data["other"] == {"x": 1, "y": 3, "z": 4}
     assert doc.line("other", "y") == 2 and doc.line("other", "x") == 1
+
+
+LOADERS = [_Loader, _PyLoader]  # libyaml's parser (the normal path) and the pure-Python one (for clearer syntax errors)
+
+
+@pytest.mark.parametrize("loader", LOADERS, ids=["libyaml", "python"])
+@pytest.mark.parametrize("text, message", [
+    ((CONFIGS / "alias_bomb.yaml").read_text(), "more than 100000 values"),
+    ((CONFIGS / "recursive_alias.yaml").read_text(), "recursive alias"),
+    ("a: &x {b: {<<: *x}}\n", "recursive alias"),
+    ("a: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 64 levels deep"),
+    ("a: &x " + "[" * 40 + "]" * 40 + "\nb: " + "[" * 40 + "*x" + "]" * 40 + "\n", "nested more than 64 levels deep (through aliases)"),
+    ("a: 1\nb: 2\na: 3\n", "duplicate key 'a' (also on line 1)"),
+    ("? {x: 1}\n: 2\n", "a mapping key must be a plain name"),
+    ("x: " + "1" * 5000 + "\n", "has more than 4300 digits"),
+    ("x: 0x" + "f" * 4000 + "\n", "has more than 4300 digits"),
+    ("x: !!binary aGVsbG8=\n", "a config cannot hold"),
+    ('x: "\\ud800"\n', "alid Unicode"),  # libyaml calls it malformed, the Python parser lets us say why
+], ids=["bomb", "recursive", "recursive-merge", "deep", "deep-via-alias", "duplicate", "complex-key", "long-int",
+        "huge-hex", "binary", "surrogate"])
+def test_both_parsers_enforce_the_limits(loader: type, text: str, message: str) -> None:
+    with file_with(text, ".yaml") as path, pytest.raises((ConfigError, _Malformed), match=re.escape(message)):
+        _parse(path, text, loader)
+
+
+@SETTINGS
+@given(text=yaml_text)
+def test_both_parsers_agree_on_what_they_accept(text: str) -> None:
+    assume("\ufeff" not in text[1:])  # a byte-order mark inside the text: libyaml keeps it, PyYAML drops it
+    results = []
+    with file_with(text, ".yaml") as path:
+        for loader in LOADERS:
+            try:
+                results.append(_parse(path, text, loader).data)
+            except (ConfigError, _Malformed):
+                results.append("refused")
+    if "refused" not in results:
+        assert json.dumps(results[0], sort_keys=True) == json.dumps(results[1], sort_keys=True)
