@@ -105,6 +105,10 @@ class Notebook:
                 f"{self.path}: the cell tagged 'parameters' (cell {index + 1}) is not valid Python "
                 f"at line {exc.lineno}: {exc.msg}. Keep that cell to plain assignments like `threshold = 0.5`."
             ) from None
+        except (RecursionError, MemoryError):  # Python's parser gives up on e.g. `x = 1+1+...` 100,000 times
+            raise NotebookError(
+                f"{self.path}: the cell tagged 'parameters' (cell {index + 1}) is nested too deeply to read. "
+                "Keep that cell to plain assignments like `threshold = 0.5`.") from None
 
 
 def source_of(cell: dict[str, Any]) -> str:
@@ -212,11 +216,11 @@ def _first_line(exc: Exception) -> str:
 def _imports_in(source: str) -> list[str]:
     try:
         tree = ast.parse(source)
-    except SyntaxError:  # IPython magics and the like: fall back to the import lines alone
+    except (SyntaxError, RecursionError, MemoryError):  # IPython magics and the like: the import lines alone
         lines = [ln for ln in source.splitlines() if ln.startswith(("import ", "from "))]
         try:
             tree = ast.parse("\n".join(lines))
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError):
             return []
     names: list[str] = []
     for node in tree.body:

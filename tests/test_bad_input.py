@@ -336,3 +336,14 @@ def test_file_names_that_are_not_utf8(run_cli: Callable[..., CliResult], home: P
     path.write_bytes((NOTEBOOKS / "simple.ipynb").read_bytes() if suffix == ".ipynb"
                      else f"notebook: {NOTEBOOKS / 'simple.ipynb'}\n".encode())
     refused(run_cli("run", path), home, f"the {what} file name", "model\\udcff", "is not valid UTF-8.", "Rename the file.")
+
+
+@pytest.mark.parametrize("source", ["x = " + "1+" * 100_000 + "1", "x = " + "-" * 100_000 + "1"], ids=["long-sum", "many-signs"])
+def test_parameters_cell_too_deep_for_the_parser(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path,
+                                                 source: str) -> None:
+    """Python's own parser gives up (RecursionError, MemoryError): one clear error, here and for the imports."""
+    from tests.conftest import write_notebook
+    nb = write_notebook(tmp_path / "deep.ipynb", [(source, ["parameters"]), source + "\nimport os"])
+    refused(run_cli("run", nb), home, f"{nb}: the cell tagged 'parameters' (cell 1) is nested too deeply to read.")
+    from livedocs_runner.notebook import load_notebook
+    assert load_notebook(nb).top_level_imports() == ("os",)
