@@ -476,11 +476,16 @@ def _spec_from(name: str, annotation: ast.expr | None, value: ast.expr | None, c
 
 
 def _split_type_comment(comment: str) -> tuple[str, str | None]:
-    match = re.match(r"type:\s*([A-Za-z_][\w.\[\], ]*)\s*(?:#\s*(.*))?$", comment)
-    if not match:
+    """``"type: float # help"`` -> ``("help", "float")``; in linear time (no backtracking regex: a
+    comment is notebook text, and a 20,000-space comment took 14 s with one)."""
+    if not comment.startswith("type:"):
         return comment, None
-    base = match.group(1).split("[")[0].strip().split(".")[-1]
-    return (match.group(2) or "").strip(), _ANNOTATION_TYPES.get(base)
+    annotation, _, help_text = comment[len("type:"):].partition("#")
+    annotation = annotation.strip()
+    if not re.fullmatch(r"[A-Za-z_][\w.\[\], ]*", annotation):
+        return comment, None
+    base = annotation.split("[")[0].strip().split(".")[-1]
+    return help_text.strip(), _ANNOTATION_TYPES.get(base)
 
 
 def _annotation_type(node: ast.expr) -> str | None:
