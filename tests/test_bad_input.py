@@ -347,3 +347,20 @@ def test_parameters_cell_too_deep_for_the_parser(run_cli: Callable[..., CliResul
     refused(run_cli("run", nb), home, f"{nb}: the cell tagged 'parameters' (cell 1) is nested too deeply to read.")
     from livedocs_runner.notebook import load_notebook
     assert load_notebook(nb).top_level_imports() == ("os",)
+
+
+@pytest.mark.parametrize("config", ["alias_bomb", "sweep_too_big", "deep_nesting", "recursive_alias"])
+def test_limits_hold_in_little_memory(home: Path, config: str) -> None:
+    """Refused within 512 MB of address space (the alias bomb used to grow past 11 GB)."""
+    import resource
+    import subprocess
+
+    from tests.conftest import CLI, cli_env
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (512 * 2**20, 512 * 2**20))
+
+    proc = subprocess.run([*CLI, "validate", f"configs/{config}.yaml"], cwd=DATA, env=cli_env(home), capture_output=True,
+                          text=True, timeout=180, preexec_fn=limit)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"Error: configs/{config}.yaml, line ") and "Traceback" not in proc.stderr
