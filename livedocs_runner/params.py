@@ -41,6 +41,7 @@ MAX_DEPTH = 32  # nesting of lists/dicts in a value
 MAX_INT_DIGITS = 4300  # Python's own int <-> str limit: larger ints cannot even be printed
 _INT_LIMIT = 10 ** MAX_INT_DIGITS
 MAX_PATTERN_CHARS = 1000
+MAX_PATTERN_SIZE = 100_000  # counted repeats unrolled (the regex engine expands them when compiling)
 PATTERN_TIMEOUT_S = 0.25  # a ``pattern:`` match that takes longer is refused (catastrophic backtracking)
 SHOW_CHARS = 80  # values quoted in messages are cut to this many characters
 MAX_CHOICES_SHOWN = 10
@@ -227,11 +228,53 @@ def check_pattern(pattern: Any) -> str:
     _text(pattern)
     if len(pattern) > MAX_PATTERN_CHARS:
         raise ValueError(f"is {len(pattern)} characters long; the limit is {MAX_PATTERN_CHARS}.")
+    size = _unrolled_size(pattern)
+    if size > MAX_PATTERN_SIZE:
+        raise ValueError(f"repeats too much: its counted repeats unroll to about {size} steps "
+                         f"(the limit is {MAX_PATTERN_SIZE}). Use smaller counts like {{1,50}}.")
     try:
         regex.compile(pattern)
     except (regex.error, RecursionError, OverflowError) as exc:
         raise ValueError(f"is not a valid regular expression ({exc}).") from None
     return pattern
+
+
+def _unrolled_size(pattern: str) -> int:
+    """About how many steps compiling ``pattern`` unrolls to: counted repeats multiply when nested.
+
+    The ``regex`` engine unrolls ``{m,n}`` when compiling, so ``((a{1000}){1000}){1000}`` would
+    compile for hours. Measured with the standard library's parser (which does not unroll); a
+    pattern it cannot parse (``regex``-only syntax) is measured by its repeat counts all nested.
+    """
+    from re import _parser as sre  # noqa: PLC0415 - the stdlib's own pattern parser; private but stable
+
+    def size(items: Any) -> int:
+        total = 0
+        for op, av in items:
+            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT)):
+                low, high, sub = av
+                total += max(low, 1 if high == sre.MAXREPEAT else high) * size(sub)
+            elif op is sre.SUBPATTERN:
+                total += size(av[-1])
+            elif op is sre.BRANCH:
+                total += sum(size(branch) for branch in av[1])
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                total += size(av[1])
+            elif op is getattr(sre, "ATOMIC_GROUP", None):
+                total += size(av)
+            elif op is sre.GROUPREF_EXISTS:
+                total += size(av[1]) + (size(av[2]) if av[2] else 0)
+            else:
+                total += 1
+            if total > MAX_PATTERN_SIZE:
+                return total
+        return total
+
+    try:
+        return size(sre.parse(pattern))
+    except (re.error, RecursionError, OverflowError, TypeError, ValueError):
+        counts = [int(high or low) for low, high in re.findall(r"\{(\d{1,9})(?:,(\d{0,9}))?\}", pattern)]
+        return math.prod(max(c, 1) for c in counts) if counts else len(pattern)
 
 
 # --- conversion -------------------------------------------------------------------------------

@@ -256,6 +256,9 @@ HOSTILE = [  # (command line, fragments of the message): each file is named by t
     (["run", "configs/redos_pattern.yaml"],
      ["configs/redos_pattern.yaml, line 5: parameter 'name' expects a str matching '(a|aa)+$', got 'aaaa",
       "Matching the pattern took longer than 0.25 s"]),
+    (["run", "configs/pattern_repeats_too_much.yaml"],
+     ["configs/pattern_repeats_too_much.yaml, line 4: parameter 'name': 'pattern' '((a{1000}){1000}){1000}' repeats "
+      "too much: its counted repeats unroll to about 1000000000 steps (the limit is 100000)."]),
     (["run", "configs/bad_pattern.yaml"],
      ["configs/bad_pattern.yaml, line 3: parameter 'name': 'pattern' '(unclosed' is not a valid regular expression"]),
     (["run", "configs/warm_imports_code.yaml"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +342,34 @@ def test_a_long_comment_is_read_in_linear_time() -> None:
     assert (spec.type, spec.help) == ("int", comment)
     (spec,) = infer("x = 1  # type: float  # the help")
     assert (spec.type, spec.help, spec.default) == ("float", "the help", 1.0)
+
+
+@pytest.mark.parametrize("pattern, problem", [
+    ("(unclosed", "is not a valid regular expression"),
+    ("a" * 1001, "is 1001 characters long; the limit is 1000."),
+    ("((a{1000}){1000}){1000}", "repeats too much"),
+    ("(?:a{65535}){65535}", "repeats too much"),
+    (r"\p{L}{1000}{1000}", "repeats too much"),  # regex-only syntax: measured by its counts
+    ("(" * 490 + "a" + ")" * 490, "is not a valid regular expression"),
+    (["a"], "is not text"),
+])
+def test_check_pattern_refuses(pattern: object, problem: str) -> None:
+    from livedocs_runner.params import check_pattern
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        check_pattern(pattern)
+
+
+@pytest.mark.parametrize("pattern", [r"^[a-z]+$", r"\d{4}-\d{2}-\d{2}", "a{65535}", r"[a-z]{1,100}@[a-z]{1,100}\.[a-z]{2,10}",
+                                     r"\p{L}+", "(a|aa)+$"])
+def test_check_pattern_accepts(pattern: str) -> None:
+    from livedocs_runner.params import check_pattern
+    assert check_pattern(pattern) == pattern
+
+
+def test_a_catastrophic_pattern_times_out_as_a_parameter_error() -> None:
+    spec = ParamSpec(name="code", type="str", pattern="(a|aa)+$")
+    assert spec.convert("a" * 30) == "a" * 30
+    with pytest.raises(ParameterError) as info:
+        spec.convert("a" * 100 + "b")
+    assert info.value.message == f"parameter 'code' expects a str matching '(a|aa)+$', got '{'a' * 77}...'."
+    assert "Matching the pattern took longer than 0.25 s" in (info.value.hint or "")
