@@ -509,13 +509,24 @@ def _spec_from(name: str, annotation: ast.expr | None, value: ast.expr | None, c
     ptype = (_annotation_type(annotation) if annotation is not None else None) or type_comment
     if ptype is None:
         ptype = _value_type(default) if literal and default is not _MISSING else "any"
-    if isinstance(default, tuple):
-        default = list(default)
+    if literal and default is not _MISSING:
+        try:  # only plain data is a default livedocs can show, record and inject
+            default = check_plain(_tuples_as_lists(default))
+            if ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
+                default = float(default)
+        except (ValueError, OverflowError):  # a set, bytes, 1e999, a 5,000-digit int: the notebook's own value runs
+            literal = False
     if default is _MISSING or not literal:
         default = None
-    elif ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
-        default = float(default)
     return ParamSpec(name=name, type=ptype, default=default, help=help_text, line=line, literal=literal)
+
+
+def _tuples_as_lists(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, tuple | list) and depth <= MAX_DEPTH:
+        return [_tuples_as_lists(v, depth + 1) for v in value]
+    if isinstance(value, dict) and depth <= MAX_DEPTH:
+        return {k: _tuples_as_lists(v, depth + 1) for k, v in value.items()}
+    return value
 
 
 def _split_type_comment(comment: str) -> tuple[str, str | None]:

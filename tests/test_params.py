@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import re
@@ -373,3 +374,20 @@ def test_a_catastrophic_pattern_times_out_as_a_parameter_error() -> None:
         spec.convert("a" * 100 + "b")
     assert info.value.message == f"parameter 'code' expects a str matching '(a|aa)+$', got '{'a' * 77}...'."
     assert "Matching the pattern took longer than 0.25 s" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("source, kind", [
+    ("x = {1, 2}", "any"), ("x = b'raw'", "any"), ("x = 1j", "any"), ("x = ...", "any"), ("x = {1: 2}", "dict"),
+    ("x = 1e999", "float"), ("x = 0x" + "f" * 4000, "int"), ("x: float = " + "9" * 400, "float"),
+    ("x = " + "[" * 40 + "]" * 40, "list"),
+])
+def test_defaults_that_are_not_plain_data_are_left_to_the_notebook(source: str, kind: str) -> None:
+    """Like an expression default: livedocs does not record or inject it, the notebook's own line runs."""
+    (spec,) = infer(source)
+    assert (spec.type, spec.default, spec.literal) == (kind, None, False)
+    json.dumps(spec.to_json())  # `livedocs inspect --json` used to crash on these
+
+
+def test_tuple_defaults_become_lists_all_the_way_down() -> None:
+    (spec,) = infer("x = (1, (2, 3), {'k': (4,)})")
+    assert (spec.type, spec.default, spec.literal) == ("list", [1, [2, 3], {"k": [4]}], True)

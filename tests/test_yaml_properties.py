@@ -66,7 +66,14 @@ CONFIG_PIECES = [f"notebook: {NOTEBOOKS / 'all_types.ipynb'}\n", "parameters:\n"
                  "  s: {choices: [a, b]}\n", "  l: {type: list}\n", "  i: 3\n", "  s: \"\\e]0;t\\a\"\n",
                  "  d: {k: [1, {m: 2}]}\n", "  f: 1e400\n", "  b: yes\n", "  n: !!binary aGk=\n", "warm_imports: [os]\n",
                  "warm_imports: ['os;x']\n", "kernel: python3\n", "kernel: ../x\n", "baseline: x\n", "title: [1]\n",
-                 "  i: 99\n", "    i: 1\n", "      - 1\n", "  ? [k]\n  : 1\n", "  1: {}\n", "  '': {}\n"]
+                 "  i: 99\n", "    i: 1\n", "      - 1\n", "  ? [k]\n  : 1\n", "  1: {}\n", "  '': {}\n",
+                 "  i: {min: [1]}\n", "  s: {choices: [[1], {a: 1}]}\n", "  l: {choices: [1, [2]]}\n", "  f: {type: date}\n",
+                 "  n: {type: path, within: 5}\n", "  n: {type: path, within: .}\n", "  s: {default: [1]}\n",
+                 "  d: {type: dict, default: {1: 2}}\n", "  b: {required: yes}\n", "  s: {label: [x], help: {a: 1}}\n",
+                 "  i: {type: any, min: 0}\n", "  s: {pattern: [x]}\n", "  s: {pattern: '((a{99}){99}){99}'}\n",
+                 "  i: {type: float, max: .nan}\n", "  tc: {type: datetime, min: 2024-01-01}\n", "  s: 2024-01-01\n",
+                 "  l: {type: list, min: 1}\n", "  n: {type: nonsense}\n", "  x: {type: int}\n", "  s: !!binary aGk=\n",
+                 "  y: *y\n", "    base: [x]\n", "    grid: {i: []}\n", "    grid: [1]\n", "description: {a: 1}\n"]
 
 
 @SETTINGS
@@ -176,3 +183,26 @@ def test_both_parsers_agree_on_what_they_accept(text: str) -> None:
                 results.append("refused")
     if "refused" not in results:
         assert json.dumps(results[0], sort_keys=True) == json.dumps(results[1], sort_keys=True)
+
+
+CELL_PIECES = ["x = ", "y: float = ", "1", "-", "0x" + "f" * 4000, "9" * 5000, "9" * 400, "1e999", "'s'", '"\\ud800"', "[", "]", "(", ")",
+               "{1, 2}", "b'x'", "1j", "...", "{1: 2}", "[" * 40, "]" * 40,
+               "{", "}", ", ", ": ", "None", "True", "pd.Timestamp.now()", "lambda: 0", "  # type: ", "float", "List[int]",
+               "# help", "\n", "\t", "import os\n", "from . import x\n", "%matplotlib inline\n", "!ls\n", "del x\n",
+               "x += 1\n", "global x\n", "class C: pass\n", "(x := 2)\n", "x, y = 1, 2\n", "\\", "'''", "\x00", "\u200f"]
+
+
+@SETTINGS
+@given(pieces=st.lists(st.sampled_from(CELL_PIECES), max_size=30))
+def test_any_parameters_cell_gives_a_schema_or_an_input_error(pieces: list[str]) -> None:
+    source = "".join(pieces)
+    data = replaced(replaced(SIMPLE, ("cells", 0, "source"), source), ("cells", 1, "source"), source)
+    with file_with(json.dumps(data), ".ipynb") as path:
+        try:
+            notebook = load_notebook(path)
+            schema = schema_for(notebook)
+            json.dumps(schema.to_json())  # `livedocs inspect --json`
+            notebook.top_level_imports()
+            json.dumps(schema.resolve())  # what a run would get
+        except InputError as exc:
+            assert "\n" not in exc.message
