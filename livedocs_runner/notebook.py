@@ -130,13 +130,16 @@ def load_notebook(path: str | Path) -> Notebook:
         raise NotebookError(f"the notebook file name {ascii(str(path))} is not valid UTF-8.",
                             hint="Rename the file.") from None
     try:
-        if not path.is_file():
+        if not path.is_file():  # also refuses a FIFO that would block and /dev/zero that never ends
+            if path.exists():
+                raise NotebookError(f"notebook {path} is not a regular file.", hint="Give the path of an .ipynb file.")
             hint = "Check the path" + (f" (relative to {Path.cwd()})." if not path.is_absolute() else ".")
             raise NotebookError(f"notebook {path} does not exist.", hint=hint)
-        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_NOTEBOOK_BYTES + 1)
+        if len(raw) > MAX_NOTEBOOK_BYTES:
             raise NotebookError(f"{path} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB.",
                                 hint="Clear its outputs (Jupyter: Edit > Clear outputs of all cells) and save it.")
-        raw = path.read_bytes()
     except OSError as exc:
         raise NotebookError(f"notebook {path} cannot be read ({exc.strerror or exc}).") from None
     try:

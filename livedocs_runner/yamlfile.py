@@ -68,11 +68,14 @@ def load_yaml(path: Path) -> YamlDoc:
     except UnicodeEncodeError:  # undecodable bytes in the name: it could not be recorded
         raise ConfigError(f"the config file name {ascii(str(path))} is not valid UTF-8.", hint="Rename the file.") from None
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ConfigError(f"config {path} is {size} bytes; the limit is {MAX_BYTES}.",
+        if path.exists() and not path.is_file():  # a folder, a FIFO that would block, /dev/zero that never ends
+            raise ConfigError(f"config {path} is not a regular file.", hint="Give the path of a .yaml file.")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # the size a stat reports can be wrong (/proc) or change
+        if len(raw) > MAX_BYTES:
+            raise ConfigError(f"config {path} is larger than {MAX_BYTES // 2**20} MB.",
                               hint="A config describes parameters and scenarios: keep data in files it names.")
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config {path} does not exist.", hint="Check the path.") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -367,3 +367,18 @@ def test_limits_hold_in_little_memory(home: Path, config: str) -> None:
                           text=True, timeout=180, preexec_fn=limit)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"Error: configs/{config}.yaml, line ") and "Traceback" not in proc.stderr
+
+
+def test_files_that_are_not_regular_files(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path) -> None:
+    """A FIFO would block the read forever and /dev/zero never ends: refused before reading."""
+    fifo_config, fifo_notebook = tmp_path / "pipe.yaml", tmp_path / "pipe.ipynb"
+    os.mkfifo(fifo_config)
+    os.mkfifo(fifo_notebook)
+    result = run_cli("validate", "/dev/zero", fifo_config)
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "Error: config /dev/zero is not a regular file." in result.stderr
+    assert f"Error: config {fifo_config} is not a regular file." in result.stderr
+    refused(run_cli("run", fifo_notebook), home, f"notebook {fifo_notebook} is not a regular file.")
+    config = tmp_path / "zero.yaml"
+    config.write_text("notebook: /dev/zero\n")
+    refused(run_cli("run", config), home, f"{config}, line 1: notebook /dev/zero is not a regular file.")
