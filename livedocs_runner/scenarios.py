@@ -29,6 +29,8 @@ TOP_KEYS = ("notebook", "title", "description", "parameters", "scenarios", "swee
             "warm_imports", "kernel")
 DEFAULT_SCENARIO = "default"
 MAX_SCENARIOS = 1000  # scenarios per config, sweep points included: a grid multiplies quickly
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A named set of raw parameter values, converted later by the schema."""
@@ -253,6 +255,6 @@ def _label(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return json.dumps(value, ensure_ascii=False)
+        return json.dumps(value)  # as labels have always been written: names stay stable across versions
     except (TypeError, ValueError):  # not JSON data: refused with its line when the point is resolved
         return quote(value)
