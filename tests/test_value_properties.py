@@ -222,3 +222,22 @@ def test_names_are_checked_before_injection() -> None:
     for name in ("a b", "class", "x=1;import os", "", "1x"):
         with pytest.raises(ParameterError):
             injected_source({name: 1})
+
+
+# --- the command line: any -p pairs plan or are refused --------------------------------------------
+
+@SETTINGS
+@given(pairs=st.lists(st.sampled_from(["i", "f", "s", "b", "l", "d", "n", "ann", "tc", "zz", "1x", "", " i "]).flatmap(
+    lambda name: (strings | text).map(lambda value: f"{name}={value}")) | st.text(max_size=20), max_size=4))
+def test_any_overrides_plan_or_raise_input_error(pairs: list[str]) -> None:
+    from livedocs_runner.errors import InputError
+    from livedocs_runner.plan import parse_overrides, plan_runs
+    from tests.conftest import NOTEBOOKS
+
+    try:
+        (plan,) = plan_runs(NOTEBOOKS / "all_types.ipynb", overrides=parse_overrides(pairs))
+    except InputError as exc:
+        assert "\n" not in exc.message and len(exc.message) < 600
+        return
+    injected_source(plan.parameters)  # whatever planned can be injected
+    json.dumps(plan.parameters)  # and recorded
