@@ -130,7 +130,10 @@ class ParamSpec:
         if self.pattern and not matches(self.pattern, str(value)):
             return "."
         if self.type == "path" and self.within:
-            resolved = Path(value).resolve()  # follow symlinks both ways: no escape, no false alarm
+            try:
+                resolved = Path(value).resolve()  # follow symlinks both ways: no escape, no false alarm
+            except RuntimeError:  # Python 3.11 raises it for a symlink loop
+                return " (a symbolic link that loops)."
             if not resolved.is_relative_to(Path(self.within).resolve()):
                 return f" (outside {self.within}). Pick a file inside that folder."
             if not resolved.exists():

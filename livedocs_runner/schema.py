@@ -164,7 +164,7 @@ def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | N
         try:
             folder = folder.resolve()
             is_dir = folder.is_dir()
-        except (OSError, ValueError):
+        except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
             is_dir = False
         if not is_dir:
             raise fail(f"'within' folder {quote(changes['within'])} does not exist ({folder}).")

@@ -382,3 +382,16 @@ def test_files_that_are_not_regular_files(run_cli: Callable[..., CliResult], hom
     config = tmp_path / "zero.yaml"
     config.write_text("notebook: /dev/zero\n")
     refused(run_cli("run", config), home, f"{config}, line 1: notebook /dev/zero is not a regular file.")
+
+
+def test_path_that_is_a_symlink_loop(run_cli: Callable[..., CliResult], home: Path, project: Path) -> None:
+    """Python 3.11's Path.resolve raises RuntimeError on a loop: one clear error instead."""
+    data = project.parent / "data"
+    (data / "loop").symlink_to("loop")
+    (data / "a").symlink_to("b")
+    (data / "b").symlink_to("a")
+    for value in ("data/loop", "data/a", "data/loop/x.csv"):
+        refused(run_cli("run", project, "-p", f"data_file={value}", cwd=project.parent), home,
+                f"parameter 'data_file' expects a path inside {data.resolve()}, got '{value}' (a symbolic link that loops).")
+    project.write_text(project.read_text().replace("within: data", "within: data/loop"))
+    refused(run_cli("run", project), home, f"{project}, line 3: parameter 'data_file': 'within' folder 'data/loop' does not exist")
