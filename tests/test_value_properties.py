@@ -241,3 +241,37 @@ def test_any_overrides_plan_or_raise_input_error(pairs: list[str]) -> None:
         return
     injected_source(plan.parameters)  # whatever planned can be injected
     json.dumps(plan.parameters)  # and recorded
+
+
+@pytest.fixture(scope="module")
+def tricky_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a file, a subfolder, symlink loops, a link out and a dangling link."""
+    root = tmp_path_factory.mktemp("tricky")
+    (root / "data").mkdir()
+    (root / "data" / "f.csv").write_text("x\n1\n")
+    (root / "outside.csv").write_text("x\n")
+    (root / "data" / "loop").symlink_to("loop")
+    (root / "data" / "a").symlink_to("b")
+    (root / "data" / "b").symlink_to("a")
+    (root / "data" / "out").symlink_to(root / "outside.csv")
+    (root / "data" / "dangling").symlink_to(root / "nope")
+    return root
+
+
+PATH_PIECES = ["data", "f.csv", "loop", "a", "b", "out", "dangling", "..", ".", "/", "~", "~nobody-here", "\x00", "x" * 300,
+               "outside.csv", "/etc/passwd", "\ud800"]
+
+
+@settings(max_examples=int(os.environ.get("LIVEDOCS_EXAMPLES", 150)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.sampled_from(PATH_PIECES), min_size=1, max_size=5), sep=st.sampled_from(["/", "", "//"]))
+def test_path_values_inside_a_tricky_folder(tricky_folder: Path, pieces: list[str], sep: str) -> None:
+    value = sep.join(pieces)
+    for spec in (ParamSpec(name="p", type="path", within=str(tricky_folder / "data")), ParamSpec(name="p", type="path")):
+        try:
+            path = Path(spec.convert(value, base=tricky_folder))
+        except ParameterError:
+            continue
+        assert path.exists()
+        if spec.within:
+            assert path.resolve().is_relative_to((tricky_folder / "data").resolve())
