@@ -15,30 +15,49 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .notebook import INJECTED_TAG, PARAMETERS_TAG
-from .params import check_name
+from .params import MAX_DEPTH, MAX_INT_DIGITS, check_name
 
 if TYPE_CHECKING:
     import nbformat
 
 HEADER = "# Parameters injected by livedocs-runner"
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
 
 
-def literal(value: Any) -> str:
-    """Python source for ``value`` (None, bool, int, finite float, str, list, dict only)."""
-    if value is None or isinstance(value, bool | int | str):
+def literal(value: Any, _depth: int = 0) -> str:
+    """Python source for ``value`` (None, bool, int, finite float, str, list, dict only).
+
+    Raises ValueError or TypeError for anything else: non-finite floats, text that is not valid
+    Unicode, ints over :data:`~livedocs_runner.params.MAX_INT_DIGITS` digits, nesting deeper than
+    :data:`~livedocs_runner.params.MAX_DEPTH` levels.
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        if abs(value) >= _INT_LIMIT:
+            raise ValueError(f"an int with more than {MAX_INT_DIGITS} digits cannot be injected")
+        return repr(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text with a lone surrogate cannot be injected") from None
         return repr(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{value!r} is not a finite number")
         return repr(value)
+    if isinstance(value, list | tuple | dict) and _depth >= MAX_DEPTH:
+        raise ValueError(f"lists and dicts nested deeper than {MAX_DEPTH} levels cannot be injected")
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
+        return "[" + ", ".join(literal(v, _depth + 1) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(str(k))}: {literal(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{literal(str(k))}: {literal(v, _depth + 1)}" for k, v in value.items()) + "}"
     raise TypeError(f"cannot inject a {type(value).__name__}")
 
 
 def injected_source(params: Mapping[str, Any]) -> str:
+    """The injected cell: a header comment, then one ``name = <literal>`` line per parameter."""
     lines = [HEADER]
     for name, value in params.items():
         check_name(name)

@@ -6,18 +6,40 @@ import ast
 import functools
 import hashlib
 import json
+import keyword
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotebookError
-from .params import ParamSpec, infer
+from .params import MAX_INT_DIGITS, ParamSpec, infer, quote
 
 if TYPE_CHECKING:
     import nbformat
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+MAX_NOTEBOOK_BYTES = 256 * 1024 * 1024
+_MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # only a JSON escape can make a lone surrogate
+_FIX = "Open and save it in Jupyter, or check the file is an .ipynb."
+
+
+def is_kernel_name(name: object) -> bool:
+    """A kernelspec name: no path separators or leading dot (it becomes a folder name when looked up)."""
+    return isinstance(name, str) and re.fullmatch(r"[^/\\\0.][^/\\\0]*", name) is not None
+
+
+def check_module_name(name: object) -> str:
+    """A dotted module name (``pandas``, ``matplotlib.pyplot``), else ValueError.
+
+    Warm kernels run ``import NAME`` for each warm import, so anything but a module name would be code.
+    """
+    if (not isinstance(name, str) or not _MODULE.fullmatch(name)
+            or not all(part.isidentifier() and not keyword.iskeyword(part) for part in name.split("."))):
+        raise ValueError(f"{quote(name)} is not a module name")
+    return name
 
 
 @dataclass(frozen=True)
@@ -45,8 +67,7 @@ class Notebook:
             node = nbformat.reads(self.raw.decode("utf-8"), as_version=4)
             nbformat.validate(node)
         except Exception as exc:  # nbformat raises several unrelated types
-            raise NotebookError(f"{self.path} is not a valid notebook ({_first_line(exc)}).",
-                                hint="Open and save it in Jupyter, or check the file is an .ipynb.") from None
+            raise NotebookError(f"{self.path} is not a valid notebook ({_first_line(exc)}).", hint=_FIX) from None
         return node
 
     def validate(self) -> None:
@@ -62,6 +83,7 @@ class Notebook:
         return self.data.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
 
     def top_level_imports(self) -> tuple[str, ...]:
+        """Module names imported at the top level: what a warm kernel pre-imports by default."""
         return top_level_imports(self.cells)
 
     def parameters_cell_index(self) -> int | None:
@@ -83,6 +105,10 @@ class Notebook:
                 f"{self.path}: the cell tagged 'parameters' (cell {index + 1}) is not valid Python "
                 f"at line {exc.lineno}: {exc.msg}. Keep that cell to plain assignments like `threshold = 0.5`."
             ) from None
+        except (RecursionError, MemoryError):  # Python's parser gives up on e.g. `x = 1+1+...` 100,000 times
+            raise NotebookError(
+                f"{self.path}: the cell tagged 'parameters' (cell {index + 1}) is nested too deeply to read. "
+                "Keep that cell to plain assignments like `threshold = 0.5`.") from None
 
 
 def source_of(cell: dict[str, Any]) -> str:
@@ -92,25 +118,98 @@ def source_of(cell: dict[str, Any]) -> str:
 
 
 def load_notebook(path: str | Path) -> Notebook:
-    """Read ``path`` as a notebook, or raise :class:`NotebookError` saying what is wrong."""
+    """Read ``path`` as a notebook, or raise :class:`NotebookError` saying what is wrong.
+
+    The fields livedocs reads before a run (format version, metadata, kernelspec, cells, their
+    type, tags and source) are checked here, so a structurally wrong file is one clear error.
+    """
     path = Path(path)
-    if not path.is_file():
-        hint = "Check the path" + (f" (relative to {Path.cwd()})." if not path.is_absolute() else ".")
-        raise NotebookError(f"notebook {path} does not exist.", hint=hint)
-    raw = path.read_bytes()
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise NotebookError(f"the notebook file name {ascii(str(path))} is not valid UTF-8.",
+                            hint="Rename the file.") from None
+    try:
+        if not path.is_file():  # also refuses a FIFO that would block and /dev/zero that never ends
+            if path.exists():
+                raise NotebookError(f"notebook {path} is not a regular file.", hint="Give the path of an .ipynb file.")
+            hint = "Check the path" + (f" (relative to {Path.cwd()})." if not path.is_absolute() else ".")
+            raise NotebookError(f"notebook {path} does not exist.", hint=hint)
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_NOTEBOOK_BYTES + 1)
+        if len(raw) > MAX_NOTEBOOK_BYTES:
+            raise NotebookError(f"{path} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB.",
+                                hint="Clear its outputs (Jupyter: Edit > Clear outputs of all cells) and save it.")
+    except OSError as exc:
+        raise NotebookError(f"notebook {path} cannot be read ({exc.strerror or exc}).") from None
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotebookError(f"{path} is not a valid notebook ({_first_line(exc)}).",
-                            hint="Open and save it in Jupyter, or check the file is an .ipynb.") from None
+        raise NotebookError(f"{path} is not a valid notebook ({_first_line(exc)}).", hint=_FIX) from None
+    except ValueError:  # json.loads refuses ints over Python's int <-> str digit limit
+        raise NotebookError(f"{path} is not a valid notebook (it contains a number with more than "
+                            f"{MAX_INT_DIGITS} digits).", hint=_FIX) from None
+    except RecursionError:
+        raise NotebookError(f"{path} is not a valid notebook (its JSON is nested too deeply).", hint=_FIX) from None
     if not isinstance(data, dict) or not isinstance(data.get("cells", []), list) or "nbformat" not in data:
-        raise NotebookError(f"{path} is not a valid notebook (no 'nbformat' and 'cells').",
-                            hint="Open and save it in Jupyter, or check the file is an .ipynb.")
+        raise NotebookError(f"{path} is not a valid notebook (no 'nbformat' and 'cells').", hint=_FIX)
+    if _SURROGATE_ESCAPE.search(raw):
+        _check_text(path, data)
+    major = data["nbformat"]
+    if not isinstance(major, int) or isinstance(major, bool) or not 1 <= major <= 4:
+        raise NotebookError(f"{path} is not a valid notebook ('nbformat' is {quote(major)}; expected 4).", hint=_FIX)
     notebook = Notebook(path=path, raw=raw, data=data)
-    if data.get("nbformat", 0) < 4:  # old layout (worksheets): let nbformat upgrade it
+    if major < 4:  # old layout (worksheets): let nbformat upgrade it
         upgraded = json.loads(json.dumps(notebook.node))
         notebook = Notebook(path=path, raw=raw, data=upgraded)
+    _check_structure(path, notebook.data)
     return notebook
+
+
+def _check_text(path: Path, data: Any) -> None:
+    """Refuse lone surrogates (``"\\ud800"`` escapes): such text cannot be stored or sent to a kernel."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NotebookError(f"{path} is not a valid notebook (it contains {exc.object[exc.start:exc.end]!a}, "
+                            "which is not valid Unicode).", hint=_FIX) from None
+
+
+def _check_structure(path: Path, data: dict[str, Any]) -> None:
+    """The parts of nbformat v4 livedocs reads before nbformat itself validates the file at run time."""
+    def bad(where: str, what: str) -> NotebookError:
+        return NotebookError(f"{path} is not a valid notebook ({where} {what}).", hint=_FIX)
+
+    def kind(value: Any) -> str:
+        return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+                float: "a number", type(None): "null"}.get(type(value), "a value")
+
+    minor = data.get("nbformat_minor", 0)
+    if not isinstance(minor, int) or isinstance(minor, bool):
+        raise bad("'nbformat_minor' is", f"{quote(minor)}, not a number")
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise bad("its 'metadata' is", f"{kind(metadata)}, not an object")
+    kernelspec = metadata.get("kernelspec", {})
+    if not isinstance(kernelspec, dict):
+        raise bad("'metadata.kernelspec' is", f"{kind(kernelspec)}, not an object")
+    name = kernelspec.get("name")
+    if name is not None and not is_kernel_name(name):
+        raise bad("'metadata.kernelspec.name'", f"{quote(name)} is not a kernel name")
+    for number, cell in enumerate(data["cells"], start=1):
+        if not isinstance(cell, dict):
+            raise bad(f"cell {number} is", f"{kind(cell)}, not an object")
+        if not isinstance(cell.get("cell_type"), str):
+            raise bad(f"cell {number}:", "its 'cell_type' is missing or not a string")
+        cell_meta = cell.get("metadata", {})
+        if not isinstance(cell_meta, dict):
+            raise bad(f"cell {number}: its 'metadata' is", f"{kind(cell_meta)}, not an object")
+        tags = cell_meta.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise bad(f"cell {number}: its 'tags' are", "not a list of strings")
+        source = cell.get("source", "")
+        if not isinstance(source, str) and not (isinstance(source, list) and all(isinstance(x, str) for x in source)):
+            raise bad(f"cell {number}: its 'source' is", f"{kind(source)}, not text or a list of lines")
 
 
 def _first_line(exc: Exception) -> str:
@@ -120,11 +219,11 @@ def _first_line(exc: Exception) -> str:
 def _imports_in(source: str) -> list[str]:
     try:
         tree = ast.parse(source)
-    except SyntaxError:  # IPython magics and the like: fall back to the import lines alone
+    except (SyntaxError, RecursionError, MemoryError):  # IPython magics and the like: the import lines alone
         lines = [ln for ln in source.splitlines() if ln.startswith(("import ", "from "))]
         try:
             tree = ast.parse("\n".join(lines))
-        except SyntaxError:
+        except (SyntaxError, RecursionError, MemoryError):
             return []
     names: list[str] = []
     for node in tree.body:
@@ -136,10 +235,16 @@ def _imports_in(source: str) -> list[str]:
 
 
 def top_level_imports(cells: list[dict[str, Any]]) -> tuple[str, ...]:
-    """Modules imported at the top level of the notebook's code cells, in order, once each."""
+    """Modules imported at the top level of the notebook's code cells, in order, once each.
+
+    Only dotted module names are kept (:func:`check_module_name`): these become warm imports.
+    """
     seen: dict[str, None] = {}
     for cell in cells:
         if cell.get("cell_type") == "code":
             for name in _imports_in(source_of(cell)):
-                seen.setdefault(name, None)
+                try:
+                    seen.setdefault(check_module_name(name), None)
+                except ValueError:
+                    continue
     return tuple(seen)

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from .errors import ParameterError
 
 TYPES = ("int", "float", "str", "bool", "date", "datetime", "list", "dict", "path", "any")
@@ -33,6 +35,16 @@ _ANNOTATION_TYPES = {
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
 _MISSING = object()
+
+# Limits on what one value may make us compute (issue 7): each is documented in the README.
+MAX_DEPTH = 32  # nesting of lists/dicts in a value
+MAX_INT_DIGITS = 4300  # Python's own int <-> str limit: larger ints cannot even be printed
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
+MAX_PATTERN_CHARS = 1000
+MAX_PATTERN_SIZE = 100_000  # counted repeats unrolled (the regex engine expands them when compiling)
+PATTERN_TIMEOUT_S = 0.25  # a ``pattern:`` match that takes longer is refused (catastrophic backtracking)
+SHOW_CHARS = 80  # values quoted in messages are cut to this many characters
+MAX_CHOICES_SHOWN = 10
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,16 +76,19 @@ class ParamSpec:
         """``'a float between 0 and 1'``: the type and constraints in words, for messages."""
         article = "an" if self.type[0] in "aeiou" else "a"
         text = f"{article} {self.type}"
+        low, high = _bound(self.min), _bound(self.max)
         if self.min is not None and self.max is not None:
-            text += f" between {self.min} and {self.max}"
+            text += f" between {low} and {high}"
         elif self.min is not None:
-            text += f" of at least {self.min}"
+            text += f" of at least {low}"
         elif self.max is not None:
-            text += f" of at most {self.max}"
+            text += f" of at most {high}"
         if self.choices:
-            text += " from " + ", ".join(_show(c) for c in self.choices)
+            shown = [quote(c) for c in self.choices[:MAX_CHOICES_SHOWN]]
+            more = len(self.choices) - len(shown)
+            text += " from " + ", ".join(shown) + (f" (and {more} more)" if more else "")
         if self.pattern:
-            text += f" matching {self.pattern!r}"
+            text += f" matching {quote(self.pattern)}"
         if self.within:
             text += f" inside {self.within}"
         return text
@@ -86,12 +101,20 @@ class ParamSpec:
         """
         try:
             typed = _CONVERTERS[self.type](value, base)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {_show(value)}.",
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {quote(value)}.",
                                  hint=str(exc) or None) from None
-        problem = self._violation(typed)
+        try:
+            problem = self._violation(typed)
+        except TypeError:  # e.g. an ``any`` value compared with a numeric ``min``
+            problem = "."
+        except ValueError as exc:  # a pattern that took too long, a path with a NUL byte
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {quote(value)}.",
+                                 hint=str(exc) or None) from None
+        except OSError as exc:  # a path the system refuses to look at (name too long, ...)
+            problem = f" (cannot check it: {exc.strerror or type(exc).__name__})."
         if problem:
-            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {_show(value)}{problem}")
+            raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {quote(value)}{problem}")
         return typed
 
     def _violation(self, value: Any) -> str:
@@ -103,11 +126,14 @@ class ParamSpec:
             items = value if self.type == "list" else [value]
             bad = [v for v in items if v not in self.choices]
             if bad:
-                return f" ({_show(bad[0])} is not one of the choices)."
-        if self.pattern and not re.fullmatch(self.pattern, str(value)):
+                return f" ({quote(bad[0])} is not one of the choices)."
+        if self.pattern and not matches(self.pattern, str(value)):
             return "."
         if self.type == "path" and self.within:
-            resolved = Path(value).resolve()  # follow symlinks both ways: no escape, no false alarm
+            try:
+                resolved = Path(value).resolve()  # follow symlinks both ways: no escape, no false alarm
+            except RuntimeError:  # Python 3.11 raises it for a symlink loop
+                return " (a symbolic link that loops)."
             if not resolved.is_relative_to(Path(self.within).resolve()):
                 return f" (outside {self.within}). Pick a file inside that folder."
             if not resolved.exists():
@@ -129,12 +155,129 @@ class ParamSpec:
         return out
 
 
-def _show(value: Any) -> str:
-    """Quote a value for an error message: ``'high'``, ``12``, ``[1, 2]``."""
-    text = str(value) if not isinstance(value, str) else value
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return f"'{text}'" if isinstance(value, str) else text
+def quote(value: Any) -> str:
+    """Quote a value for an error message: ``'high'``, ``12``, ``[1, 2]``; never more than ~80 characters.
+
+    Huge or deep values are never rendered in full (a 72 MB message helps nobody).
+    """
+    if isinstance(value, str):
+        return f"'{_visible(shorten(value))}'"
+    return _visible(shorten(_summary(value, SHOW_CHARS + 1)))
+
+
+def _visible(text: str) -> str:
+    """Newlines, controls and invisible format characters as escapes (``\\n``, ``\\x1b``): messages stay one line."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _bound(value: Any) -> str:
+    return shorten(value) if isinstance(value, str) else quote(value)
+
+
+def shorten(text: str, limit: int = SHOW_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, ending in ``...`` when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _summary(value: Any, budget: int, depth: int = 0) -> str:
+    """``str(value)`` for plain data, but built only up to about ``budget`` characters."""
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return str(value)
+    if isinstance(value, int):
+        if abs(value) >= _INT_LIMIT:
+            return f"<an int of about {int(value.bit_length() * 0.30103)} digits>"
+        return str(value)
+    if isinstance(value, str):
+        return repr(value[:budget])
+    if isinstance(value, list | tuple | dict) and depth < MAX_DEPTH:
+        items = value.items() if isinstance(value, dict) else value
+        opening, closing = ("{", "}") if isinstance(value, dict) else ("[", "]")
+        parts: list[str] = []
+        used = 1
+        for item in items:
+            if used > budget:
+                parts.append("...")
+                break
+            if isinstance(value, dict):
+                key, val = item
+                part = f"{_summary(key, budget - used, depth + 1)}: {_summary(val, budget - used, depth + 1)}"
+            else:
+                part = _summary(item, budget - used, depth + 1)
+            parts.append(part)
+            used += len(part) + 2
+        return opening + ", ".join(parts) + closing
+    if isinstance(value, list | tuple | dict):
+        return "[...]" if not isinstance(value, dict) else "{...}"
+    return shorten(repr(value), budget)
+
+
+def matches(pattern: str, text: str) -> bool:
+    """``pattern`` matches all of ``text``, decided within :data:`PATTERN_TIMEOUT_S` or ValueError.
+
+    Uses the ``regex`` engine for its time limit: a pattern like ``(a|aa)+$`` backtracks
+    exponentially, and a value typed into a web form must not hang the server.
+    """
+    try:
+        return regex.fullmatch(pattern, text, timeout=PATTERN_TIMEOUT_S) is not None
+    except TimeoutError:
+        raise ValueError(f"Matching the pattern took longer than {PATTERN_TIMEOUT_S} s; "
+                         "simplify the pattern (avoid nested repetition like '(a+)+').") from None
+
+
+def check_pattern(pattern: Any) -> str:
+    """A ``pattern:`` refinement: a string of at most :data:`MAX_PATTERN_CHARS` that compiles; else ValueError."""
+    if not isinstance(pattern, str):
+        raise ValueError("is not text (quote it in YAML).")
+    _text(pattern)
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(f"is {len(pattern)} characters long; the limit is {MAX_PATTERN_CHARS}.")
+    size = _unrolled_size(pattern)
+    if size > MAX_PATTERN_SIZE:
+        raise ValueError(f"repeats too much: its counted repeats unroll to about {size} steps "
+                         f"(the limit is {MAX_PATTERN_SIZE}). Use smaller counts like {{1,50}}.")
+    try:
+        regex.compile(pattern)
+    except (regex.error, RecursionError, OverflowError) as exc:
+        raise ValueError(f"is not a valid regular expression ({exc}).") from None
+    return pattern
+
+
+def _unrolled_size(pattern: str) -> int:
+    """About how many steps compiling ``pattern`` unrolls to: counted repeats multiply when nested.
+
+    The ``regex`` engine unrolls ``{m,n}`` when compiling, so ``((a{1000}){1000}){1000}`` would
+    compile for hours. Measured with the standard library's parser (which does not unroll); a
+    pattern it cannot parse (``regex``-only syntax) is measured by its repeat counts all nested.
+    """
+    from re import _parser as sre  # noqa: PLC0415 - the stdlib's own pattern parser; private but stable
+
+    def size(items: Any) -> int:
+        total = 0
+        for op, av in items:
+            if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT)):
+                low, high, sub = av
+                total += max(low, 1 if high == sre.MAXREPEAT else high) * size(sub)
+            elif op is sre.SUBPATTERN:
+                total += size(av[-1])
+            elif op is sre.BRANCH:
+                total += sum(size(branch) for branch in av[1])
+            elif op in (sre.ASSERT, sre.ASSERT_NOT):
+                total += size(av[1])
+            elif op is getattr(sre, "ATOMIC_GROUP", None):
+                total += size(av)
+            elif op is sre.GROUPREF_EXISTS:
+                total += size(av[1]) + (size(av[2]) if av[2] else 0)
+            else:
+                total += 1
+            if total > MAX_PATTERN_SIZE:
+                return total
+        return total
+
+    try:
+        return size(sre.parse(pattern))
+    except (re.error, RecursionError, OverflowError, TypeError, ValueError):
+        counts = [int(high or low) for low, high in re.findall(r"\{(\d{1,9})(?:,(\d{0,9}))?\}", pattern)]
+        return math.prod(max(c, 1) for c in counts) if counts else len(pattern)
 
 
 # --- conversion -------------------------------------------------------------------------------
@@ -143,20 +286,36 @@ def _to_int(value: Any, base: Path | None) -> int:
     if isinstance(value, bool):
         raise ValueError("A bool is not an int.")
     if isinstance(value, int):
-        return value
+        return _check_int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        if len(value.strip().lstrip("+-")) > MAX_INT_DIGITS:
+            raise ValueError(_TOO_LONG_INT)
         return int(value)
     raise ValueError()
+
+
+_TOO_LONG_INT = f"Integers are limited to {MAX_INT_DIGITS} digits."
+
+
+def _check_int(value: int) -> int:
+    if abs(value) >= _INT_LIMIT:
+        raise ValueError(_TOO_LONG_INT)
+    return value
 
 
 def _to_float(value: Any, base: Path | None) -> float:
     if isinstance(value, bool):
         raise ValueError("A bool is not a float.")
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError("Use a finite number.") from None
     elif isinstance(value, str):
+        if len(value) > 1000:  # float() of a long digit string is slow, and no float needs it
+            raise ValueError()
         try:
             number = float(value.strip())
         except ValueError:
@@ -180,7 +339,9 @@ def _text(value: str) -> str:
 def _to_str(value: Any, base: Path | None) -> str:
     if isinstance(value, str):
         return _text(value)
-    if isinstance(value, bool | int | float) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(_check_int(value))
+    if isinstance(value, float):
         return str(value)
     raise ValueError("Quote it in YAML to make it a string.")
 
@@ -221,7 +382,11 @@ def _parse_structured(value: Any, kind: type) -> Any:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except RecursionError:
+            raise ValueError(_TOO_DEEP) from None
+        except ValueError as exc:  # a JSONDecodeError, or an int over the digit limit
+            if "digits" in str(exc) and not isinstance(exc, json.JSONDecodeError):
+                raise ValueError(_TOO_LONG_INT) from None
             example = '[1, 2]' if kind is list else '{"key": 1}'
             raise ValueError(f"Write it as JSON, e.g. {example}.") from None
     if not isinstance(value, kind):
@@ -242,7 +407,10 @@ def _to_dict(value: Any, base: Path | None) -> dict:
 def _to_path(value: Any, base: Path | None) -> str:
     if not isinstance(value, str | Path) or not str(value).strip():
         raise ValueError("Give a file path.")
-    path = Path(_text(str(value))).expanduser()
+    try:
+        path = Path(_text(str(value))).expanduser()
+    except RuntimeError:  # '~name' for a user that does not exist
+        raise ValueError("No such user for '~'.") from None
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
     return os.path.abspath(path)
@@ -256,22 +424,33 @@ def _to_any(value: Any, base: Path | None) -> Any:
     return check_plain(value)
 
 
-def check_plain(value: Any) -> Any:
-    """Accept only None/bool/int/finite float/str and lists/dicts of them (JSON-like data)."""
+_TOO_DEEP = f"Lists and dicts may be nested at most {MAX_DEPTH} levels deep."
+
+
+def check_plain(value: Any, _depth: int = 0) -> Any:
+    """Accept only None/bool/int/finite float/str and lists/dicts of them (JSON-like data).
+
+    Ints are limited to :data:`MAX_INT_DIGITS` digits, nesting to :data:`MAX_DEPTH` levels, text
+    to valid Unicode; anything else raises ValueError saying why.
+    """
     if isinstance(value, str):
         return _text(value)
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        return _check_int(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError("Use a finite number.")
         return value
+    if isinstance(value, list | dict) and _depth >= MAX_DEPTH:
+        raise ValueError(_TOO_DEEP)
     if isinstance(value, list):
-        return [check_plain(v) for v in value]
+        return [check_plain(v, _depth + 1) for v in value]
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise ValueError("Dictionary keys must be strings.")
-        return {_text(k): check_plain(v) for k, v in value.items()}
+        return {_text(k): check_plain(v, _depth + 1) for k, v in value.items()}
     raise ValueError(f"A {type(value).__name__} is not allowed: use numbers, strings, booleans, lists and dicts.")
 
 
@@ -293,7 +472,7 @@ def to_jsonable(value: Any) -> Any:
 def check_name(name: Any) -> str:
     """A parameter name must be a Python identifier and not a keyword."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise ParameterError(f"parameter name {_show(name)} is not a valid Python identifier. "
+        raise ParameterError(f"parameter name {quote(name)} is not a valid Python identifier. "
                              "Use letters, digits and underscores, not starting with a digit.")
     return name
 
@@ -333,21 +512,37 @@ def _spec_from(name: str, annotation: ast.expr | None, value: ast.expr | None, c
     ptype = (_annotation_type(annotation) if annotation is not None else None) or type_comment
     if ptype is None:
         ptype = _value_type(default) if literal and default is not _MISSING else "any"
-    if isinstance(default, tuple):
-        default = list(default)
+    if literal and default is not _MISSING:
+        try:  # only plain data is a default livedocs can show, record and inject
+            default = check_plain(_tuples_as_lists(default))
+            if ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
+                default = float(default)
+        except (ValueError, OverflowError):  # a set, bytes, 1e999, a 5,000-digit int: the notebook's own value runs
+            literal = False
     if default is _MISSING or not literal:
         default = None
-    elif ptype == "float" and isinstance(default, int) and not isinstance(default, bool):
-        default = float(default)
     return ParamSpec(name=name, type=ptype, default=default, help=help_text, line=line, literal=literal)
 
 
+def _tuples_as_lists(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, tuple | list) and depth <= MAX_DEPTH:
+        return [_tuples_as_lists(v, depth + 1) for v in value]
+    if isinstance(value, dict) and depth <= MAX_DEPTH:
+        return {k: _tuples_as_lists(v, depth + 1) for k, v in value.items()}
+    return value
+
+
 def _split_type_comment(comment: str) -> tuple[str, str | None]:
-    match = re.match(r"type:\s*([A-Za-z_][\w.\[\], ]*)\s*(?:#\s*(.*))?$", comment)
-    if not match:
+    """``"type: float # help"`` -> ``("help", "float")``; in linear time (no backtracking regex: a
+    comment is notebook text, and a 20,000-space comment took 14 s with one)."""
+    if not comment.startswith("type:"):
         return comment, None
-    base = match.group(1).split("[")[0].strip().split(".")[-1]
-    return (match.group(2) or "").strip(), _ANNOTATION_TYPES.get(base)
+    annotation, _, help_text = comment[len("type:"):].partition("#")
+    annotation = annotation.strip()
+    if not re.fullmatch(r"[A-Za-z_][\w.\[\], ]*", annotation):
+        return comment, None
+    base = annotation.split("[")[0].strip().split(".")[-1]
+    return help_text.strip(), _ANNOTATION_TYPES.get(base)
 
 
 def _annotation_type(node: ast.expr) -> str | None:
@@ -381,4 +576,5 @@ def _comments_by_line(source: str) -> dict[int, str]:
     return comments
 
 
-__all__ = ["ParamSpec", "TYPES", "infer", "check_name", "check_plain", "to_jsonable"]
+__all__ = ["ParamSpec", "TYPES", "MAX_DEPTH", "MAX_INT_DIGITS", "PATTERN_TIMEOUT_S", "infer", "check_name",
+           "check_plain", "check_pattern", "matches", "quote", "shorten", "to_jsonable"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ParameterError
+from .params import quote
 from .notebook import Notebook
 from .scenarios import Config, load_target
 from .schema import Source
@@ -44,7 +45,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise ParameterError(f"-p {pair!r} is not NAME=VALUE.", hint="Write e.g. -p threshold=0.4.")
+            raise ParameterError(f"-p {quote(pair)} is not NAME=VALUE.", hint="Write e.g. -p threshold=0.4.")
         out[name.strip()] = value
     return out
 

@@ -11,22 +11,24 @@ A config names a notebook, refines its schema and lists named scenarios and swee
 from __future__ import annotations
 
 import itertools
-import os
 import json
+import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, LivedocsError, did_you_mean, located
-from .notebook import Notebook, load_notebook
-from .params import check_name
+from .notebook import Notebook, check_module_name, is_kernel_name, load_notebook
+from .params import check_name, quote
 from .schema import Schema, Source, schema_for
 from .yamlfile import YamlDoc, load_yaml
 
 TOP_KEYS = ("notebook", "title", "description", "parameters", "scenarios", "sweeps", "baseline",
             "warm_imports", "kernel", "cache")
 DEFAULT_SCENARIO = "default"
+MAX_SCENARIOS = 1000  # scenarios per config, sweep points included: a grid multiplies quickly
 
 
 @dataclass(frozen=True)
@@ -63,16 +65,16 @@ class Config:
         """Scenarios by name; a sweep's name selects all its points; none given: all of them."""
         if not names:
             return list(self.scenarios)
-        chosen: list[Scenario] = []
+        chosen: dict[str, Scenario] = {}  # names are unique within a config
         for name in names:
             matches = [s for s in self.scenarios if name in (s.name, s.sweep)]
             if not matches:
                 known = sorted({s.sweep or s.name for s in self.scenarios})
                 where = self.path or self.notebook.path
-                raise ConfigError(f"no scenario {name!r} in {where}.",
+                raise ConfigError(f"no scenario {quote(name)} in {where}.",
                                   hint=did_you_mean(name, known) or f"Available: {', '.join(known)}.")
-            chosen.extend(m for m in matches if m not in chosen)
-        return chosen
+            chosen.update((m.name, m) for m in matches if m.name not in chosen)
+        return list(chosen.values())
 
 
 def load_target(target: str | Path) -> Config:
@@ -101,11 +103,15 @@ def load_config(path: str | Path) -> Config:
                           hint="Start the file with e.g. `notebook: ../notebooks/model.ipynb`.")
     for key in data:
         if key not in TOP_KEYS:
-            raise ConfigError(located(path, doc.line(key), f"unknown key {key!r}."),
+            raise ConfigError(located(path, doc.line(key), f"unknown key {quote(key)}."),
                               hint=did_you_mean(str(key), TOP_KEYS) or f"Allowed keys: {', '.join(TOP_KEYS)}.")
     if not isinstance(data.get("notebook"), str):
         raise ConfigError(located(path, doc.line("notebook"), "'notebook:' must name the notebook to run."),
                           hint="Add e.g. `notebook: ../notebooks/model.ipynb` (relative to this file).")
+    for key in ("title", "description", "baseline", "kernel"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ConfigError(located(path, doc.line(key), f"'{key}:' must be text, got {quote(data[key])}."),
+                              hint="Quote it in YAML.")
     notebook_path = Path(os.path.normpath(path.parent / data["notebook"]))
     try:
         notebook = load_notebook(notebook_path)
@@ -121,21 +127,37 @@ def load_config(path: str | Path) -> Config:
     names = [s.name for s in scenarios]
     baseline = data.get("baseline") or ("baseline" if "baseline" in names else names[0])
     if baseline not in names:
-        raise ConfigError(located(path, doc.line("baseline"), f"baseline {baseline!r} is not a scenario."),
+        raise ConfigError(located(path, doc.line("baseline"), f"baseline {quote(baseline)} is not a scenario."),
                           hint=did_you_mean(str(baseline), names) or f"Scenarios: {', '.join(names)}.")
-    warm = data.get("warm_imports") or []
-    if not isinstance(warm, list) or not all(isinstance(m, str) for m in warm):
-        raise ConfigError(located(path, doc.line("warm_imports"), "'warm_imports' must be a list of module names."))
+    kernel = data.get("kernel")
+    if kernel is not None and not is_kernel_name(kernel):
+        raise ConfigError(located(path, doc.line("kernel"), f"'kernel:' {quote(kernel)} is not a kernel name."),
+                          hint="Use a name from `jupyter kernelspec list`, e.g. python3.")
     cache = data.get("cache", True)
     if not isinstance(cache, bool):
-        raise ConfigError(located(path, doc.line("cache"), f"'cache:' must be true or false, got {cache!r}."),
+        raise ConfigError(located(path, doc.line("cache"), f"'cache:' must be true or false, got {quote(cache)}."),
                           hint="Write `cache: false` to execute every run of this config.")
-    config = Config(path=path, notebook=notebook, schema=schema, title=str(data.get("title") or path.stem),
-                    description=str(data.get("description") or "").strip(), scenarios=tuple(scenarios),
-                    baseline=baseline, warm_imports=tuple(warm), kernel=data.get("kernel"), cache=cache, doc=doc)
+    config = Config(path=path, notebook=notebook, schema=schema, title=data.get("title") or path.stem,
+                    description=(data.get("description") or "").strip(), scenarios=tuple(scenarios),
+                    baseline=baseline, warm_imports=_warm_imports(doc), kernel=kernel, cache=cache, doc=doc)
     for scenario in scenarios:
         schema.resolve((scenario.values, scenario.source))  # validate now, before anything runs
     return config
+
+
+def _warm_imports(doc: YamlDoc) -> tuple[str, ...]:
+    """``warm_imports:``: dotted module names only (each becomes ``import NAME`` in a kernel)."""
+    warm = doc.data.get("warm_imports") or []
+    if not isinstance(warm, list):
+        raise ConfigError(located(doc.path, doc.line("warm_imports"), "'warm_imports' must be a list of module names."),
+                          hint="Write e.g. `warm_imports: [pandas, numpy]`.")
+    for index, name in enumerate(warm):
+        try:
+            check_module_name(name)
+        except ValueError as exc:
+            raise ConfigError(located(doc.path, doc.line("warm_imports", index), f"'warm_imports': {exc}."),
+                              hint="List dotted module names only, e.g. `[pandas, sklearn.linear_model]`.") from None
+    return tuple(warm)
 
 
 def _mapping(doc: YamlDoc, key: str) -> dict[str, Any]:
@@ -143,7 +165,7 @@ def _mapping(doc: YamlDoc, key: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(located(doc.path, doc.line(key), f"'{key}:' must be a mapping, got {value!r}."))
+        raise ConfigError(located(doc.path, doc.line(key), f"'{key}:' must be a mapping, got {quote(value)}."))
     return dict(value)
 
 
@@ -152,11 +174,19 @@ def _source(doc: YamlDoc, *keys: str, names: list[str]) -> Source:
     return Source(name=str(doc.path), base=doc.path.parent, lines=lines)
 
 
+def _check_scenario_name(doc: YamlDoc, keys: tuple, what: str) -> str:
+    name = keys[-1]
+    if not isinstance(name, str) or not name.strip():  # the YAML loader already refuses keys that are not text
+        raise ConfigError(located(doc.path, doc.line(*keys), f"{what} name {quote(name)} must be non-empty text."))
+    return name
+
+
 def _scenarios(doc: YamlDoc, schema: Schema) -> list[Scenario]:
     out = []
     for name, values in _mapping(doc, "scenarios").items():
+        _check_scenario_name(doc, ("scenarios", name), "scenario")
         values = _values(doc, ("scenarios", name), values)
-        out.append(Scenario(str(name), values, _source(doc, "scenarios", name, names=list(values))))
+        out.append(Scenario(name, values, _source(doc, "scenarios", name, names=list(values))))
     return out
 
 
@@ -164,7 +194,7 @@ def _values(doc: YamlDoc, keys: tuple, values: Any) -> dict[str, Any]:
     if values is None:
         return {}
     if not isinstance(values, Mapping):
-        raise ConfigError(located(doc.path, doc.line(*keys), f"scenario {keys[-1]!r} must map parameter names to values, got {values!r}."),
+        raise ConfigError(located(doc.path, doc.line(*keys), f"scenario {quote(keys[-1])} must map parameter names to values, got {quote(values)}."),
                           hint="Write e.g. `stress: {threshold: 0.4}` (or `{}` for the defaults).")
     for name in values:
         try:
@@ -177,27 +207,59 @@ def _values(doc: YamlDoc, keys: tuple, values: Any) -> dict[str, Any]:
 def _sweeps(doc: YamlDoc, schema: Schema) -> list[Scenario]:
     scenarios = {s.name: s for s in _scenarios(doc, schema)}
     out: list[Scenario] = []
+    total = len(scenarios)
     for sweep, spec in _mapping(doc, "sweeps").items():
         keys = ("sweeps", sweep)
+        _check_scenario_name(doc, keys, "sweep")
+        if sweep in scenarios:
+            raise ConfigError(located(doc.path, doc.line(*keys), f"sweep {quote(sweep)} has the name of a scenario."),
+                              hint="Rename one of them: `-s NAME` must pick one thing.")
         if not isinstance(spec, Mapping) or not isinstance(spec.get("grid"), Mapping) or not spec["grid"]:
-            raise ConfigError(located(doc.path, doc.line(*keys), f"sweep {sweep!r} needs a 'grid:' mapping of parameter -> list of values."),
+            raise ConfigError(located(doc.path, doc.line(*keys), f"sweep {quote(sweep)} needs a 'grid:' mapping of parameter -> list of values."),
                               hint="Write e.g. `grid: {threshold: [0.3, 0.5, 0.7]}`.")
+        for key in spec:
+            if key not in ("base", "grid"):
+                raise ConfigError(located(doc.path, doc.line(*keys, key), f"sweep {quote(sweep)}: unknown key {quote(key)}."),
+                                  hint="A sweep has 'grid:' and optionally 'base:'.")
         base_name = spec.get("base")
         base_values: Mapping[str, Any] = {}
         if base_name is not None:
-            if base_name not in scenarios:
-                raise ConfigError(located(doc.path, doc.line(*keys, "base"), f"sweep {sweep!r}: base {base_name!r} is not a scenario."),
+            if not isinstance(base_name, str) or base_name not in scenarios:
+                raise ConfigError(located(doc.path, doc.line(*keys, "base"), f"sweep {quote(sweep)}: base {quote(base_name)} is not a scenario."),
                                   hint=did_you_mean(str(base_name), scenarios) or f"Scenarios: {', '.join(scenarios) or 'none'}.")
             base_values = scenarios[base_name].values
         grid = _values(doc, keys + ("grid",), spec["grid"])
         for name, values in grid.items():
             if not isinstance(values, list) or not values:
-                raise ConfigError(located(doc.path, doc.line(*keys, "grid", name), f"sweep {sweep!r}: '{name}' must be a non-empty list of values, got {values!r}."))
+                raise ConfigError(located(doc.path, doc.line(*keys, "grid", name), f"sweep {quote(sweep)}: '{name}' must be a non-empty list of values, got {quote(values)}."))
         names = list(grid)
+        points = math.prod(len(grid[n]) for n in names)
+        total += points
+        if total > MAX_SCENARIOS:
+            sizes = " x ".join(str(len(grid[n])) for n in names)
+            raise ConfigError(located(doc.path, doc.line(*keys), f"sweep {quote(sweep)} has {points} points ({sizes}), "
+                                      f"which makes {total} scenarios in this config; the limit is {MAX_SCENARIOS}."),
+                              hint="Sweep fewer values, or split the grid into several configs.")
         for combo in itertools.product(*(grid[n] for n in names)):
             point = dict(zip(names, combo))
-            label = ",".join(f"{n}={json.dumps(v) if not isinstance(v, str) else v}" for n, v in point.items())
+            label = ",".join(f"{n}={_label(v)}" for n, v in point.items())
             values = {**base_values, **point}
             lines = {**{n: doc.line("scenarios", base_name, n) for n in base_values}, **{n: doc.line(*keys, "grid", n) for n in names}}
-            out.append(Scenario(f"{sweep}[{label}]", values, Source(name=str(doc.path), base=doc.path.parent, lines=lines), sweep=str(sweep)))
+            out.append(Scenario(f"{sweep}[{label}]", values, Source(name=str(doc.path), base=doc.path.parent, lines=lines), sweep=sweep))
+    taken = dict.fromkeys(scenarios)
+    for scenario in out:
+        if scenario.name in taken:
+            raise ConfigError(located(doc.path, doc.line("sweeps", scenario.sweep), f"sweep {quote(scenario.sweep)} makes the "
+                                      f"scenario {quote(scenario.name)} twice (or a scenario of that name exists)."),
+                              hint="Keep each value once per grid list.")
+        taken[scenario.name] = None
     return out
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)  # as labels have always been written: names stay stable across versions
+    except (TypeError, ValueError):  # not JSON data: refused with its line when the point is resolved
+        return quote(value)

@@ -6,7 +6,6 @@ into the complete typed parameter set a run receives, naming the source in every
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from .errors import ConfigError, LivedocsError, ParameterError, did_you_mean, located
 from .notebook import Notebook
-from .params import TYPES, ParamSpec, check_name
+from .params import TYPES, ParamSpec, check_name, check_pattern, quote
 
 REFINEMENT_KEYS = ("type", "min", "max", "choices", "pattern", "label", "help", "required", "within", "default")
 
@@ -50,15 +49,15 @@ class Schema:
                 return spec
         file, line = source.where(name)
         if not self.has_parameters_cell:
-            raise ParameterError(located(file, line, f"parameter {name!r} given, but {self.notebook} has no cell tagged "
+            raise ParameterError(located(file, line, f"parameter {quote(name)} given, but {self.notebook} has no cell tagged "
                                                      "'parameters', so it takes no parameters."),
-                                 hint=f"Drop {name!r}, or tag the cell that defines the defaults 'parameters'.")
+                                 hint=f"Drop {quote(name)}, or tag the cell that defines the defaults 'parameters'.")
         try:
             check_name(name)
         except ParameterError as exc:
             raise ParameterError(located(file or self.notebook, line, exc.message)) from None
         known = ", ".join(self.names) or "none"
-        raise ParameterError(located(file, line, f"unknown parameter {name!r} for {self.notebook}."),
+        raise ParameterError(located(file, line, f"unknown parameter {quote(name)} for {self.notebook}."),
                              hint=did_you_mean(name, self.names) or f"Known parameters: {known}.")
 
     def defaults(self) -> dict[str, Any]:
@@ -126,7 +125,7 @@ def schema_for(notebook: Notebook, refinements: Mapping[str, Any] | None = None,
         line = (lines or {}).get(name)
         if name not in by_name:
             hint = did_you_mean(str(name), by_name) or f"Known parameters: {', '.join(by_name) or 'none'}."
-            raise ConfigError(located(config, line, f"unknown parameter {name!r} in 'parameters' (not in {notebook.path})."), hint=hint)
+            raise ConfigError(located(config, line, f"unknown parameter {quote(name)} in 'parameters' (not in {notebook.path})."), hint=hint)
         by_name[name] = _refine(by_name[name], changes, config=config, line=line)
     return Schema(notebook=notebook.path, params=tuple(by_name.values()), has_parameters_cell=has_cell)
 
@@ -138,35 +137,43 @@ def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | N
     if changes is None:
         return spec
     if not isinstance(changes, Mapping):
-        raise fail(f"expected a mapping of refinements, got {changes!r}.", "Write e.g. `threshold: {type: float, min: 0, max: 1}`.")
+        raise fail(f"expected a mapping of refinements, got {quote(changes)}.", "Write e.g. `threshold: {type: float, min: 0, max: 1}`.")
     for key in changes:
         if key not in REFINEMENT_KEYS:
-            raise fail(f"unknown key {key!r}.", did_you_mean(str(key), REFINEMENT_KEYS) or f"Allowed: {', '.join(REFINEMENT_KEYS)}.")
+            raise fail(f"unknown key {quote(key)}.", did_you_mean(str(key), REFINEMENT_KEYS) or f"Allowed: {', '.join(REFINEMENT_KEYS)}.")
     kind = changes.get("type", spec.type)
     if kind not in TYPES:
-        raise fail(f"unknown type {kind!r}.", did_you_mean(str(kind), TYPES) or f"Use one of {', '.join(TYPES)}.")
+        raise fail(f"unknown type {quote(kind)}.", did_you_mean(str(kind), TYPES) or f"Use one of {', '.join(TYPES)}.")
     base = config.parent if config else Path.cwd()
     fields: dict[str, Any] = {"type": kind}
     for key in ("label", "help"):
         if key in changes:
+            if not isinstance(changes[key], str | int | float) or isinstance(changes[key], bool):
+                raise fail(f"'{key}' must be text, got {quote(changes[key])}.", "Quote it in YAML.")
             fields[key] = str(changes[key])
     if "required" in changes:
         if not isinstance(changes["required"], bool):
-            raise fail(f"'required' must be true or false, got {changes['required']!r}.")
+            raise fail(f"'required' must be true or false, got {quote(changes['required'])}.")
         fields["required"] = changes["required"]
     if "within" in changes:
         if kind != "path":
             raise fail("'within' only applies to type: path.", "Add `type: path`.")
-        folder = (base / str(changes["within"])).resolve()
-        if not folder.is_dir():
-            raise fail(f"'within' folder {str(changes['within'])!r} does not exist ({folder}).")
+        if not isinstance(changes["within"], str) or "\0" in changes["within"]:
+            raise fail(f"'within' must name a folder, got {quote(changes['within'])}.")
+        folder = base / changes["within"]
+        try:
+            folder = folder.resolve()
+            is_dir = folder.is_dir()
+        except (OSError, ValueError, RuntimeError):  # RuntimeError: a symlink loop
+            is_dir = False
+        if not is_dir:
+            raise fail(f"'within' folder {quote(changes['within'])} does not exist ({folder}).")
         fields["within"] = str(folder)
     if "pattern" in changes:
         try:
-            re.compile(str(changes["pattern"]))
-        except re.error as exc:
-            raise fail(f"'pattern' {changes['pattern']!r} is not a valid regular expression ({exc}).")
-        fields["pattern"] = str(changes["pattern"])
+            fields["pattern"] = check_pattern(changes["pattern"])
+        except ValueError as exc:
+            raise fail(f"'pattern' {quote(changes['pattern'])} {exc}") from None
     unbounded = replace(spec, **fields, min=None, max=None, choices=None)
     if "choices" in changes and (not isinstance(changes["choices"], list) or not changes["choices"]):
         raise fail("'choices' must be a non-empty list.", "Write e.g. `choices: [north, south]`.")

@@ -6,6 +6,7 @@ value and says the fix, and must not execute anything (no run record, no run fol
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -228,3 +229,169 @@ def test_config_that_is_not_a_mapping(run_cli: Callable[..., CliResult], home: P
     config.write_text(text)
     refused(run_cli("run", config), home, f"{config}: expected a mapping with at least a 'notebook:' key, got {got}.",
             "notebook: ../notebooks/model.ipynb")
+
+
+# --- issue 7: hostile or careless files are one clear line, exit 2, never a traceback -----------------
+
+HOSTILE = [  # (command line, fragments of the message): each file is named by the behaviour it shows
+    (["validate", "configs/alias_bomb.yaml"],
+     ["configs/alias_bomb.yaml, line 4: more than 100000 values (counting every use of an alias as a copy)."]),
+    (["run", "configs/recursive_alias.yaml"],
+     ["configs/recursive_alias.yaml, line 3: the alias *loop refers to a value that contains it (a recursive alias)."]),
+    (["run", "configs/complex_key.yaml"],
+     ["configs/complex_key.yaml, line 3: a mapping key must be a plain name, not a list or mapping"]),
+    (["run", "configs/huge_int.yaml"], ["configs/huge_int.yaml, line 3: the number '999", "has more than 4300 digits."]),
+    (["run", "configs/duplicate_key.yaml"],
+     ["configs/duplicate_key.yaml, line 5: duplicate key 'stress' (also on line 3)."]),
+    (["run", "configs/number_scenario_keys.yaml"],
+     ["configs/number_scenario_keys.yaml, line 4: the key '1' is read as a number, not as text.", "Quote it: '1'."]),
+    (["validate", "configs/lone_surrogate_name.yaml"],
+     ["configs/lone_surrogate_name.yaml, line 3: the text 'stress\\ud800' contains '\\ud800', which is not valid Unicode"]),
+    (["run", "configs/deep_nesting.yaml"], ["configs/deep_nesting.yaml, line 3: nested more than 64 levels deep."]),
+    (["run", "configs/deep_value.yaml"],
+     ["configs/deep_value.yaml, line 3: parameter 'l' expects a list, got [[[[", "...]]]", "nested at most 32 levels deep"]),
+    (["validate", "configs/sweep_too_big.yaml"],
+     ["configs/sweep_too_big.yaml, line 4: sweep 'grid6' has 1000000 points (10 x 10 x 10 x 10 x 10 x 10)",
+      "the limit is 1000.", "Sweep fewer values"]),
+    (["run", "configs/redos_pattern.yaml"],
+     ["configs/redos_pattern.yaml, line 5: parameter 'name' expects a str matching '(a|aa)+$', got 'aaaa",
+      "Matching the pattern took longer than 0.25 s"]),
+    (["run", "configs/pattern_repeats_too_much.yaml"],
+     ["configs/pattern_repeats_too_much.yaml, line 4: parameter 'name': 'pattern' '((a{1000}){1000}){1000}' repeats "
+      "too much: its counted repeats unroll to about 1000000000 steps (the limit is 100000)."]),
+    (["run", "configs/bad_pattern.yaml"],
+     ["configs/bad_pattern.yaml, line 3: parameter 'name': 'pattern' '(unclosed' is not a valid regular expression"]),
+    (["run", "configs/warm_imports_code.yaml"],
+     ["configs/warm_imports_code.yaml, line 2: 'warm_imports': 'os; open(", "is not a module name."]),
+    (["run", "notebooks/nbformat_string.ipynb"],
+     ["notebooks/nbformat_string.ipynb is not a valid notebook ('nbformat' is '4'; expected 4)."]),
+    (["run", "notebooks/metadata_list.ipynb"],
+     ["notebooks/metadata_list.ipynb is not a valid notebook (its 'metadata' is a list, not an object)."]),
+    (["inspect", "notebooks/tags_not_list.ipynb"],
+     ["notebooks/tags_not_list.ipynb is not a valid notebook (cell 1: its 'tags' are not a list of strings)."]),
+    (["run", "notebooks/cell_not_object.ipynb"],
+     ["notebooks/cell_not_object.ipynb is not a valid notebook (cell 2 is a string, not an object)."]),
+    (["run", "notebooks/lone_surrogate.ipynb"],
+     ["notebooks/lone_surrogate.ipynb is not a valid notebook (it contains '\\ud800', which is not valid Unicode)."]),
+    (["run", "notebooks/simple.ipynb", "-p", "a=" + "7" * 4301],
+     ["parameter 'a' expects an int, got '777", "...'.", "Integers are limited to 4300 digits."]),
+    (["run", "notebooks/all_types.ipynb", "-p", "l=" + "[" * 5000 + "]" * 5000],
+     ["parameter 'l' expects a list, got '[[[[", "nested at most 32 levels deep"]),
+    (["run", "notebooks/all_types.ipynb", "-p", "d=" + '{"k": ' + "1" * 5000 + "}"],
+     ["parameter 'd' expects a dict, got '{\"k\": 111", "Integers are limited to 4300 digits."]),
+    (["run", "notebooks/all_types.ipynb", "-p", "f=1" + "0" * 400],
+     ["parameter 'f' expects a float, got '1000", "Use a finite number."]),
+    (["run", "notebooks/all_types.ipynb", "-p", "s=ok\udcff"],  # undecodable bytes in argv
+     ["parameter 's' expects a str, got 'ok", "which is not valid Unicode text."]),
+    (["run", "notebooks/simple.ipynb", "-p", "x" * 100_000 + "=1"],
+     ["unknown parameter 'xxxx", "...' for notebooks/simple.ipynb."]),
+]
+
+
+@pytest.mark.parametrize("args, fragments", HOSTILE, ids=lambda v: v[1][:40] if isinstance(v, list) and len(v) > 1 else None)
+def test_hostile_input_is_one_clear_error(run_cli: Callable[..., CliResult], home: Path,
+                                          args: list[str], fragments: list[str]) -> None:
+    result = run_cli(*args)
+    if args[0] == "validate":  # validate reports each config, then a summary line
+        assert result.code == 2 and result.stdout == "", result
+        assert "Traceback" not in result.stderr
+        assert result.stderr.splitlines()[-1] == "Error: 1 of 1 config(s) invalid."
+        assert len(result.stderr.splitlines()) <= 3
+        for fragment in fragments:
+            assert fragment in result.stderr, f"{fragment!r} not in {result.stderr!r}"
+        assert_nothing_ran(home)
+    else:
+        refused(result, home, *fragments)
+    assert len(result.stderr) < 1000  # quoted values are shortened, never echoed whole
+
+
+def test_hostile_files_exist_and_are_small() -> None:
+    """The alias bomb is a few hundred bytes: the limits are about what a small file makes us build."""
+    assert (CONFIGS / "alias_bomb.yaml").stat().st_size < 1000
+    for name in ("recursive_alias", "complex_key", "duplicate_key", "number_scenario_keys", "sweep_too_big"):
+        assert (CONFIGS / f"{name}.yaml").stat().st_size < 1000
+
+
+def test_warm_imports_code_never_runs(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path) -> None:
+    """The cold-kernel path used to run ``import os; open(...)``: now the config is refused at load."""
+    marker = tmp_path / "pwned"
+    config = tmp_path / "warm.yaml"
+    config.write_text(f"notebook: {NOTEBOOKS / 'simple.ipynb'}\nwarm_imports: [\"os; open('{marker}', 'w')\"]\n")
+    refused(run_cli("run", config), home, f"{config}, line 2: 'warm_imports':", "is not a module name.")
+    assert not marker.exists()
+
+
+def test_scenario_names_that_repeat_after_a_sweep_are_refused(run_cli: Callable[..., CliResult], home: Path,
+                                                               tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"notebook: {NOTEBOOKS / 'simple.ipynb'}\nscenarios:\n  over: {{a: 1}}\n"
+                      "sweeps:\n  over:\n    grid: {a: [1, 2]}\n")
+    refused(run_cli("run", config), home, f"{config}, line 5: sweep 'over' has the name of a scenario.")
+    config.write_text(f"notebook: {NOTEBOOKS / 'simple.ipynb'}\nsweeps:\n  s:\n    grid: {{a: [1, 1]}}\n")
+    refused(run_cli("run", config), home, "sweep 's' makes the scenario 's[a=1]' twice")
+
+
+@pytest.mark.parametrize("suffix, what", [(".yaml", "config"), (".ipynb", "notebook")])
+def test_file_names_that_are_not_utf8(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path,
+                                      suffix: str, what: str) -> None:
+    """A name with undecodable bytes could never be recorded: refused up front, not when the store writes it."""
+    path = tmp_path / os.fsdecode(b"model\xff" + suffix.encode())
+    path.write_bytes((NOTEBOOKS / "simple.ipynb").read_bytes() if suffix == ".ipynb"
+                     else f"notebook: {NOTEBOOKS / 'simple.ipynb'}\n".encode())
+    refused(run_cli("run", path), home, f"the {what} file name", "model\\udcff", "is not valid UTF-8.", "Rename the file.")
+
+
+@pytest.mark.parametrize("source", ["x = " + "1+" * 100_000 + "1", "x = " + "-" * 100_000 + "1"], ids=["long-sum", "many-signs"])
+def test_parameters_cell_too_deep_for_the_parser(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path,
+                                                 source: str) -> None:
+    """Python's own parser gives up (RecursionError, MemoryError): one clear error, here and for the imports."""
+    from tests.conftest import write_notebook
+    nb = write_notebook(tmp_path / "deep.ipynb", [(source, ["parameters"]), source + "\nimport os"])
+    refused(run_cli("run", nb), home, f"{nb}: the cell tagged 'parameters' (cell 1) is nested too deeply to read.")
+    from livedocs_runner.notebook import load_notebook
+    assert load_notebook(nb).top_level_imports() == ("os",)
+
+
+@pytest.mark.parametrize("config", ["alias_bomb", "sweep_too_big", "deep_nesting", "recursive_alias"])
+def test_limits_hold_in_little_memory(home: Path, config: str) -> None:
+    """Refused within 512 MB of address space (the alias bomb used to grow past 11 GB)."""
+    import resource
+    import subprocess
+
+    from tests.conftest import CLI, cli_env
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (512 * 2**20, 512 * 2**20))
+
+    proc = subprocess.run([*CLI, "validate", f"configs/{config}.yaml"], cwd=DATA, env=cli_env(home), capture_output=True,
+                          text=True, timeout=180, preexec_fn=limit)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"Error: configs/{config}.yaml, line ") and "Traceback" not in proc.stderr
+
+
+def test_files_that_are_not_regular_files(run_cli: Callable[..., CliResult], home: Path, tmp_path: Path) -> None:
+    """A FIFO would block the read forever and /dev/zero never ends: refused before reading."""
+    fifo_config, fifo_notebook = tmp_path / "pipe.yaml", tmp_path / "pipe.ipynb"
+    os.mkfifo(fifo_config)
+    os.mkfifo(fifo_notebook)
+    result = run_cli("validate", "/dev/zero", fifo_config)
+    assert result.code == 2 and "Traceback" not in result.stderr
+    assert "Error: config /dev/zero is not a regular file." in result.stderr
+    assert f"Error: config {fifo_config} is not a regular file." in result.stderr
+    refused(run_cli("run", fifo_notebook), home, f"notebook {fifo_notebook} is not a regular file.")
+    config = tmp_path / "zero.yaml"
+    config.write_text("notebook: /dev/zero\n")
+    refused(run_cli("run", config), home, f"{config}, line 1: notebook /dev/zero is not a regular file.")
+
+
+def test_path_that_is_a_symlink_loop(run_cli: Callable[..., CliResult], home: Path, project: Path) -> None:
+    """Python 3.11's Path.resolve raises RuntimeError on a loop: one clear error instead."""
+    data = project.parent / "data"
+    (data / "loop").symlink_to("loop")
+    (data / "a").symlink_to("b")
+    (data / "b").symlink_to("a")
+    for value in ("data/loop", "data/a", "data/loop/x.csv"):
+        refused(run_cli("run", project, "-p", f"data_file={value}", cwd=project.parent), home,
+                f"parameter 'data_file' expects a path inside {data.resolve()}, got '{value}' (a symbolic link that loops).")
+    project.write_text(project.read_text().replace("within: data", "within: data/loop"))
+    refused(run_cli("run", project), home, f"{project}, line 3: parameter 'data_file': 'within' folder 'data/loop' does not exist")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -214,7 +216,7 @@ CONVERT_BAD = [
     (spec("any"), float("nan"), "parameter 'p' expects an any, got nan.", "Use a finite number."),
     (spec("any"), object, "parameter 'p' expects an any, got <class 'object'>.",
      "A type is not allowed: use numbers, strings, booleans, lists and dicts."),
-    (spec("str"), "party \ud83c", "parameter 'p' expects a str, got 'party \ud83c'.",
+    (spec("str"), "party \ud83c", "parameter 'p' expects a str, got 'party \\ud83c'.",
      "It contains '\\ud83c', which is not valid Unicode text."),
     (spec("dict"), {"\udcff": 1}, "parameter 'p' expects a dict, got {'\\udcff': 1}.",
      "It contains '\\udcff', which is not valid Unicode text."),
@@ -332,3 +334,60 @@ def test_nan_never_becomes_a_default() -> None:
     assert math.isnan(float("nan"))  # sanity: the literal below is what YAML's .nan gives
     with pytest.raises(ParameterError):
         spec("float").convert(float("nan"))
+
+
+def test_a_long_comment_is_read_in_linear_time() -> None:
+    """The type-comment regex used to backtrack: 20,000 spaces took 14 s, these 200,000 would take hours."""
+    comment = "type: a" + " " * 200_000 + "!"
+    (spec,) = infer(f"x = 1  # {comment}")
+    assert (spec.type, spec.help) == ("int", comment)
+    (spec,) = infer("x = 1  # type: float  # the help")
+    assert (spec.type, spec.help, spec.default) == ("float", "the help", 1.0)
+
+
+@pytest.mark.parametrize("pattern, problem", [
+    ("(unclosed", "is not a valid regular expression"),
+    ("a" * 1001, "is 1001 characters long; the limit is 1000."),
+    ("((a{1000}){1000}){1000}", "repeats too much"),
+    ("(?:a{65535}){65535}", "repeats too much"),
+    (r"\p{L}{1000}{1000}", "repeats too much"),  # regex-only syntax: measured by its counts
+    ("(" * 490 + "a" + ")" * 490, "is not a valid regular expression"),
+    (["a"], "is not text"),
+])
+def test_check_pattern_refuses(pattern: object, problem: str) -> None:
+    from livedocs_runner.params import check_pattern
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        check_pattern(pattern)
+
+
+@pytest.mark.parametrize("pattern", [r"^[a-z]+$", r"\d{4}-\d{2}-\d{2}", "a{65535}", r"[a-z]{1,100}@[a-z]{1,100}\.[a-z]{2,10}",
+                                     r"\p{L}+", "(a|aa)+$"])
+def test_check_pattern_accepts(pattern: str) -> None:
+    from livedocs_runner.params import check_pattern
+    assert check_pattern(pattern) == pattern
+
+
+def test_a_catastrophic_pattern_times_out_as_a_parameter_error() -> None:
+    spec = ParamSpec(name="code", type="str", pattern="(a|aa)+$")
+    assert spec.convert("a" * 30) == "a" * 30
+    with pytest.raises(ParameterError) as info:
+        spec.convert("a" * 100 + "b")
+    assert info.value.message == f"parameter 'code' expects a str matching '(a|aa)+$', got '{'a' * 77}...'."
+    assert "Matching the pattern took longer than 0.25 s" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("source, kind", [
+    ("x = {1, 2}", "any"), ("x = b'raw'", "any"), ("x = 1j", "any"), ("x = ...", "any"), ("x = {1: 2}", "dict"),
+    ("x = 1e999", "float"), ("x = 0x" + "f" * 4000, "int"), ("x: float = " + "9" * 400, "float"),
+    ("x = " + "[" * 40 + "]" * 40, "list"),
+])
+def test_defaults_that_are_not_plain_data_are_left_to_the_notebook(source: str, kind: str) -> None:
+    """Like an expression default: livedocs does not record or inject it, the notebook's own line runs."""
+    (spec,) = infer(source)
+    assert (spec.type, spec.default, spec.literal) == (kind, None, False)
+    json.dumps(spec.to_json())  # `livedocs inspect --json` used to crash on these
+
+
+def test_tuple_defaults_become_lists_all_the_way_down() -> None:
+    (spec,) = infer("x = (1, (2, 3), {'k': (4,)})")
+    assert (spec.type, spec.default, spec.literal) == ("list", [1, [2, 3], {"k": [4]}], True)

@@ -246,3 +246,32 @@ def test_refinement_errors_are_not_repeated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.message == f"{path}, line 3: parameter 'a': 'choices' expects an int, got 'x'."
+
+
+@pytest.mark.parametrize("name", ["pandas", "matplotlib.pyplot", "_private", "sklearn.linear_model", "café", "a1.b2"])
+def test_module_names_accepted_as_warm_imports(name: str) -> None:
+    from livedocs_runner.notebook import check_module_name
+    assert check_module_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["os; open('/tmp/x','w')", "os.", ".os", "1os", "os path", "import", "os.class",
+                                  "os\n", "os\nimport sys", "", "os\\", "__import__('os')", 5, None, ["os"]])
+def test_anything_but_a_module_name_is_refused_as_warm_import(tmp_path: Path, name: object) -> None:
+    from livedocs_runner.notebook import check_module_name
+    with pytest.raises(ValueError, match="is not a module name"):
+        check_module_name(name)
+    import json
+    path = write_config(tmp_path, f"warm_imports: [pandas, {json.dumps(name)}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.message.startswith(f"{path}, line 2: 'warm_imports': ")
+
+
+def test_warm_imports_from_the_notebook_are_module_names_only(tmp_path: Path) -> None:
+    nb = write_notebook(tmp_path / "n.ipynb", [("x = 1", ["parameters"]),
+                                               "import os, numpy.linalg as la\nfrom collections import abc\n"
+                                               "from . import sibling\n%matplotlib inline\nimport ñu"])
+    config = load_target(nb)
+    assert config.notebook.top_level_imports() == ("os", "numpy.linalg", "collections")
+    (plan,) = plan_runs(config)
+    assert plan.warm_imports == ("os", "numpy.linalg", "collections")

@@ -2,6 +2,8 @@
 
 Errors: any :class:`LivedocsError` becomes ``Error: <message>`` on stderr and its exit code
 (2 bad input, 1 failed run, 130 interrupted); ``--debug`` shows the traceback instead.
+Everything printed goes through :class:`~livedocs_runner.cli.format.SafeStream`: names and
+values from notebooks and configs cannot act on the terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import click
 
 from ..errors import LivedocsError
+from .format import SafeStream, error_text
 
 DEFAULT_HOME = ".livedocs"
 
@@ -39,14 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or bool(os.environ.get("LIVEDOCS_DEBUG"))
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM cancels like Ctrl-C
+    for name in ("stdout", "stderr"):
+        if not isinstance(getattr(sys, name), SafeStream):
+            setattr(sys, name, SafeStream(getattr(sys, name)))
     try:
         cli.main(args=args, prog_name="livedocs", standalone_mode=False)
     except LivedocsError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"Error: {exc.message}", err=True)
-        if exc.hint:
-            click.echo(exc.hint, err=True)
+        click.echo(error_text(exc.message, exc.hint), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)

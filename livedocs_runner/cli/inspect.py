@@ -10,6 +10,7 @@ import click
 from ..errors import ConfigError, LivedocsError
 from ..scenarios import load_config, load_target
 from . import cli
+from .format import error_text, safe, table
 
 
 @cli.command()
@@ -22,16 +23,15 @@ def inspect(target: Path, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(schema.to_json(), indent=2, ensure_ascii=False))
         return
-    click.echo(f"{schema.notebook}")
+    click.echo(safe(schema.notebook))
     if not schema.has_parameters_cell:
         click.echo("  no cell tagged 'parameters': the notebook takes no parameters.")
         return
-    rows = [(p.name, p.type, json.dumps(p.default, ensure_ascii=False), _constraints(p), p.help) for p in schema.params]
-    widths = [max(len(r[i]) for r in rows + [("NAME", "TYPE", "DEFAULT", "CONSTRAINTS", "HELP")]) for i in range(4)]
-    for row in [("NAME", "TYPE", "DEFAULT", "CONSTRAINTS", "HELP")] + rows:
-        click.echo("  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    rows = [[p.name, p.type, json.dumps(p.default, ensure_ascii=False), _constraints(p), p.help] for p in schema.params]
+    lines = table(rows, ["NAME", "TYPE", "DEFAULT", "CONSTRAINTS", "HELP"]).splitlines()
+    click.echo("\n".join("  " + line for line in lines))
     if config.path:
-        click.echo(f"Scenarios: {', '.join(s.name for s in config.scenarios)}")
+        click.echo(f"Scenarios: {', '.join(safe(s.name) for s in config.scenarios)}")
 
 
 def _constraints(spec) -> str:
@@ -61,8 +61,8 @@ def validate(configs: tuple[Path, ...]) -> None:
             config = load_config(path)
         except LivedocsError as exc:
             bad += 1
-            click.echo(f"Error: {exc.message}" + (f"\n{exc.hint}" if exc.hint else ""), err=True)
+            click.echo(error_text(exc.message, exc.hint), err=True)
             continue
-        click.echo(f"OK {path}: {len(config.scenarios)} scenario(s) for {config.notebook.path}")
+        click.echo(f"OK {safe(path)}: {len(config.scenarios)} scenario(s) for {safe(config.notebook.path)}")
     if bad:
         raise ConfigError(f"{bad} of {len(configs)} config(s) invalid.")

@@ -10,6 +10,7 @@ from typing import TextIO
 
 from ..execute import Progress
 from ..records.store import FINAL, RunRecord
+from .format import raw_stream, safe
 
 
 class ProgressView:
@@ -18,6 +19,7 @@ class ProgressView:
     def __init__(self, workers: int, stream: TextIO | None = None, live: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
+        self.terminal = raw_stream(self.stream)  # the live line's cursor controls; its text is made safe
         self.workers = max(1, workers)
         self.state: dict[str, Progress] = {}
         self.labels: dict[str, str] = {}
@@ -63,22 +65,23 @@ class ProgressView:
     def _render(self, event: Progress, previous: Progress | None) -> None:
         where = f"cell {event.cell}/{event.cells}" if event.cells else event.status
         if self.live:
-            line = f"[{self.summary()}] {event.run_id} {event.scenario}: {where}"
+            line = f"[{self.summary()}] {event.run_id} {safe(event.scenario)}: {where}"
             width = shutil.get_terminal_size((100, 20)).columns
-            self.stream.write("\r\x1b[2K" + line[: max(20, width - 1)])
+            self.terminal.write("\r\x1b[2K" + line[: max(20, width - 1)])
             if event.status in FINAL:
-                self.stream.write("\r\x1b[2K")
-            self.stream.flush()
+                self.terminal.write("\r\x1b[2K")
+            self.terminal.flush()
             return
+        name = safe(event.scenario)
         if event.status in FINAL:
-            self.stream.write(f"run {event.run_id} {event.scenario}: {event.status} in {event.elapsed:.1f}s [{self.summary()}]\n")
+            self.stream.write(f"run {event.run_id} {name}: {event.status} in {event.elapsed:.1f}s [{self.summary()}]\n")
         elif event.cells and (previous is None or previous.cell != event.cell):
-            self.stream.write(f"run {event.run_id} {event.scenario}: cell {event.cell} of {event.cells}\n")
+            self.stream.write(f"run {event.run_id} {name}: cell {event.cell} of {event.cells}\n")
         elif previous is None or previous.status != event.status:
-            self.stream.write(f"run {event.run_id} {event.scenario}: {event.status}\n")
+            self.stream.write(f"run {event.run_id} {name}: {event.status}\n")
         self.stream.flush()
 
     def close(self) -> None:
         if self.live:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
+            self.terminal.write("\r\x1b[2K")
+            self.terminal.flush()
