@@ -56,12 +56,13 @@ def check_module_name(name: object) -> str:
     Warm imports become ``import NAME`` in the kernel: anything but a module name is refused here
     rather than executed, whatever validated the config before.
     """
-    if isinstance(name, str) and name and all(part.isidentifier() for part in name.split(".")):
-        return name
-    shown = repr(name)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    raise ConfigError(f"warm_imports: {shown} is not a module name; it was not imported.",
-                      hint="List dotted module names only, e.g. `warm_imports: [pandas, matplotlib.pyplot]`.")
+    from .notebook import check_module_name as check
+
+    try:
+        return check(name)
+    except ValueError as exc:
+        raise ConfigError(f"warm_imports: {exc}; it was not imported.",
+                          hint="List dotted module names only, e.g. `warm_imports: [pandas, matplotlib.pyplot]`.") from None
 
 
 class KernelSource(Protocol):

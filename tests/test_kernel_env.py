@@ -9,6 +9,7 @@ import pytest
 
 from livedocs_runner.errors import ConfigError
 from livedocs_runner.kernels import KernelRequest, check_module_name
+from livedocs_runner.params import quote
 from tests.conftest import NOTEBOOKS, CliResult
 
 
@@ -36,13 +37,13 @@ def test_warm_imports_accept_dotted_module_names(name: str) -> None:
     assert KernelRequest("python3", Path("."), (name,)).warm_imports == (name,)
 
 
-@pytest.mark.parametrize(("name", "shown"), [
-    ("os; open('/tmp/x','w')", "\"os; open('/tmp/x','w')\""), ("os\nimport sys", "'os\\nimport sys'"),
-    ("a..b", "'a..b'"), ("", "''"), ("1abc", "'1abc'"), (" os", "' os'"), (3, "3"),
-    ("y; " + "x" * 500, "'y; " + "x" * 53 + "..."),
+@pytest.mark.parametrize("name", [
+    "os; open('/tmp/x','w')", "os\nimport sys", "a..b", "", "1abc", " os", 3, "import", "os.class",
+    "y; " + "x" * 500,
 ])
-def test_warm_imports_refuse_anything_else(name: object, shown: str) -> None:
+def test_warm_imports_refuse_anything_else(name: object) -> None:
     with pytest.raises(ConfigError) as caught:
         KernelRequest("python3", Path("."), (name,))  # type: ignore[arg-type]
-    assert caught.value.message == f"warm_imports: {shown} is not a module name; it was not imported."
+    assert caught.value.message == f"warm_imports: {quote(name)} is not a module name; it was not imported."
+    assert len(caught.value.message) < 150  # a huge value is quoted shortened
     assert caught.value.exit_code == 2
