@@ -82,31 +82,35 @@ _HEADER_TEMPLATE = """\
 """
 
 _header = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_HEADER_TEMPLATE)
-_local = threading.local()  # one exporter per thread and flavour: nbconvert exporters are not thread-safe
+
+# Building an exporter loads and compiles templates (slow), so each flavour is built once per process
+# and shared; nbconvert exporters are not thread-safe, so one conversion at a time (tens of ms each).
+_exporters: dict[bool, HTMLExporter] = {}
+_exporter_lock = threading.Lock()
 
 
-def _exporter(with_code: bool) -> HTMLExporter:
-    """Building an exporter loads templates (slow); one per thread and flavour is enough."""
-    cache = _local.__dict__.setdefault("exporters", {})
-    if with_code not in cache:
-        exporter = HTMLExporter(template_name="lab", template_file="livedocs_report.html.j2",
-                                extra_loaders=[jinja2.DictLoader({"livedocs_report.html.j2": _PAGE_TEMPLATE})])
-        exporter.exclude_input = not with_code
-        exporter.exclude_input_prompt = not with_code
-        exporter.exclude_output_prompt = True
-        cache[with_code] = exporter
-    return cache[with_code]
+def _convert(nb: nbformat.NotebookNode, resources: dict, *, with_code: bool) -> str:
+    with _exporter_lock:
+        exporter = _exporters.get(with_code)
+        if exporter is None:
+            exporter = HTMLExporter(template_name="lab", template_file="livedocs_report.html.j2",
+                                    extra_loaders=[jinja2.DictLoader({"livedocs_report.html.j2": _PAGE_TEMPLATE})])
+            exporter.exclude_input = not with_code
+            exporter.exclude_input_prompt = not with_code
+            exporter.exclude_output_prompt = True
+            _exporters[with_code] = exporter
+        body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return body
 
 
 def warm_up() -> None:
-    """Load nbconvert and compile the report template (~0.6 s the first time in a thread).
+    """Load nbconvert and compile the report template (~0.6 s the first time in a process).
 
     A run calls this in a background thread while its kernel starts, so the report at the end of
     a single cold run costs tens of milliseconds instead of most of a second.
     """
-    if not getattr(_local, "warm", False):
-        _exporter(False).from_notebook_node(nbformat.v4.new_notebook(), resources=_resources(Markup(""), "warm-up"))
-        _local.warm = True
+    if False not in _exporters:
+        _convert(nbformat.v4.new_notebook(), _resources(Markup(""), "warm-up"), with_code=False)
 
 
 def error_text(error: RunError) -> str:
@@ -152,9 +156,7 @@ def render_report(record: RunRecord, nb: nbformat.NotebookNode | None = None, *,
     """The report's HTML for ``record`` (reads its executed notebook unless ``nb`` is given)."""
     if nb is None:
         nb = nbformat.read(record.output_notebook, as_version=4)
-    body, _ = _exporter(with_code).from_notebook_node(nb, resources=_resources(provenance_html(record),
-                                                                                record.title or record.id))
-    return body
+    return _convert(nb, _resources(provenance_html(record), record.title or record.id), with_code=with_code)
 
 
 def write_report(record: RunRecord, nb: nbformat.NotebookNode | None, path: Path, *, with_code: bool = False) -> Path:

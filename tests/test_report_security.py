@@ -118,7 +118,7 @@ def test_report_title_is_escaped():
 
 
 def test_reports_render_in_parallel_threads():
-    """Each thread has its own exporter: concurrent reports do not mix their headers."""
+    """The shared exporter is used by one thread at a time: concurrent reports do not mix their headers."""
     results: dict[int, str] = {}
 
     def work(n: int) -> None:
