@@ -14,7 +14,7 @@ from livedocs_runner.jobs import cached_result
 from livedocs_runner.plan import RunPlan, plan_for, plan_runs
 from livedocs_runner.scenarios import Config
 
-from .safe import callback, guarded, show_error, text
+from .safe import callback, guarded, public, roots, show_error, text
 from .services import catalog, go, link, services, user
 
 RESERVED = ("notebook", "scenario", "run", "compare", "tab")
@@ -86,6 +86,8 @@ def _prefill(name: str, config: Config, form: Form) -> str:
 
 def _widget_value(field: Field, value: Any) -> Any:
     value = field.to_widget(value)
+    if field.widget == "fixed":  # shown, never read back: the project-relative path, not the server's
+        return public(value, roots())
     if field.widget in ("select", "file") and value not in field.choices:
         return field.choices[0] if field.choices else None
     return value
