@@ -296,6 +296,9 @@ def test_form_keeps_a_fixed_path_and_an_untouched_any_value(tmp_path, monkeypatc
                  "the run to finish", timeout=240)
     assert done.status == "succeeded", done.error
     assert done.metrics == {"rows": 2, "x_is_none": True}
+    page = app(run=run_id)  # the run's inputs are shown without the server's folders
+    inputs = page.dataframe[-1].value
+    assert dict(zip(inputs["parameter"], inputs["value"])) == {"src": '"data/b.csv"', "x": "null"}
 
 
 def test_logger_reaches_stderr():

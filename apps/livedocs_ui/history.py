@@ -14,14 +14,15 @@ from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, STATUSES, RunRecord
 
-from .safe import callback, guarded, show_error, text
+from .safe import callback, guarded, public, roots, show_error, text
 from .services import go, link, services
 
 
 def _short(value: Any) -> str:
+    """A value for a table cell (plain text); server paths shown relative to the project."""
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.6g}"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return public(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), roots())
 
 
 def history(config: Config) -> None:

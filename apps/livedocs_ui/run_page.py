@@ -18,7 +18,7 @@ from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
 
-from .safe import callback, clean_traceback, guarded, roots, show_error, text
+from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .services import find_config, go, link, services, user
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
@@ -115,7 +115,7 @@ def results(record: RunRecord, config: Config | None) -> None:
     _actions(record, baseline)
     _report(record)
     with st.expander("Inputs of this run"):
-        st.dataframe(pd.DataFrame([{"parameter": k, "value": json.dumps(v, ensure_ascii=False)}
+        st.dataframe(pd.DataFrame([{"parameter": k, "value": public(json.dumps(v, ensure_ascii=False), roots())}
                                    for k, v in record.parameters.items()]), hide_index=True)
 
 
