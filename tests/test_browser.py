@@ -227,6 +227,13 @@ def test_a_report_cannot_reach_the_app_and_text_stays_text(browser, hostile_proj
         assert page.locator("a[href^='javascript']").count() == 0
         assert page.locator(f"img[src='{TRACKER}']").count() == 0
 
+        page.goto(f"{url}?notebook=echo")  # the form: title, scenario selector (the hostile name is selected)
+        page.get_by_text("Start from scenario").wait_for()
+        page.get_by_text("Link to this form with these values:").wait_for()
+        assert page.get_by_role("combobox", name="Start from scenario").input_value() == HOSTILE  # plain text
+        assert page.locator("a[href^='javascript']").count() == 0
+        assert page.locator(f"img[src='{TRACKER}']").count() == 0
+
     # the control: the same report in an iframe that allows scripts and same-origin (what Streamlit's
     # st.iframe / components.html give) does change the parent's title, so the check above can fail
     control = browser.new_page()
