@@ -299,6 +299,17 @@ def test_form_keeps_a_fixed_path_and_an_untouched_any_value(tmp_path, monkeypatc
     page = app(run=run_id)  # the run's inputs are shown without the server's folders
     inputs = page.dataframe[-1].value
     assert dict(zip(inputs["parameter"], inputs["value"])) == {"src": '"data/b.csv"', "x": "null"}
+    page.button(key="edit").click().run()  # "Edit these inputs": back to the form, same scenario, no error
+    assert not page.error and not page.exception
+    assert page.query_params == {"notebook": "count", "scenario": "other"}
+    assert page.text_area(key="field:count:x").value == "null"
+    assert page.text_input(key="field:count:src").value == "data/b.csv"
+    page.text_area(key="field:count:x").set_value('{"k": [1, 2]}').run()
+    assert not page.error and page.query_params["x"] == '{"k": [1, 2]}'
+    page.text_area(key="field:count:x").set_value("not json").run()
+    assert texts_of(page.error) == ["Error: parameter 'x' expects JSON, got 'not json'. Write a number, "
+                                    '"text in double quotes", true, false, null, [a list] or {"a": "dict"}.']
+    assert page.button(key="run:count").disabled
 
 
 def test_logger_reaches_stderr():
