@@ -30,6 +30,8 @@ from .conftest import NOTEBOOKS, until  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "apps" / "livedocs_app.py"
+if str(APP.parent) not in sys.path:
+    sys.path.insert(0, str(APP.parent))  # the app's page modules, as the entry script imports them
 LINK = "[click](javascript:alert(1))"
 IMAGE = "![](http://127.0.0.1:9/track.png)"
 HOSTILE = f"{LINK} {IMAGE} <img src=x onerror=alert(1)> :red[red] www.evil.example a@evil.example $x^2$"
@@ -243,7 +245,6 @@ def test_sidebar_shows_no_server_path(project):
 
 
 def test_public_messages_drop_server_paths():
-    sys.path.insert(0, str(ROOT / "apps"))
     from livedocs_ui.safe import public, text
     roots = [Path("/srv/app"), Path("/srv/app/.livedocs")]
     assert public("/srv/app/configs/x.yaml, line 3: bad", roots) == "configs/x.yaml, line 3: bad"
@@ -313,6 +314,10 @@ def test_form_keeps_a_fixed_path_and_an_untouched_any_value(tmp_path, monkeypatc
 
 
 def test_logger_reaches_stderr():
-    sys.path.insert(0, str(ROOT / "apps"))
     from livedocs_ui.safe import log
     assert log.handlers and log.level <= logging.ERROR
+
+
+def test_compare_link_is_bounded(project):
+    at = app(compare=",".join(f"{n:012x}" for n in range(500)))
+    assert texts_of(at.error) == ["Error: 500 runs given; compare at most 50 at a time."]

@@ -18,6 +18,9 @@ from .safe import callback, guarded, public, roots, show_error, text
 from .services import go, link, services
 
 
+MAX_COMPARE = 50  # runs on one comparison page (a link is never a way to make the server do unbounded work)
+
+
 def _short(value: Any) -> str:
     """A value for a table cell (plain text); server paths shown relative to the project."""
     if isinstance(value, float):
@@ -57,8 +60,12 @@ def history(config: Config) -> None:
 def compare_page(ids: list[str]) -> None:
     st.button("← Catalog", key="back-catalog", on_click=callback(go))
     st.title("Compare runs")
+    ids = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    if len(ids) > MAX_COMPARE:
+        st.error(f"Error: {len(ids)} runs given; compare at most {MAX_COMPARE} at a time.")
+        return
     try:
-        records = [services().store.get(i) for i in ids if i]
+        records = [services().store.get(i) for i in ids]
     except LivedocsError as exc:
         show_error(exc)
         return
