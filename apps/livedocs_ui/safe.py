@@ -67,11 +67,6 @@ def text(value: Any) -> str:
     return _MARKDOWN.sub(r"\\\1", _SPACE.sub(" ", _CONTROL.sub("", str(value))).strip())
 
 
-def plain(value: str) -> str:
-    """The inverse of :func:`text` (what the page shows); used by tests."""
-    return re.sub(r"\\(.)", r"\1", value)
-
-
 def public(message: str, roots: Iterable[Path] = ()) -> str:
     """``message`` without absolute server paths: paths under ``roots`` become relative, others their name."""
     for root in sorted({str(r).rstrip("/") for r in roots if str(r) not in ("", "/")}, key=len, reverse=True):
