@@ -109,10 +109,22 @@ def browser():
             browser.close()
 
 
-def metrics_of(page) -> dict[str, str]:
-    values = page.get_by_test_id("stMetricValue")
-    values.first.wait_for(timeout=WAIT_MS)
+SETTLED = """(tiles) => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], [data-stale="true"]')
+    && document.querySelectorAll('[data-testid="stMetricLabel"]').length === tiles
+    && document.querySelectorAll('[data-testid="stMetricValue"]').length === tiles"""
+
+
+def settled(page, tiles: int = 0) -> None:
+    """Wait until the page's script run is over, nothing on it is a stale element of an earlier run,
+    and it shows ``tiles`` metric tiles."""
+    page.wait_for_function(SETTLED, arg=tiles, timeout=WAIT_MS)
+
+
+def metrics_of(page, tiles: int) -> dict[str, str]:
+    """The metric tiles (label -> value) once the page shows ``tiles`` of them."""
     page.get_by_text("Share and go on").wait_for(timeout=WAIT_MS)  # drawn after every metric tile
+    settled(page, tiles)
+    values = page.get_by_test_id("stMetricValue")
     labels = page.get_by_test_id("stMetricLabel").all_inner_texts()
     return dict(zip([label.strip() for label in labels], values.all_inner_texts()))
 
@@ -123,6 +135,8 @@ def test_fill_run_and_share_in_a_real_browser(browser, server):  # browser first
     page.set_default_timeout(WAIT_MS)
     page.goto(url)
     page.get_by_text("Credit risk scorecard").first.wait_for()
+    page.get_by_role("button", name="Open").first.wait_for()
+    settled(page)  # click a button of the finished page, not one a rerun is about to replace
     page.get_by_role("button", name="Open").first.click()  # the catalog lists credit risk first
     page.wait_for_url(re.compile(r"notebook=credit_risk"))
 
@@ -135,8 +149,8 @@ def test_fill_run_and_share_in_a_real_browser(browser, server):  # browser first
 
     page.wait_for_url(re.compile(r"\?run=[0-9a-f]{12}$"))
     page.get_by_text("Succeeded").wait_for()
-    metrics = metrics_of(page)
-    assert list(metrics)[:4] == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    metrics = metrics_of(page, tiles=4)  # the credit-risk notebook records four numbers
+    assert list(metrics) == ["N applications", "Approval rate", "Default rate", "Expected loss"]
     run_id = page.url.rsplit("=", 1)[1]
     record = Store(home).get(run_id)
     assert (record.status, record.trigger, record.user) == ("succeeded", "app", "browser-test")
@@ -147,7 +161,7 @@ def test_fill_run_and_share_in_a_real_browser(browser, server):  # browser first
     shared.goto(page.url)
     shared.get_by_text("Succeeded").wait_for()
     shared.get_by_text(f"Run {run_id} · by browser-test via app").wait_for()
-    assert metrics_of(shared) == metrics
+    assert metrics_of(shared, tiles=4) == metrics
 
 
 # --- security: reports cannot reach the app; people-supplied text stays text ---------------------
@@ -199,6 +213,8 @@ def test_a_report_cannot_reach_the_app_and_text_stays_text(browser, hostile_proj
         page.set_default_timeout(WAIT_MS)
         page.goto(f"{url}?run={run.id}")
         page.get_by_text("Succeeded").wait_for()
+        page.get_by_text("Share and go on").wait_for()
+        settled(page, tiles=1)  # the whole page is drawn: the absence checks below see all of it
         title = page.title()
         assert "pwned" not in title
         page.get_by_text("Full report (code hidden)").click()
@@ -224,12 +240,14 @@ def test_a_report_cannot_reach_the_app_and_text_stays_text(browser, hostile_proj
 
         page.goto(url)  # the catalog: title and description of the hostile config
         page.get_by_text(f"About {HOSTILE}").wait_for()
+        settled(page)
         assert page.locator("a[href^='javascript']").count() == 0
         assert page.locator(f"img[src='{TRACKER}']").count() == 0
 
         page.goto(f"{url}?notebook=echo")  # the form: title, scenario selector (the hostile name is selected)
         page.get_by_text("Start from scenario").wait_for()
         page.get_by_text("Link to this form with these values:").wait_for()
+        settled(page)
         assert page.get_by_role("combobox", name="Start from scenario").input_value() == HOSTILE  # plain text
         assert page.locator("a[href^='javascript']").count() == 0
         assert page.locator(f"img[src='{TRACKER}']").count() == 0
