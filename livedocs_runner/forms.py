@@ -153,7 +153,8 @@ def field_for(spec: ParamSpec, default: Any = None) -> Field:
             files = [f for f in list_files(Path(spec.within)) if not spec.pattern or re.fullmatch(spec.pattern, f)]
             if isinstance(default, str) and default not in files and _inside(Path(default), Path(spec.within)):
                 files.append(default)
-            labels = tuple(_relative(f, spec.within) for f in files)
+            within = os.path.realpath(spec.within)  # the listed files are resolved paths too
+            labels = tuple(_relative(f, within) for f in files)
             return Field(widget="file", choices=tuple(files), choice_labels=labels, **common)
         return Field(widget="fixed", **common)  # a server path is never typed in by a web user
     if spec.choices:

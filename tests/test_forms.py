@@ -294,3 +294,13 @@ def test_picker_default_outside_the_folder_is_not_offered(tmp_path):
     spec = ParamSpec(name="f", type="path", default=str(tmp_path / "out.csv"), within=str(data))
     field = field_for(spec, spec.default)
     assert field.choices == (str(data / "in.csv"),) and field.choice_labels == ("in.csv",)
+
+
+def test_picker_labels_are_relative_when_within_is_reached_through_a_link(tmp_path):
+    data = tmp_path / "real"
+    (data / "q").mkdir(parents=True)
+    (data / "q" / "a.csv").write_text("1")
+    (tmp_path / "alias").symlink_to(data, target_is_directory=True)
+    spec = ParamSpec(name="f", type="path", within=str(tmp_path / "alias"))
+    field = field_for(spec)
+    assert field.choices == (str(data / "q" / "a.csv"),) and field.choice_labels == ("q/a.csv",)
