@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the page modules nex
 from livedocs_ui.form_page import catalog_page, notebook_page  # noqa: E402
 from livedocs_ui.history import compare_page  # noqa: E402
 from livedocs_ui.run_page import run_page  # noqa: E402
-from livedocs_ui.services import catalog, find_config, go, services, user  # noqa: E402
+from livedocs_ui.safe import callback, guarded, show_flash, text  # noqa: E402
+from livedocs_ui.services import broken, catalog, find_config, go, services, user  # noqa: E402
 
 from livedocs_runner.provenance import current_user  # noqa: E402
 
@@ -41,19 +42,17 @@ def sidebar() -> None:
         if "user" not in st.session_state:
             st.session_state["user"] = current_user()
         st.text_input("Your name", key="user", help="Recorded with the runs you start.")
-        st.button("All notebooks", key="nav-catalog", on_click=go, width="stretch")
+        st.button("All notebooks", key="nav-catalog", on_click=callback(go), width="stretch")
         for entry in catalog():
             if entry.config is not None:
-                st.button(entry.config.title, key=f"nav:{entry.name}", on_click=go,
+                st.button(text(entry.config.title), key=f"nav:{entry.name}", on_click=callback(go),
                           kwargs={"notebook": entry.name}, width="stretch")
         jobs = services().queue.jobs()
         running = sum(j.status == "running" for j in jobs)
         st.caption(f"{running} running · {len(jobs) - running} waiting · {services().queue.workers} at a time")
-        st.caption(f"Runs are kept in {services().settings.home}")
 
 
-def main() -> None:
-    sidebar()
+def page() -> None:
     params = st.query_params
     if params.get("run"):
         run_page(params["run"])
@@ -62,15 +61,25 @@ def main() -> None:
     elif params.get("notebook"):
         name = params["notebook"]
         config = find_config(name)
-        if config is None:
-            names = [e.name for e in catalog()]
-            st.error(f"Error: no notebook {name!r} here. Available: {', '.join(names) or 'none'}.")
-            catalog_page()
-        else:
+        if config is not None:
             notebook_page(name, config)
+        elif (entry := broken(name)) is not None:
+            st.title(text(entry.name))
+            st.error(text(f"This config cannot be loaded. Error: {entry.error}"))
+        else:
+            names = [e.name for e in catalog()]
+            st.error(text(f"Error: no notebook {name!r} here. Available: {', '.join(names) or 'none'}."))
+            catalog_page()
     else:
         catalog_page()
-    _ = user()
+
+
+def main() -> None:
+    with guarded("sidebar"):
+        sidebar()
+    show_flash()
+    with guarded("page"):
+        page()
 
 
 main()

@@ -14,19 +14,21 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, ParameterError
 from .params import ParamSpec
 from .scenarios import Config
 from .schema import Schema, Source
 
 WIDGETS = ("number", "slider", "toggle", "select", "multiselect", "date", "text", "json", "file", "fixed")
 MAX_FILES = 500  # a `within:` folder bigger than this is listed up to here
+MAX_ENTRIES = 20_000  # directory entries looked at while listing one `within:` folder
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,11 +88,33 @@ class Field:
             return value.isoformat()
         if isinstance(value, tuple):
             value = list(value)
+        if self.widget == "json" and self.type == "any" and isinstance(value, str):
+            return self._json(value)
         if self.widget == "file" and isinstance(value, str) and value in self.choice_labels:
             return self.choices[self.choice_labels.index(value)]  # a file name from a shared link
         if self.widget == "multiselect" and isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()] if not value.lstrip().startswith("[") else value
         return value
+
+    def to_text(self, value: Any) -> str:
+        """A typed parameter value as the text a shared link carries (what :meth:`from_widget` reads)."""
+        if self.widget == "file":
+            return self.label_of(value)
+        if self.widget == "json" or isinstance(value, list | dict) or value is None:
+            return json.dumps(value, ensure_ascii=False)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def _json(self, text: str) -> Any:
+        """The value typed into the JSON editor of an ``any`` parameter: JSON, never a bare string."""
+        if not text.strip():
+            return None
+        try:
+            return json.loads(text, parse_constant=_no_constant)  # strict JSON: no NaN or Infinity
+        except (ValueError, RecursionError):
+            raise ParameterError(f"parameter '{self.name}' expects JSON, got {_quote(text)}.",
+                                 hint='Write a number, "text in double quotes", true, false, null, [a list] or {"a": "dict"}.') from None
 
 
 @dataclass(frozen=True)
@@ -127,9 +151,10 @@ def field_for(spec: ParamSpec, default: Any = None) -> Field:
     if spec.type == "path":
         if spec.within:
             files = [f for f in list_files(Path(spec.within)) if not spec.pattern or re.fullmatch(spec.pattern, f)]
-            if isinstance(default, str) and default not in files and Path(default).is_file():
+            if isinstance(default, str) and default not in files and _inside(Path(default), Path(spec.within)):
                 files.append(default)
-            labels = tuple(_relative(f, spec.within) for f in files)
+            within = os.path.realpath(spec.within)  # the listed files are resolved paths too
+            labels = tuple(_relative(f, within) for f in files)
             return Field(widget="file", choices=tuple(files), choice_labels=labels, **common)
         return Field(widget="fixed", **common)  # a server path is never typed in by a web user
     if spec.choices:
@@ -149,12 +174,51 @@ def field_for(spec: ParamSpec, default: Any = None) -> Field:
 
 
 def list_files(folder: Path) -> list[str]:
-    """Absolute paths of the visible files below ``folder``, sorted, at most :data:`MAX_FILES`."""
-    if not folder.is_dir():
+    """Absolute paths of the visible, readable files below ``folder``, sorted, at most :data:`MAX_FILES`.
+
+    Symbolic links are listed only when their target is a file inside ``folder`` (as the target's
+    path); linked folders are not entered; hidden files and folders are skipped. At most
+    :data:`MAX_ENTRIES` directory entries are looked at, so a huge folder costs a bounded time.
+    """
+    try:
+        root = folder.resolve(strict=True)
+    except (OSError, RuntimeError):
         return []
-    found = sorted(str(p.resolve()) for p in folder.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    return found[:MAX_FILES]
+    if not root.is_dir():
+        return []
+    found: set[str] = set()
+    seen = 0
+    for current, dirs, files in os.walk(root, onerror=None, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            seen += 1
+            if seen > MAX_ENTRIES or len(found) >= MAX_FILES:
+                return sorted(found)
+            if name.startswith("."):
+                continue
+            target = _readable_file_inside(Path(current, name), root)
+            if target is not None:
+                found.add(str(target))
+        seen += len(dirs)
+    return sorted(found)
+
+
+def _readable_file_inside(path: Path, root: Path) -> Path | None:
+    """``path`` resolved, when that is a readable regular file inside ``root``; else None."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # a dangling link, a loop
+        return None
+    if not target.is_relative_to(root) or not target.is_file() or not os.access(target, os.R_OK):
+        return None
+    return target
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        return _readable_file_inside(path, folder.resolve(strict=True)) is not None
+    except (OSError, RuntimeError):
+        return False
 
 
 def form_values_to_params(config: Config, values: Mapping[str, Any], *,
@@ -162,11 +226,16 @@ def form_values_to_params(config: Config, values: Mapping[str, Any], *,
     """Typed parameters for a run from form (or shared-link) values, validated like ``-p``.
 
     ``base`` (e.g. a scenario's values) is applied first; ``values`` on top. Raises
-    :class:`ParameterError` with the CLI's message for the first bad or unknown value.
+    :class:`ParameterError` with the CLI's message for the first bad or unknown value. A
+    ``fixed`` field (a ``path`` without ``within:``) takes its value from ``base`` or the
+    notebook: a web user never chooses a server path, so a value for it is refused.
     """
     form = build_form(config.schema)
     texts = {}
     for name, value in values.items():
+        if name in form.names and form.field(name).widget == "fixed":
+            raise ParameterError(f"parameter '{name}' cannot be set from the web form: the config fixes it.",
+                                 hint=f"Pick a scenario that sets it, or give it a `within:` folder in {config.path}.")
         texts[name] = form.field(name).from_widget(value) if name in form.names else value
     cli_source = Source(name=None, base=Path.cwd())
     layers = [(dict(base), Source(name=None, base=config.notebook.path.parent))] if base else []
@@ -182,12 +251,22 @@ def scenario_params(config: Config, name: str) -> dict[str, Any]:
     raise ConfigError(f"{name!r} is a sweep, not a single scenario.", hint="Pick one of its points.")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit - 3] + "...")
+
+
 def _help(spec: ParamSpec) -> str:
-    extra = f" Must match `{spec.pattern}`." if spec.pattern else ""
+    extra = f" Must match the pattern {spec.pattern}." if spec.pattern else ""
     if spec.type == "datetime":
         extra += " Format: YYYY-MM-DDTHH:MM:SS."
-    if spec.type in ("list", "dict", "any"):
+    if spec.type in ("list", "dict"):
         extra += " Write it as JSON."
+    if spec.type == "any":
+        extra += ' Write it as JSON: a number, "text in double quotes", true, false, null, a list or a dict.'
     return (spec.help + extra).strip()
 
 

@@ -1,110 +1,165 @@
-"""The HTML report of a run (nbconvert): a provenance header, then the outputs, code hidden."""
+"""The HTML report of a run (nbconvert): a provenance header, then the outputs, code hidden.
+
+The report is a self-contained, inert document: it loads nothing from the network (no require.js,
+MathJax, Mermaid or widget scripts from a CDN; math stays as its LaTeX text) and carries a
+Content-Security-Policy that forbids scripts and remote requests, so whatever HTML a notebook
+displayed cannot run or phone home, even when the downloaded file is opened on its own.
+
+The provenance header is not part of the notebook: it is rendered by its own autoescaping
+template and placed into the page after conversion, so no field (scenario, title, user, error
+text) can change its structure, whatever it contains.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import html
 import json
 import threading
 from pathlib import Path
 
+import jinja2
 import nbformat
+from markupsafe import Markup
 from nbconvert import HTMLExporter
 
+from .errors import RunError
 from .records.store import RunRecord, atomic_write
+
+# No scripts at all, nothing fetched from anywhere; inline styles and embedded (data:) images only.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+                           "form-action 'none'; base-uri 'none'")
 
 _STATUS_COLOURS = {"succeeded": "#1a7f37", "failed": "#cf222e", "cancelled": "#9a6700"}
 
+# nbconvert's lab template without any <script src=...> (require.js, MathJax, Mermaid, widgets);
+# the CSP first thing in <head>; the header (already escaped HTML) first thing in <main>.
+_PAGE_TEMPLATE = """\
+{%- extends 'index.html.j2' -%}
+{%- block html_head -%}
+<meta http-equiv="Content-Security-Policy" content="{{ resources.livedocs_csp }}">
+{{ super() }}
+{%- endblock html_head -%}
+{%- block html_head_js -%}{%- endblock html_head_js -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block body_header -%}
+{{ super() }}
+{{ resources.livedocs_header }}
+{%- endblock body_header -%}
+"""
 
-_THREAD = threading.local()  # an HTMLExporter keeps per-call state: never share one between threads
-_SPARE: dict[bool, list[HTMLExporter]] = {False: [], True: []}  # warmed up, not yet owned by a thread
-_SPARE_LOCK = threading.Lock()
+# Every {{ field }} is escaped by the environment (autoescape): text stays text.
+_HEADER_TEMPLATE = """\
+<div class="livedocs-header" style="font-family:sans-serif;font-size:13px;padding:0 1em">
+<h2>{{ heading }}</h2>
+<table class="livedocs-provenance" style="margin-left:0">
+{%- for name, value, style in rows %}
+<tr><th style="text-align:left;padding-right:1em">{{ name }}</th><td>
+{%- if style == "code" %}<code>{{ value }}</code>
+{%- elif style %}<b style="color:{{ style }}">{{ value }}</b>
+{%- else %}{{ value }}{% endif %}</td></tr>
+{%- endfor %}
+</table>
+<h3>Parameters</h3>
+<table class="livedocs-parameters" style="margin-left:0">
+{%- for name, value in parameters %}
+<tr><td><code>{{ name }}</code></td><td><code>{{ value }}</code></td></tr>
+{%- else %}
+<tr><td>none</td></tr>
+{%- endfor %}
+</table>
+{%- if inputs %}
+<h3>Input files</h3>
+<table class="livedocs-inputs" style="margin-left:0"><tr><th>path</th><th>bytes</th><th>SHA-256</th></tr>
+{%- for path, size, sha in inputs %}
+<tr><td>{{ path }}</td><td>{{ size }}</td><td><code>{{ sha }}</code></td></tr>
+{%- endfor %}
+</table>
+{%- endif %}
+<hr>
+</div>
+"""
+
+_header = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(_HEADER_TEMPLATE)
+
+# Building an exporter loads and compiles templates (slow), so each flavour is built once per process
+# and shared; nbconvert exporters are not thread-safe, so one conversion at a time (tens of ms each).
+_exporters: dict[bool, HTMLExporter] = {}
+_exporter_lock = threading.Lock()
 
 
-def _exporter(with_code: bool) -> HTMLExporter:
-    """This thread's exporter of that flavour: building one loads templates (slow), so each thread
-    keeps its own, starting from one :func:`warm_up` built if there is one."""
-    mine: dict[bool, HTMLExporter] = _THREAD.__dict__.setdefault("exporters", {})
-    if with_code not in mine:
-        with _SPARE_LOCK:
-            spare = _SPARE[with_code].pop() if _SPARE[with_code] else None
-        mine[with_code] = spare or _new_exporter(with_code)
-    return mine[with_code]
+def _convert(nb: nbformat.NotebookNode, resources: dict, *, with_code: bool) -> str:
+    with _exporter_lock:
+        exporter = _exporters.get(with_code)
+        if exporter is None:
+            exporter = HTMLExporter(template_name="lab", template_file="livedocs_report.html.j2",
+                                    extra_loaders=[jinja2.DictLoader({"livedocs_report.html.j2": _PAGE_TEMPLATE})])
+            exporter.exclude_input = not with_code
+            exporter.exclude_input_prompt = not with_code
+            exporter.exclude_output_prompt = True
+            _exporters[with_code] = exporter
+        body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return body
 
 
-def _new_exporter(with_code: bool) -> HTMLExporter:
-    exporter = HTMLExporter(template_name="lab")
-    exporter.exclude_input = not with_code
-    exporter.exclude_input_prompt = not with_code
-    exporter.exclude_output_prompt = True
-    return exporter
-
-
-@functools.lru_cache(maxsize=1)
 def warm_up() -> None:
     """Load nbconvert and compile the report template (~0.6 s the first time in a process).
 
     A run calls this in a background thread while its kernel starts, so the report at the end of
-    a single cold run costs tens of milliseconds instead of most of a second. The exporter it
-    builds is handed to the first thread that writes a report.
+    a single cold run costs tens of milliseconds instead of most of a second.
     """
-    exporter = _new_exporter(False)
-    exporter.from_notebook_node(nbformat.v4.new_notebook())
-    with _SPARE_LOCK:
-        _SPARE[False].append(exporter)
+    if False not in _exporters:
+        _convert(nbformat.v4.new_notebook(), _resources(Markup(""), "warm-up"), with_code=False)
 
 
-def provenance_html(record: RunRecord) -> str:
-    """The header: status, scenario, parameters, timing, notebook hash, inputs, environment."""
-    colour = _STATUS_COLOURS.get(record.status, "#57606a")
-    rows = [
-        ("Run", record.id), ("Status", f'<b style="color:{colour}">{html.escape(record.status)}</b>'),
-        ("Scenario", html.escape(record.scenario)), ("Notebook", html.escape(record.notebook)),
-        ("Notebook SHA-256", f"<code>{record.notebook_sha256}</code>"),
-        ("Config", html.escape(record.config or "—")),
-        ("Started", html.escape(record.started_at or "—")), ("Finished", html.escape(record.finished_at or "—")),
-        ("Duration", f"{record.duration_s:.2f} s" if record.duration_s is not None else "—"),
-        ("Trigger / user", html.escape(f"{record.trigger} / {record.user}")),
-        ("Python / kernel", html.escape(f"{record.environment.get('python', '?')} / {record.environment.get('kernel', '?')}")),
-        ("Packages SHA-256", f"<code>{record.environment.get('packages_sha256', '—')}</code>"),
+def error_text(error: RunError) -> str:
+    """``ZeroDivisionError: division by zero (in cell 4)``: the one-line form of a run error."""
+    return f"{error.summary()} ({error.where})" if error.where else error.summary()
+
+
+def provenance_html(record: RunRecord) -> Markup:
+    """The header: status, scenario, parameters, timing, notebook hash, inputs, environment.
+
+    Built by an autoescaping template from plain text values, so it is always well-formed HTML
+    in which every field is text.
+    """
+    env = record.environment or {}
+    rows: list[tuple[str, str, str]] = [
+        ("Run", record.id, ""), ("Status", record.status, _STATUS_COLOURS.get(record.status, "#57606a")),
+        ("Scenario", record.scenario, ""), ("Notebook", record.notebook, ""),
+        ("Notebook SHA-256", record.notebook_sha256, "code"), ("Config", record.config or "—", ""),
+        ("Started", record.started_at or "—", ""), ("Finished", record.finished_at or "—", ""),
+        ("Duration", f"{record.duration_s:.2f} s" if record.duration_s is not None else "—", ""),
+        ("Trigger / user", f"{record.trigger} / {record.user}", ""),
+        ("Python / kernel", f"{env.get('python', '?')} / {env.get('kernel', '?')}", ""),
+        ("Packages SHA-256", str(env.get("packages_sha256", "—")), "code"),
     ]
     if record.rerun_of:
-        rows.append(("Rerun of", record.rerun_of))
+        rows.append(("Rerun of", record.rerun_of, ""))
     if record.cache_of:
-        rows.append(("Cached result of", record.cache_of))
-    if record.error:
-        err = record.error
-        where = f"cell {err['cell']}: " if err.get("cell") else ""
-        rows.append(("Error", html.escape(f"{where}{err.get('ename')}: {err.get('evalue')}")))
-    params = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td><code>{html.escape(json.dumps(v, ensure_ascii=False))}</code></td></tr>"
-                     for k, v in record.parameters.items())
-    inputs = "".join(f"<tr><td>{html.escape(i['path'])}</td><td>{i.get('size')}</td><td><code>{i.get('sha256')}</code></td></tr>"
-                     for i in record.inputs)
-    table = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{v}</td></tr>" for k, v in rows)
-    parts = [f"<h2>{html.escape(record.title or Path(record.notebook).stem)} — {html.escape(record.scenario)}</h2>",
-             f"<table class='livedocs-provenance' style='margin-left:0'>{table}</table>",
-             f"<h3>Parameters</h3><table style='margin-left:0'>{params or '<tr><td>none</td></tr>'}</table>"]
-    if inputs:
-        parts.append(f"<h3>Input files</h3><table style='margin-left:0'><tr><th>path</th><th>bytes</th><th>SHA-256</th></tr>{inputs}</table>")
-    return "<div class='livedocs-header' style='font-family:sans-serif;font-size:13px'>" + "".join(parts) + "<hr></div>"
+        rows.append(("Cached result of", record.cache_of, ""))
+    error = RunError.from_json(record.error)
+    if error is not None:
+        rows.append(("Error", error_text(error), ""))
+    parameters = [(name, json.dumps(value, ensure_ascii=False)) for name, value in record.parameters.items()]
+    inputs = [(str(i.get("path")), str(i.get("size")), str(i.get("sha256"))) for i in record.inputs]
+    heading = f"{record.title or Path(record.notebook).stem} — {record.scenario}"
+    return Markup(_header.render(heading=heading, rows=rows, parameters=parameters, inputs=inputs))
+
+
+def _resources(header: Markup, name: str) -> dict:
+    return {"metadata": {"name": name}, "livedocs_header": header, "livedocs_csp": CONTENT_SECURITY_POLICY}
 
 
 def render_report(record: RunRecord, nb: nbformat.NotebookNode | None = None, *, with_code: bool = False) -> str:
     """The report's HTML for ``record`` (reads its executed notebook unless ``nb`` is given)."""
     if nb is None:
         nb = nbformat.read(record.output_notebook, as_version=4)
-    nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # a copy we can prepend to
-    header = nbformat.v4.new_markdown_cell(provenance_html(record))
-    if nb.get("nbformat_minor", 0) < 5:
-        header.pop("id", None)
-    nb.cells.insert(0, header)
-    body, _ = _exporter(with_code).from_notebook_node(nb, resources={"metadata": {"name": record.title or record.id}})
-    return body
+    return _convert(nb, _resources(provenance_html(record), record.title or record.id), with_code=with_code)
 
 
 def write_report(record: RunRecord, nb: nbformat.NotebookNode | None, path: Path, *, with_code: bool = False) -> Path:
     report_record = dataclasses.replace(record, report_html=str(path))
     atomic_write(path, render_report(report_record, nb, with_code=with_code))
     return path
-

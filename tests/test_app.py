@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -55,8 +56,13 @@ def app(**query: str) -> AppTest:
     return at.run()
 
 
+def shown(markdown: str) -> str:
+    """What a Markdown source made by the app's ``text()`` (every punctuation mark escaped) displays."""
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
 def texts(elements) -> list[str]:
-    return [str(e.value) for e in elements]
+    return [shown(str(e.value)) for e in elements]
 
 
 def run_until_done(at: AppTest) -> AppTest:
@@ -86,7 +92,7 @@ def test_catalog_lists_every_config(home):
     assert any("approval" in m.lower() or "approve" in m.lower() for m in texts(at.markdown))
     at.button(key="open:credit_risk").click().run()
     assert at.query_params["notebook"] == "credit_risk"
-    assert at.title[0].value == "Credit risk scorecard"
+    assert texts(at.title) == ["Credit risk scorecard"]
 
 
 def test_form_comes_from_the_schema_and_scenarios_prefill(home):
@@ -118,8 +124,11 @@ def test_shared_form_link_prefills_and_the_url_follows_the_form(home):
                                         ("min_credit_score", "12.5")])
 def test_invalid_value_refused_with_the_cli_message(home, tmp_path, name, text):
     at = app(notebook="credit_risk", **{name: text})
-    expected = cli_error("run", str(ROOT / "configs" / "credit_risk.yaml"), "-p", f"{name}={text}", home=tmp_path / "cli")
+    # run from the project folder with a relative path, the CLI names files as the app shows them to
+    # a web user: relative to the project, never as absolute server paths
+    expected = cli_error("run", "configs/credit_risk.yaml", "-p", f"{name}={text}", home=tmp_path / "cli")
     assert any(e.startswith(expected) for e in texts(at.error)), (expected, texts(at.error))
+    assert not any(str(ROOT) in e for e in texts(at.error))
 
 
 def test_invalid_text_refused_in_the_form(home, tmp_path, monkeypatch):
@@ -139,7 +148,7 @@ def test_run_from_the_form_then_share_and_reuse(home):
     run_id = at.query_params["run"]
     at = run_until_done(at)
     assert texts(at.success)[0].startswith("Succeeded")
-    labels = [m.label for m in at.metric]
+    labels = [shown(m.label) for m in at.metric]
     assert labels[:4] == ["N applications", "Approval rate", "Default rate", "Expected loss"]
     values = [m.value for m in at.metric]
     assert at.dataframe and at.subheader  # the by-region table
@@ -151,7 +160,7 @@ def test_run_from_the_form_then_share_and_reuse(home):
 
     shared = app(run=run_id)  # the link opens the same result in another session
     assert [m.value for m in shared.metric] == values
-    assert shared.title[0].value == "Credit risk scorecard — baseline (edited)"
+    assert texts(shared.title) == ["Credit risk scorecard — baseline (edited)"]
 
     again = app(notebook="credit_risk", threshold="0.45")  # identical inputs: offer the stored result
     again.button(key="run:credit_risk").click().run()
@@ -167,7 +176,7 @@ def test_baseline_deltas_history_and_compare(home):
     baseline, stress = run_batch(plans, store, options=RunOptions(trigger="cli"), workers=2)
     at = app(run=stress.id)
     assert at.selectbox(key=f"baseline:{stress.id}").value == baseline.id  # the config's baseline scenario
-    deltas = {m.label: m.delta for m in at.metric}
+    deltas = {shown(m.label): m.delta for m in at.metric}
     assert deltas["Approval rate"] and deltas["Approval rate"] != "0"
 
     nb = app(notebook="credit_risk")
@@ -176,7 +185,7 @@ def test_baseline_deltas_history_and_compare(home):
     nb.multiselect(key="h-pick:credit_risk").set_value([baseline.id, stress.id]).run()
     nb.button(key="h-compare:credit_risk").click().run()
     assert nb.query_params["compare"] == f"{baseline.id},{stress.id}"
-    assert nb.title[0].value == "Compare runs"
+    assert texts(nb.title) == ["Compare runs"]
     differ = nb.dataframe[0].value
     assert list(differ.index) == ["threshold", "unemployment_shock"]
     assert nb.selectbox(key="chart-x").options == ["threshold", "unemployment_shock"]
@@ -187,7 +196,7 @@ def test_failed_run_is_explained_plainly(home):
     plan = plan_runs(ROOT / "tests" / "data" / "notebooks" / "broken.ipynb")[0]
     [failed] = run_batch([plan], Store(home), options=RunOptions(trigger="cli"))
     at = app(run=failed.id)
-    assert texts(at.error) == ["This run failed at step 4 of the notebook: division by zero (ZeroDivisionError)."]
+    assert texts(at.error) == ["This run failed in cell 4 (ZeroDivisionError: division by zero)."]
     assert at.expander[0].label == "Technical detail"
     assert "ZeroDivisionError" in at.expander[0].code[0].value
 

@@ -171,3 +171,136 @@ def test_core_does_not_import_ui_libraries():
             "bad = [m for m in ('streamlit', 'click') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- item 12: values the form used to get wrong -----------------------------------------------
+
+@pytest.fixture
+def any_and_path(tmp_path):
+    """A notebook with an ``any`` parameter and a ``path`` without ``within:`` (a fixed field)."""
+    from tests.conftest import write_notebook
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.csv").write_text("x\n2\n")
+    write_notebook(tmp_path / "nb.ipynb", [('x = None  # anything\nsrc = "a.csv"\nlimit = 3', ["parameters"]), "print(x)"])
+    config = tmp_path / "c.yaml"
+    config.write_text("notebook: nb.ipynb\nparameters:\n  src: {type: path}\n"
+                      "scenarios:\n  base: {}\n  other_file: {src: b.csv}\n", encoding="utf-8")
+    return load_config(config)
+
+
+def test_untouched_any_parameter_stays_none(any_and_path):
+    form = build_form(any_and_path.schema)
+    field = form.field("x")
+    assert (field.widget, field.type) == ("json", "any")
+    widget = field.to_widget(None)  # what the untouched text area holds
+    assert form_values_to_params(any_and_path, {"x": widget})["x"] is None
+
+
+@pytest.mark.parametrize("text, value", [
+    ("null", None), ("", None), ("  ", None), ("3", 3), ("2.5", 2.5), ("true", True), ('"null"', "null"),
+    ('"hello"', "hello"), ('[1, "a", null]', [1, "a", None]), ('{"k": {"n": [1]}}', {"k": {"n": [1]}}),
+])
+def test_typed_json_for_an_any_parameter_is_parsed(any_and_path, text, value):
+    assert form_values_to_params(any_and_path, {"x": text})["x"] == value
+
+
+@pytest.mark.parametrize("text", ["hello", "[1, 2", "{'k': 1}", "NaN", "[" * 5000 + "]" * 5000, "x" * 500])
+def test_bad_json_for_an_any_parameter_is_refused(any_and_path, text):
+    with pytest.raises(ParameterError) as err:
+        form_values_to_params(any_and_path, {"x": text})
+    assert err.value.message.startswith("parameter 'x' expects JSON, got ")
+    assert len(err.value.message) < 120  # a long value is quoted truncated
+    assert "double quotes" in err.value.hint
+
+
+def test_any_value_round_trips_through_a_shared_link(any_and_path):
+    field = build_form(any_and_path.schema).field("x")
+    for value in (None, "null", "text", 3, [1, {"a": None}], True):
+        assert form_values_to_params(any_and_path, {"x": field.to_text(value)})["x"] == value
+
+
+def test_scenario_path_without_within_is_kept(any_and_path):
+    """The form never shows a server path to edit, so the scenario's file must reach the run."""
+    form = build_form(any_and_path.schema)
+    assert form.field("src").widget == "fixed"
+    base = scenario_params(any_and_path, "other_file")
+    assert base["src"].endswith("b.csv")
+    values = {f.name: f.to_widget(base[f.name]) for f in form.fields if f.widget != "fixed"}
+    params = form_values_to_params(any_and_path, values, base=base)
+    assert params == base  # untouched: the run is the scenario, not "(edited)"
+    assert form_values_to_params(any_and_path, {**values, "limit": 4}, base=base)["src"].endswith("b.csv")
+
+
+@pytest.mark.parametrize("value", ["/etc/passwd", "b.csv", "a.csv"])
+def test_a_fixed_path_cannot_be_set_from_the_form(any_and_path, value):
+    with pytest.raises(ParameterError, match="parameter 'src' cannot be set from the web form"):
+        form_values_to_params(any_and_path, {"src": value}, base=scenario_params(any_and_path, "base"))
+
+
+# --- the file picker --------------------------------------------------------------------------
+
+def test_file_picker_lists_only_files_inside_the_folder(tmp_path):
+    from livedocs_runner.forms import list_files
+    data = tmp_path / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "a.csv").write_text("1")
+    (data / "sub" / "b.csv").write_text("2")
+    (data / ".hidden.csv").write_text("3")
+    (data / ".git").mkdir()
+    (data / ".git" / "c.csv").write_text("4")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "x.csv").write_text("x")
+    (data / "link_out.txt").symlink_to(secret)  # a link to a file outside: never listed
+    (data / "link_etc").symlink_to("/etc/passwd")
+    (data / "link_dir").symlink_to(tmp_path / "elsewhere", target_is_directory=True)  # not entered
+    (data / "dangling").symlink_to(tmp_path / "nope")
+    (data / "loop").symlink_to(data / "loop")
+    (data / "link_in.csv").symlink_to(data / "sub" / "b.csv")  # inside: listed as its target
+    (data / "fifo").mkfifo() if hasattr(Path, "mkfifo") else __import__("os").mkfifo(data / "fifo")
+    assert list_files(data) == [str(data / "a.csv"), str(data / "sub" / "b.csv")]
+    assert list_files(data / "link_dir") == [str(tmp_path / "elsewhere" / "x.csv")]  # the folder itself may be a link
+    assert list_files(tmp_path / "missing") == []
+
+
+def test_file_picker_is_bounded(tmp_path, monkeypatch):
+    from livedocs_runner import forms
+    for n in range(30):
+        (tmp_path / f"f{n:02}.csv").write_text("1")
+    monkeypatch.setattr(forms, "MAX_FILES", 5)
+    assert len(forms.list_files(tmp_path)) == 5
+    monkeypatch.setattr(forms, "MAX_FILES", 500)
+    monkeypatch.setattr(forms, "MAX_ENTRIES", 10)
+    assert len(forms.list_files(tmp_path)) == 10
+
+
+@pytest.mark.skipif(hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0,
+                    reason="root can read every file")
+def test_file_picker_skips_unreadable_files(tmp_path):
+    from livedocs_runner.forms import list_files
+    (tmp_path / "ok.csv").write_text("1")
+    locked = tmp_path / "locked.csv"
+    locked.write_text("2")
+    locked.chmod(0)
+    assert list_files(tmp_path) == [str(tmp_path / "ok.csv")]
+
+
+def test_picker_default_outside_the_folder_is_not_offered(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.csv").write_text("1")
+    (tmp_path / "out.csv").write_text("2")
+    spec = ParamSpec(name="f", type="path", default=str(tmp_path / "out.csv"), within=str(data))
+    field = field_for(spec, spec.default)
+    assert field.choices == (str(data / "in.csv"),) and field.choice_labels == ("in.csv",)
+
+
+def test_picker_labels_are_relative_when_within_is_reached_through_a_link(tmp_path):
+    data = tmp_path / "real"
+    (data / "q").mkdir(parents=True)
+    (data / "q" / "a.csv").write_text("1")
+    (tmp_path / "alias").symlink_to(data, target_is_directory=True)
+    spec = ParamSpec(name="f", type="path", within=str(tmp_path / "alias"))
+    field = field_for(spec)
+    assert field.choices == (str(data / "q" / "a.csv"),) and field.choice_labels == ("q/a.csv",)

@@ -14,6 +14,7 @@ from livedocs_runner.jobs import cached_result
 from livedocs_runner.plan import RunPlan, plan_for, plan_runs
 from livedocs_runner.scenarios import Config
 
+from .safe import callback, guarded, public, roots, show_error, text
 from .services import catalog, go, link, services, user
 
 RESERVED = ("notebook", "scenario", "run", "compare", "tab")
@@ -24,25 +25,25 @@ def catalog_page() -> None:
     st.caption("Pick one, change its inputs, press Run. Every run is kept: open, compare and share any of them.")
     entries = catalog()
     if not entries:
-        st.info(f"No configs in {services().settings.configs}. Add a YAML file there (see the README).")
+        st.info("No configs in the configs folder yet. Add a YAML file there (see the README).")
     for entry in entries:
-        with st.container(border=True):
+        with st.container(border=True), guarded(f"catalog entry {entry.name}"):
             if entry.config is None:
-                st.subheader(entry.name)
-                st.error(f"This config cannot be loaded. Error: {entry.error}")
+                st.subheader(text(entry.name))
+                st.error(text(f"This config cannot be loaded. Error: {entry.error}"))
                 continue
             config = entry.config
-            st.subheader(config.title)
-            st.write(config.description or "_No description._")
+            st.subheader(text(config.title))
+            st.markdown(text(config.description or "No description."))
             runs = len(services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000))
             st.caption(f"{len(config.schema.params)} inputs · {len(config.scenarios)} scenarios · {runs} runs so far")
-            st.button("Open", key=f"open:{entry.name}", on_click=go, kwargs={"notebook": entry.name})
+            st.button("Open", key=f"open:{entry.name}", on_click=callback(go), kwargs={"notebook": entry.name})
 
 
 def notebook_page(name: str, config: Config) -> None:
-    st.title(config.title)
+    st.title(text(config.title))
     if config.description:
-        st.write(config.description)
+        st.markdown(text(config.description))
     run_tab, history_tab = st.tabs(["Run", "History"])
     with run_tab:
         _form(name, config)
@@ -65,7 +66,7 @@ def _prefill(name: str, config: Config, form: Form) -> str:
     names = _scenario_names(config)
     scenario = st.query_params.get("scenario") or config.baseline or names[0]
     if scenario not in names:
-        st.error(f"Error: no scenario {scenario!r} in {config.path}. Showing {config.baseline}.")
+        st.error(text(f"Error: no scenario {scenario!r} in {name}. Showing {config.baseline or names[0]}."))
         scenario = config.baseline or names[0]
     signature = json.dumps([scenario, query], sort_keys=True)
     if st.session_state.get(f"written:{name}") == signature and all(_key(name, f.name) in st.session_state for f in form.fields):
@@ -74,7 +75,7 @@ def _prefill(name: str, config: Config, form: Form) -> str:
     try:
         params = form_values_to_params(config, query, base=base)
     except LivedocsError as exc:
-        st.error(f"Error: {exc}")  # a bad shared link: say why, fill in the rest
+        show_error(exc)  # a bad shared link: say why, fill in the rest
         params = base
     for field in form.fields:
         st.session_state[_key(name, field.name)] = _widget_value(field, params.get(field.name, field.default))
@@ -85,17 +86,20 @@ def _prefill(name: str, config: Config, form: Form) -> str:
 
 def _widget_value(field: Field, value: Any) -> Any:
     value = field.to_widget(value)
+    if field.widget == "fixed":  # shown, never read back: the project-relative path, not the server's
+        return public(value, roots())
     if field.widget in ("select", "file") and value not in field.choices:
         return field.choices[0] if field.choices else None
     return value
 
 
+@callback
 def _on_scenario(name: str) -> None:
     go(notebook=name, scenario=st.session_state[f"scenario:{name}"])
 
 
 def _draw(field: Field, key: str) -> None:
-    kw: dict[str, Any] = {"label": field.label, "help": field.help or None, "key": key}
+    kw: dict[str, Any] = {"label": text(field.label), "help": text(field.help) or None, "key": key}
     widget = field.widget
     if widget == "slider":
         st.slider(min_value=field.min, max_value=field.max, step=field.step, **kw)
@@ -113,7 +117,7 @@ def _draw(field: Field, key: str) -> None:
     elif widget == "json":
         st.text_area(height=80, **kw)
     elif widget == "fixed":
-        st.text_input(disabled=True, **{**kw, "help": (field.help + " Fixed by the notebook's config.").strip()})
+        st.text_input(disabled=True, **{**kw, "help": text((field.help + " Fixed by the notebook's config.").strip())})
     else:
         st.text_input(**kw)
 
@@ -125,10 +129,8 @@ def _shared_values(form: Form, values: dict[str, Any], params: dict[str, Any], b
         if field.widget == "fixed" or params.get(field.name) == base.get(field.name):
             continue
         value = params[field.name]
-        if field.widget == "file":
-            out[field.name] = field.label_of(value)
-        elif isinstance(value, list | dict) or value is None:
-            out[field.name] = json.dumps(value, ensure_ascii=False)
+        if field.widget in ("file", "json") or isinstance(value, list | dict) or value is None:
+            out[field.name] = field.to_text(value)
         else:
             out[field.name] = str(field.from_widget(values[field.name]))
     return out
@@ -145,10 +147,10 @@ def _form(name: str, config: Config) -> None:
             _draw(field, _key(name, field.name))
     values = {f.name: st.session_state[_key(name, f.name)] for f in form.fields if f.widget != "fixed"}
     base = scenario_params(config, scenario)
-    try:
-        params = form_values_to_params(config, values)
+    try:  # the scenario first: fields the form cannot change (a path without `within:`) keep its values
+        params = form_values_to_params(config, values, base=base)
     except LivedocsError as exc:
-        st.error(f"Error: {exc}")
+        show_error(exc)
         st.button("Run", type="primary", disabled=True, key=f"run:{name}")
         return
     shared = _shared_values(form, values, params, base)
@@ -177,10 +179,11 @@ def _form(name: str, config: Config) -> None:
 def _offer_cached(name: str, plan: RunPlan, run_id: str) -> None:
     hit = services().store.get(run_id)
     when = (hit.finished_at or hit.created_at)[:16].replace("T", " ")
-    st.info(f"A result for exactly these inputs already exists: run {hit.id} by {hit.user} ({when} UTC). "
-            "Same notebook, same data, same values.")
+    st.info(text(f"A result for exactly these inputs already exists: run {hit.id} by {hit.user} ({when} UTC). "
+                 "Same notebook, same data, same values."))
     left, right = st.columns(2)
-    left.button("Show it", type="primary", key=f"show-cached:{name}", on_click=_show_cached, args=(name, hit.id))
+    left.button("Show it", type="primary", key=f"show-cached:{name}", on_click=callback(_show_cached),
+                args=(name, hit.id))
     if right.button("Run anyway", key=f"run-anyway:{name}"):
         st.session_state[f"offer:{name}"] = None
         _submit(plan, use_cache=False)
@@ -204,7 +207,7 @@ def _sweeps(name: str, config: Config) -> None:
     with st.expander("Run a whole sweep"):
         sweep = st.selectbox("Sweep", sweeps, key=f"sweep:{name}")
         points = [s.name for s in config.scenarios if s.sweep == sweep]
-        st.caption(", ".join(points))
+        st.caption(text(", ".join(points)))
         if st.button(f"Run all {len(points)} points", key=f"run-sweep:{name}"):
             ids = [services().queue.submit(plan, RunOptions(trigger="app", user=user()))
                    for plan in plan_runs(config, scenarios=[sweep])]

@@ -14,13 +14,18 @@ from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, STATUSES, RunRecord
 
+from .safe import callback, guarded, public, roots, show_error, text
 from .services import go, link, services
 
 
+MAX_COMPARE = 50  # runs on one comparison page (a link is never a way to make the server do unbounded work)
+
+
 def _short(value: Any) -> str:
+    """A value for a table cell (plain text); server paths shown relative to the project."""
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.6g}"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return public(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), roots())
 
 
 def history(config: Config) -> None:
@@ -32,9 +37,9 @@ def history(config: Config) -> None:
     cols = st.columns(3)
     statuses = cols[0].multiselect("Status", STATUSES, key=f"h-status:{key}")
     triggers = cols[1].multiselect("Started from", sorted({r.trigger for r in runs}), key=f"h-trigger:{key}")
-    text = cols[2].text_input("Search scenario, user or id", key=f"h-text:{key}").strip().lower()
+    query = cols[2].text_input("Search scenario, user or id", key=f"h-text:{key}").strip().lower()
     shown = [r for r in runs if (not statuses or r.status in statuses) and (not triggers or r.trigger in triggers)
-             and (not text or text in f"{r.scenario} {r.user} {r.id}".lower())]
+             and (not query or query in f"{r.scenario} {r.user} {r.id}".lower())]
     metric_names = list(dict.fromkeys(k for r in shown for k, v in r.metrics.items() if not is_table(v)))[:4]
     rows = [{"run": r.id, "status": r.status + (" (cached)" if r.cache_of else ""), "scenario": r.scenario,
              "started (UTC)": (r.started_at or r.created_at)[:19].replace("T", " "),
@@ -46,19 +51,23 @@ def history(config: Config) -> None:
     chosen = st.multiselect("Select runs to open or compare", list(labels), format_func=labels.get,
                             key=f"h-pick:{key}")
     left, right = st.columns(2)
-    left.button("Open", key=f"h-open:{key}", disabled=len(chosen) != 1, on_click=go,
+    left.button("Open", key=f"h-open:{key}", disabled=len(chosen) != 1, on_click=callback(go),
                 kwargs={"run": chosen[0] if chosen else None})
-    right.button("Compare", key=f"h-compare:{key}", disabled=len(chosen) < 2, on_click=go,
+    right.button("Compare", key=f"h-compare:{key}", disabled=len(chosen) < 2, on_click=callback(go),
                  kwargs={"compare": ",".join(chosen)})
 
 
 def compare_page(ids: list[str]) -> None:
-    st.button("← Catalog", key="back-catalog", on_click=go)
+    st.button("← Catalog", key="back-catalog", on_click=callback(go))
     st.title("Compare runs")
+    ids = list(dict.fromkeys(i.strip() for i in ids if i.strip()))
+    if len(ids) > MAX_COMPARE:
+        st.error(f"Error: {len(ids)} runs given; compare at most {MAX_COMPARE} at a time.")
+        return
     try:
-        records = [services().store.get(i) for i in ids if i]
+        records = [services().store.get(i) for i in ids]
     except LivedocsError as exc:
-        st.error(f"Error: {exc}")
+        show_error(exc)
         return
     if len(records) < 2:
         st.error("Error: give at least two runs to compare, e.g. ?compare=ID1,ID2.")
@@ -83,7 +92,8 @@ def compare_page(ids: list[str]) -> None:
     _chart(records, result.differing, result.metrics)
     cols = st.columns(len(records))
     for column, record in zip(cols, records):
-        column.button(f"Open {record.id[:7]}", key=f"c-open:{record.id}", on_click=go, kwargs={"run": record.id})
+        column.button(text(f"Open {record.id[:7]}"), key=f"c-open:{record.id}", on_click=callback(go),
+                      kwargs={"run": record.id})
     st.caption("Link to this comparison:")
     st.code(link(compare=",".join(r.id for r in records)), language=None)
 
@@ -107,6 +117,11 @@ def _chart(records: list[RunRecord], differing: dict[str, list[Any]], metrics: d
 
 @st.fragment(run_every=1.0)
 def _waiting(ids: list[str]) -> None:
+    with guarded("progress of the runs"):
+        _count(ids)
+
+
+def _count(ids: list[str]) -> None:
     statuses = [services().queue.status(i) for i in ids]
     if all(s.done for s in statuses):
         st.rerun(scope="app")

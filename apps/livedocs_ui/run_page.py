@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-import streamlit.components.v1 as components
 
 from livedocs_runner.batch import plan_rerun
-from livedocs_runner.errors import LivedocsError
+from livedocs_runner.errors import LivedocsError, RunError
 from livedocs_runner.execute import RunOptions
-from livedocs_runner.forms import scenario_params
+from livedocs_runner.forms import build_form, scenario_params
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
 
+from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .services import find_config, go, link, services, user
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
@@ -27,15 +28,15 @@ def run_page(run_id: str) -> None:
     try:
         record = services().store.get(run_id)
     except LivedocsError as exc:
-        st.error(f"Error: {exc}")
+        show_error(exc)
         return
     config = find_config(path=record.config) if record.config else None
     name = config.path.stem if config and config.path else None
     if name:
-        st.button(f"← {config.title}", key="back", on_click=go, kwargs={"notebook": name, "tab": None})
-    st.title(f"{record.title or Path(record.notebook).stem} — {record.scenario}")
-    st.caption(f"Run {record.id} · by {record.user or 'unknown'} via {record.trigger} · "
-               f"created {record.created_at[:19].replace('T', ' ')} UTC")
+        st.button(text(f"← {config.title}"), key="back", on_click=callback(go), kwargs={"notebook": name, "tab": None})
+    st.title(text(f"{record.title or Path(record.notebook).stem} — {record.scenario}"))
+    st.caption(text(f"Run {record.id} · by {record.user or 'unknown'} via {record.trigger} · "
+                    f"created {record.created_at[:19].replace('T', ' ')} UTC"))
     if record.status not in FINAL:
         _live(record.id)
         return
@@ -45,6 +46,11 @@ def run_page(run_id: str) -> None:
 @st.fragment(run_every=1.0)
 def _live(run_id: str) -> None:
     """Polls the queue once a second; the rest of the page stays responsive."""
+    with guarded("run progress"):
+        _progress(run_id)
+
+
+def _progress(run_id: str) -> None:
     queue = services().queue
     status = queue.status(run_id)
     if status.done:
@@ -58,7 +64,7 @@ def _live(run_id: str) -> None:
         st.info(f"Running: {where} · {status.elapsed:.0f} s elapsed")
         st.progress(status.cell / status.cells if status.cells else 0.0)
     if run_id in {j.id for j in queue.jobs()}:
-        st.button("Cancel", key=f"cancel:{run_id}", on_click=queue.cancel, args=(run_id,))
+        st.button("Cancel", key=f"cancel:{run_id}", on_click=callback(queue.cancel), args=(run_id,))
     else:
         st.caption("This run was started elsewhere (e.g. from the command line); it cannot be cancelled here.")
 
@@ -90,7 +96,7 @@ def results(record: RunRecord, config: Config | None) -> None:
     if record.status == "succeeded":
         st.success("Succeeded" + (f" in {record.duration_s:.1f} s" if record.duration_s else "") + ".")
         if record.cache_of:
-            st.info(f"Reused the result of run {record.cache_of}, which had exactly the same inputs.")
+            st.info(text(f"Reused the result of run {record.cache_of}, which had exactly the same inputs."))
     elif record.status == "cancelled":
         st.warning("This run was cancelled before it finished. Whatever it produced up to then is below.")
     else:
@@ -109,18 +115,18 @@ def results(record: RunRecord, config: Config | None) -> None:
     _actions(record, baseline)
     _report(record)
     with st.expander("Inputs of this run"):
-        st.dataframe(pd.DataFrame([{"parameter": k, "value": json.dumps(v, ensure_ascii=False)}
+        st.dataframe(pd.DataFrame([{"parameter": k, "value": public(json.dumps(v, ensure_ascii=False), roots())}
                                    for k, v in record.parameters.items()]), hide_index=True)
 
 
 def _failure(record: RunRecord) -> None:
-    err = record.error or {}
-    step = f" at step {err['cell']} of the notebook" if err.get("cell") else ""
-    st.error(f"This run failed{step}: {err.get('evalue') or 'no detail'} ({err.get('ename', 'error')}).")
+    err = RunError.from_json(record.error) or RunError(ename="Error", evalue="no detail was recorded")
+    where = f" {err.where}" if err.where else ""
+    st.error(text(f"This run failed{where} ({err.summary()})."))
     with st.expander("Technical detail"):
-        st.code(err.get("traceback") or json.dumps(err, indent=2), language=None)
+        st.code(clean_traceback(err.traceback, roots()) or err.summary(), language=None)
         if record.output_notebook:
-            st.caption(f"Partial output: {record.output_notebook}")
+            st.caption("The notebook's output up to the failure is in the downloads below.")
 
 
 def _is_number(value: Any) -> bool:
@@ -139,9 +145,10 @@ def _metrics(record: RunRecord, baseline: RunRecord | None) -> None:
         if _is_number(value) and _is_number(base):
             change = value - base
             delta = "0" if change == 0 else ("+" if change > 0 else "") + _number(change)
-        shown = _number(value) if _is_number(value) else (value if isinstance(value, str) else json.dumps(value))
-        columns[index % len(columns)].metric(name.replace("_", " ").capitalize(), shown, delta, border=True, delta_color="off",
-                                             help=f"{name}; change against run {baseline.id}" if baseline else name)
+        shown = _number(value) if _is_number(value) else text(value if isinstance(value, str) else json.dumps(value))
+        columns[index % len(columns)].metric(text(name.replace("_", " ").capitalize()), shown, delta, border=True,
+                                             delta_color="off",
+                                             help=text(f"{name}; change against run {baseline.id}" if baseline else name))
 
 
 def _number(value: int | float) -> str:
@@ -154,7 +161,7 @@ def _number(value: int | float) -> str:
 def _tables(record: RunRecord) -> None:
     for name, value in record.metrics.items():
         if is_table(value):
-            st.subheader(name.replace("_", " ").capitalize())
+            st.subheader(text(name.replace("_", " ").capitalize()))
             st.dataframe(pd.DataFrame(value["data"], columns=value["columns"]), hide_index=True)
 
 
@@ -171,10 +178,10 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
     st.caption("Link to this result:")
     st.code(link(run=record.id), language=None)
     cols = st.columns(3)
-    cols[0].button("Run again with these inputs", key="rerun", on_click=_rerun, args=(record.id,))
+    cols[0].button("Run again with these inputs", key="rerun", on_click=callback(_rerun), args=(record.id,))
     cols[1].button("Compare with baseline", key="compare-baseline", disabled=baseline is None,
-                   on_click=go, kwargs={"compare": f"{record.id},{baseline.id}" if baseline else None})
-    cols[2].button("Edit these inputs", key="edit", on_click=_edit, args=(record,))
+                   on_click=callback(go), kwargs={"compare": f"{record.id},{baseline.id}" if baseline else None})
+    cols[2].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,))
     downloads = st.columns(2)
     for column, path, label, mime in ((downloads[0], record.output_notebook, "Download executed notebook", "application/x-ipynb+json"),
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):
@@ -193,14 +200,31 @@ def _edit(record: RunRecord) -> None:
     config = find_config(path=record.config) if record.config else None
     if config is None or config.path is None:
         return
-    values = {k: v if isinstance(v, str) else json.dumps(v) for k, v in record.parameters.items()}
+    form = build_form(config.schema)
     base = record.scenario.removesuffix(" (edited)")
     scenario = base if base in {s.name for s in config.scenarios} else config.baseline
+    # fixed fields (paths without `within:`) come from the scenario; the rest as a shared link carries them
+    values = {k: form.field(k).to_text(v) for k, v in record.parameters.items()
+              if k in form.names and form.field(k).widget != "fixed"}
     st.session_state.pop(f"written:{config.path.stem}", None)
     go(notebook=config.path.stem, scenario=scenario, **values)
+
+
+def sandboxed(document: str) -> str:
+    """A page that shows ``document`` in an iframe with an opaque origin and no scripts.
+
+    Streamlit's iframes (``st.iframe``, ``components.html``) always allow scripts *and* same-origin
+    access to the app. The report goes one level deeper, into an iframe with an empty ``sandbox``:
+    its own unique origin, no scripts, no forms, no popups, no navigation of the page around it.
+    The report is only ever an (escaped) attribute value of this static wrapper.
+    """
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><style>html,body{margin:0;height:100%}'
+            'iframe{border:0;width:100%;height:100%;display:block}</style></head><body>'
+            '<iframe sandbox="" referrerpolicy="no-referrer" title="Report" '
+            f'srcdoc="{html.escape(document, quote=True)}"></iframe></body></html>')
 
 
 def _report(record: RunRecord) -> None:
     if record.report_html and Path(record.report_html).is_file():
         with st.expander("Full report (code hidden)"):
-            components.html(Path(record.report_html).read_text(encoding="utf-8"), height=900, scrolling=True)
+            st.iframe(sandboxed(Path(record.report_html).read_text(encoding="utf-8")), height=900)

@@ -19,6 +19,8 @@ from livedocs_runner.provenance import current_user
 from livedocs_runner.scenarios import Config, load_config
 from livedocs_runner.records.store import Store
 
+from .safe import public, report_unexpected
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -71,22 +73,48 @@ def services() -> Services:
     return _services(Settings.from_env())
 
 
+def load_entry(path: Path, roots: list[Path]) -> Entry:
+    """One catalog entry; a config that cannot be loaded, for whatever reason, is one broken entry.
+
+    ``error`` is safe to show a web user: the message without server paths, or for an unexpected
+    failure only a reference id (the traceback goes to the server log).
+    """
+    try:
+        return Entry(path.stem, path, config=load_config(path))
+    except LivedocsError as exc:
+        return Entry(path.stem, path, error=public(str(exc), roots))
+    except Exception as exc:  # noqa: BLE001 - a bug or an odd file must not take the catalog down
+        ref = report_unexpected(exc, f"cannot load config {path}")
+        return Entry(path.stem, path, error=f"This config could not be loaded (reference {ref}). "
+                                            "The details are in the server log.")
+
+
 @st.cache_resource(show_spinner=False, ttl=10)
 def _catalog(folder: str, stamp: tuple) -> list[Entry]:
-    entries = []
-    for path in sorted(Path(folder).glob("*.y*ml")):
-        try:
-            entries.append(Entry(path.stem, path, config=load_config(path)))
-        except LivedocsError as exc:
-            entries.append(Entry(path.stem, path, error=str(exc)))
-    return entries
+    root = Path(folder)
+    return [load_entry(root / name, [root.parent, root, Path.cwd()]) for name, _ in stamp]
+
+
+def _stamp(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:  # a dangling link, a file removed meanwhile: loading it reports the problem
+        return -1
 
 
 def catalog() -> list[Entry]:
     """Every config in the configs folder (reloaded when a YAML file changes)."""
     folder = services().settings.configs
-    paths = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
-    return _catalog(str(folder), tuple((p.name, p.stat().st_mtime_ns) for p in paths))
+    try:
+        paths = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
+    except OSError:
+        paths = []
+    return _catalog(str(folder), tuple((p.name, _stamp(p)) for p in paths))
+
+
+def broken(name: str) -> Entry | None:
+    """The catalog entry called ``name`` when its config could not be loaded."""
+    return next((e for e in catalog() if e.name == name and e.config is None), None)
 
 
 def find_config(name: str | None = None, *, path: str | None = None) -> Config | None:
