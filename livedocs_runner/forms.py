@@ -15,14 +15,13 @@ import datetime as dt
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ParameterError
-from .params import ParamSpec
+from .params import ParamSpec, matches
 from .scenarios import Config
 from .schema import Schema, Source
 
@@ -150,7 +149,7 @@ def field_for(spec: ParamSpec, default: Any = None) -> Field:
               "default": default, "required": spec.required}
     if spec.type == "path":
         if spec.within:
-            files = [f for f in list_files(Path(spec.within)) if not spec.pattern or re.fullmatch(spec.pattern, f)]
+            files = _matching(list_files(Path(spec.within)), spec.pattern)
             if isinstance(default, str) and default not in files and _inside(Path(default), Path(spec.within)):
                 files.append(default)
             within = os.path.realpath(spec.within)  # the listed files are resolved paths too
@@ -171,6 +170,24 @@ def field_for(spec: ParamSpec, default: Any = None) -> Field:
     if spec.type in ("list", "dict", "any"):
         return Field(widget="json", **common)
     return Field(widget="text", **common)  # str, datetime (ISO text)
+
+
+def _matching(files: list[str], pattern: str | None) -> list[str]:
+    """The files whose path matches ``pattern`` (matched with the time limit ``-p`` values have).
+
+    A pattern that runs out of time on one file ends the listing there: a slow pattern must not
+    hold up the page once per file. The run itself still checks the value it gets.
+    """
+    if not pattern:
+        return files
+    kept = []
+    for path in files:
+        try:
+            if matches(pattern, path):
+                kept.append(path)
+        except ValueError:
+            break
+    return kept
 
 
 def list_files(folder: Path) -> list[str]:

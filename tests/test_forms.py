@@ -304,3 +304,14 @@ def test_picker_labels_are_relative_when_within_is_reached_through_a_link(tmp_pa
     spec = ParamSpec(name="f", type="path", within=str(tmp_path / "alias"))
     field = field_for(spec)
     assert field.choices == (str(data / "q" / "a.csv"),) and field.choice_labels == ("q/a.csv",)
+
+
+def test_file_picker_pattern_that_backtracks_ends_the_listing(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    slow = "2" + "a" * 40 + "!"  # "(a|aa)+b" backtracks exponentially on this name
+    for name in ("0ab", "1aab", slow, "3ab"):
+        (folder / name).write_text("x", encoding="utf-8")
+    spec = ParamSpec(name="f", type="path", within=str(folder), pattern=r".*/\d(a|aa)+b")
+    field = field_for(spec)  # returns: the slow name ends the listing instead of hanging the page
+    assert [Path(f).name for f in field.choices] == ["0ab", "1aab"]
