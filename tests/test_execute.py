@@ -9,17 +9,18 @@ import hashlib
 import json
 import signal
 import sqlite3
-import time
+import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nbformat
 import psutil
 import pytest
 
 from livedocs_runner.records.store import Store
-from tests.conftest import (CONFIGS, NOTEBOOKS, CliResult, cli_runner, make_path_project, popen_cli, run_records,
+from tests.conftest import (CONFIGS, NOTEBOOKS, CliResult, cli_runner, make_path_project, popen_cli,
                             until, write_notebook)
 
 pytestmark = pytest.mark.kernel
@@ -250,38 +251,63 @@ def gone(process: psutil.Process) -> bool:
 
 
 
-def start_slow(home: Path, *args: str) -> tuple[Any, list[psutil.Process]]:
-    """Start ``livedocs run slow.ipynb`` and return it with its kernel once 'started' was printed."""
-    proc = popen_cli(home, "run", NOTEBOOKS / "slow.ipynb", "--no-cache", *args)
+class Slow(NamedTuple):
+    """A ``livedocs run`` in progress, inside its sleeping cell; stdout/stderr are read to the end by threads."""
+
+    proc: subprocess.Popen[str]
+    kernels: list[psutil.Process]
+    stdout: list[str]
+    stderr: list[str]
+    readers: list[threading.Thread]
+
+    def communicate(self, timeout: float) -> tuple[str, str]:
+        self.proc.wait(timeout=timeout)
+        for reader in self.readers:
+            reader.join(timeout=timeout)
+        return "".join(self.stdout), "".join(self.stderr)
+
+
+def start_slow(home: Path, *args: str) -> Slow:
+    """Start ``livedocs run`` of a notebook that prints 'started' in one cell and sleeps in the next; return
+    once the sleeping cell has begun, i.e. once 'started' is in the runner's copy of the notebook (nbclient
+    takes a cell's last output before it starts the next cell)."""
+    notebook = write_notebook(home.parent / "slow_after_print.ipynb", [
+        ("seconds = 30", ["parameters"]), 'print("started", flush=True)', "import time\ntime.sleep(seconds)"])
+    proc = popen_cli(home, "run", notebook, "--no-cache", *args)
+    stdout: list[str] = []
+    stderr: list[str] = []
+    readers = [threading.Thread(target=lambda stream=stream, sink=sink: sink.extend(stream), daemon=True)
+               for stream, sink in ((proc.stdout, stdout), (proc.stderr, stderr))]
+    for reader in readers:
+        reader.start()
     kernels = until(lambda: kernels_of(psutil.Process(proc.pid)), "the kernel to start")
-    until(lambda: any(r["status"] == "running" for r in run_records(home)), "the run to start")
-    time.sleep(1.5)  # inside time.sleep(seconds), after print("started")
-    return proc, kernels
+    until(lambda: any("cell 4 of 4" in line for line in stderr), "the sleeping cell to start")
+    return Slow(proc, kernels, stdout, stderr, readers)
 
 
 def test_timeout_kills_the_kernel_and_records_a_timeout(home: Path) -> None:
-    proc, kernels = start_slow(home, "--timeout", "3", "--json")
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 1, stderr
+    slow = start_slow(home, "--timeout", "3", "--json")
+    stdout, stderr = slow.communicate(timeout=60)
+    assert slow.proc.returncode == 1, stderr
     [record] = json.loads(stdout)
     assert record["status"] == "failed"
     assert record["error"]["ename"] == "Timeout"
     assert "time limit of 3 s" in record["error"]["evalue"]
-    assert record["error"]["cell"] == 3
+    assert record["error"]["cell"] == 4
     assert 2.5 < record["duration_s"] < 15
     nb = nbformat.read(record["output_notebook"], as_version=4)
     assert outputs_text(nb, 2) == "started\n"
-    assert all(gone(k) for k in kernels)
+    assert all(gone(k) for k in slow.kernels)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_cancels_the_run(home: Path, signum: int) -> None:
-    proc, kernels = start_slow(home)
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    slow = start_slow(home)
+    slow.proc.send_signal(signum)
+    _, stderr = slow.communicate(timeout=60)
+    assert slow.proc.returncode == 130, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    until(lambda: all(gone(k) for k in kernels), "the kernel to go", timeout=10)
+    until(lambda: all(gone(k) for k in slow.kernels), "the kernel to go", timeout=10)
     [record] = Store(home).list()
     assert record.status == "cancelled"
     assert record.error and record.error["ename"] == "Cancelled"

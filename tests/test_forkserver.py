@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from livedocs_runner.plan import plan_runs
 from livedocs_runner.pool import PoolOptions
 from livedocs_runner.records.store import Store
 
-from .conftest import NOTEBOOKS, write_notebook
+from .conftest import NOTEBOOKS, until, write_notebook
 
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not fork_supported(), reason="needs Linux fork + pidfd")]
 
@@ -58,10 +57,7 @@ def alive(pid: int) -> bool:
 
 
 def until_dead(pids: list[int], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in pids if alive(pid)]
+    until(lambda: not any(alive(pid) for pid in pids), f"processes {pids} to end", timeout=timeout)
 
 
 def request_of(plan: Any) -> KernelRequest:
@@ -149,8 +145,11 @@ def test_interrupt_reaches_the_forked_kernel() -> None:
         assert km.has_kernel and run_sync(km.is_alive)()
         kc = km.client()
         kc.start_channels()
-        msg_id = kc.execute("import time; time.sleep(60)")
-        time.sleep(1.0)
+        msg_id = kc.execute("import time; print('sleeping', flush=True); time.sleep(60)")
+        while True:  # interrupt once the cell is inside its sleep, not before it started
+            message = run_sync(kc.get_iopub_msg)(timeout=20)
+            if message["parent_header"].get("msg_id") == msg_id and message["msg_type"] == "stream":
+                break
         run_sync(km.interrupt_kernel)()
         reply = run_sync(kc.get_shell_msg)(timeout=20)
         while reply["parent_header"].get("msg_id") != msg_id:
@@ -194,9 +193,7 @@ def test_close_leaves_no_template_and_no_kernel(store: Store) -> None:
     request = request_of(plan_runs(NOTEBOOKS / "isolation.ipynb")[0])
     in_use = kernels.acquire(request)  # never released: close kills it too
     kernels.prewarm(request)
-    deadline = time.monotonic() + 60
-    while kernels.stats()["idle"] < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    until(lambda: kernels.stats()["idle"] >= 1, "a kernel to wait idle", timeout=60)
     templates = kernels.server.template_pids()
     forked = [p.pid for p in psutil.Process(templates[0]).children()]
     assert in_use.provisioner.pid in forked and len(forked) >= 2
