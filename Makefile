@@ -28,7 +28,7 @@ test: setup  ## the whole suite: unit, real kernels, the app, one real browser
 test-fast: setup  ## unit tests only (no kernels, no browser)
 	$(BIN)/python -m pytest -q -m "not kernel and not browser and not dask"
 
-app: setup  ## start the web app on http://localhost:8501
+app: setup  ## start the web app on http://127.0.0.1:8501 (this machine only)
 	$(BIN)/livedocs app
 
 bench: setup  ## benchmarks against the plain papermill way
