@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .recording import record
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "LivedocsError": "errors", "InputError": "errors", "NotebookError": "errors",
