@@ -138,6 +138,9 @@ def test_runs_snapshot_their_inputs_once_and_cache_hits_take_none(run_cli: Calla
     assert first["inputs"][0]["snapshot"] == second["inputs"][0]["snapshot"] == first["inputs"][0]["sha256"]
     assert len(list((home / "blobs").iterdir())) == 1
     assert hit["cache_of"] and "snapshot" not in hit["inputs"][0]
+    Path(first["inputs"][0]["path"]).write_text("x\n")
+    [rerun] = run_cli("rerun", hit["id"], "--json").json()  # the hit's snapshot is the run it answered from
+    assert rerun["metrics"] == first["metrics"] == {"rows": 3}
 
 
 @pytest.mark.kernel

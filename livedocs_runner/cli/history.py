@@ -78,7 +78,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
               ("Started", record.started_at or "-"), ("Finished", record.finished_at or "-"),
               ("Duration", f"{record.duration_s:.3f}s" if record.duration_s is not None else "-")]
     if record.rerun_of:
-        fields.append(("Rerun of", f"{record.rerun_of} ({record.rerun_variant or 'exact'})"))
+        fields.append(("Rerun of", record.rerun_of + (f" ({record.rerun_variant})" if record.rerun_variant else "")))
     if record.cache_of:
         fields.append(("Cached from", record.cache_of))
     if record.error:
