@@ -165,15 +165,18 @@ def select_runs(store: Store, since: str | None, until: str | None, notebook: st
 
 
 def _date(value: str | None, option: str, *, end: bool = False) -> str | None:
-    """A ``YYYY-MM-DD[THH:MM[:SS]]`` bound as the ISO text records are compared by (an end date covers its day)."""
+    """A ``YYYY-MM-DD[THH:MM[:SS]]`` bound (UTC unless it names a zone) as the ISO text records are compared
+    by; an end date without a time covers its whole day."""
     if not value:
         return None
-    from datetime import datetime
+    from datetime import UTC, datetime
 
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InputError(f"{option} {quote(value)} is not a date.", hint=f"Write e.g. {option} 2026-04-01.") from None
+    if parsed.tzinfo is not None:  # records are stamped in UTC
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     text = parsed.isoformat(timespec="milliseconds")
     if end and len(value.strip()) <= 10:
         text = text[:10] + "T23:59:59.999"

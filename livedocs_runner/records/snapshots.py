@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..params import quote
+from ..provenance import sha256_file
 
 MAX_MB_ENV = "LIVEDOCS_SNAPSHOT_MAX_MB"
 DEFAULT_MAX_MB = 1024
@@ -174,7 +175,8 @@ def snapshot_tree(blobs: Blobs, root: Path, max_bytes: float) -> tuple[str | Non
             elif stat.S_ISREG(lst.st_mode):
                 if lst.st_size > max_bytes:
                     return None, f"{rel} is over {_mb(max_bytes / 2**20)}"
-                entries.append({"path": rel, "type": "file", "size": lst.st_size, "sha256": blobs.put_file(full)})
+                sha = blobs.put_file(full, sha256_file(full))  # hashed first: a file kept before is not copied again
+                entries.append({"path": rel, "type": "file", "size": lst.st_size, "sha256": sha})
             else:
                 entries.append({"path": rel, "type": "other"})
     manifest = {"format": TREE_FORMAT, "entries": entries}
