@@ -24,7 +24,7 @@ from .notebook import Notebook, load_notebook
 from .params import ParamSpec, quote
 from .plan import RunPlan
 from .provenance import hash_tree, sha256_file
-from .records.snapshots import Blobs
+from .records.snapshots import Blobs, max_snapshot_mb
 from .records.store import RunRecord, Store, new_id
 from .schema import Schema, Source, schema_for
 
@@ -62,6 +62,7 @@ def plan_rerun(store: Store, run_id: str, options: RerunOptions = RerunOptions()
 
 def plan_reruns(store: Store, run_ids: list[str], options: RerunOptions = RerunOptions()) -> list[Rerun]:
     """Every rerun checked first (one bad run refuses them all, nothing restored), then planned."""
+    max_snapshot_mb()  # a bad $LIVEDOCS_SNAPSHOT_MAX_MB refuses the reruns before any input is restored
     checked = [_check(store, store.get(run_id), options) for run_id in run_ids]
     return [_plan(store, c, options) for c in checked]
 

@@ -88,6 +88,13 @@ def test_an_input_without_snapshot_cannot_be_reproduced_exactly(run_cli: Callabl
     refused(run_cli("rerun", "aaaa01"), home, 1, f"has no snapshot ({why})", "--inputs current")
 
 
+def test_a_bad_snapshot_cap_refuses_the_rerun_before_restoring(run_cli: Callable[..., CliResult], home: Path) -> None:
+    fake_run(home, "aaaa01")
+    refused(run_cli("rerun", "aaaa01", env={"LIVEDOCS_SNAPSHOT_MAX_MB": "-3"}), home, 1,
+            "Error: LIVEDOCS_SNAPSHOT_MAX_MB='-3' is not a number of megabytes.")
+    assert not (home / "runs").exists()
+
+
 def test_one_bad_run_refuses_the_whole_set(run_cli: Callable[..., CliResult], home: Path) -> None:
     fake_run(home, "aaaa01")
     broken = fake_run(home, "bbbb01", notebook_copy="/nonexistent/copy.ipynb")
@@ -166,6 +173,8 @@ def test_a_set_of_runs_is_rerun_in_parallel(run_cli: Callable[..., CliResult], t
     reruns = result.json()
     assert [r["rerun_of"] for r in reruns] == [f["id"] for f in firsts]  # oldest first
     assert [r["metrics"] for r in reruns] == [{"a": 1}, {"a": 2}]
+    again = run_cli("rerun", "--notebook", "sum.ipynb", "--json")  # reruns are not selected again
+    assert [r["rerun_of"] for r in again.json()] == [f["id"] for f in firsts]
     assert [r["rerun_of"] for r in json.loads(run_cli("rerun", firsts[1]["id"], firsts[0]["id"], "--json").stdout)] \
         == [firsts[1]["id"], firsts[0]["id"]]
 

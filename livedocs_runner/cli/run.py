@@ -125,7 +125,7 @@ def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...],
           as_json: bool) -> None:
     """Run past runs again, exactly (recorded notebook copy, input snapshots, parameters) or with one thing changed.
 
-    Give RUN_IDs, or select finished runs with --from/--to/--notebook NAME. Each rerun is recorded with rerun_of and its
+    Give RUN_IDs, or select finished runs (not reruns) with --from/--to/--notebook NAME. Each rerun is recorded with rerun_of and its
     variant (exact, params, inputs-current, notebook-current).
     Exit code: 0 all succeeded, 1 any failed, 2 bad input (nothing run), 130 interrupted.
     """
@@ -152,12 +152,13 @@ def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...],
 
 
 def select_runs(store: Store, since: str | None, until: str | None, notebook: str | None) -> list[str]:
-    """Ids of finished runs (oldest first) created within [since, until] of ``notebook``; [] with no filter."""
+    """Ids of finished runs that are not themselves reruns (oldest first), created within [since, until], of
+    ``notebook``; [] with no filter."""
     if not (since or until or notebook):
         return []
     bounds = [_date(since, "--from"), _date(until, "--to", end=True)]
     records = store.list(notebook=notebook, limit=None)
-    chosen = [r for r in records if r.status in ("succeeded", "failed")
+    chosen = [r for r in records if r.status in ("succeeded", "failed") and not r.rerun_of
               and (not bounds[0] or r.created_at >= bounds[0]) and (not bounds[1] or r.created_at <= bounds[1])]
     if not chosen:
         raise InputError("no finished run matches --from/--to/--notebook.", hint="List runs with `livedocs runs`.")
