@@ -33,7 +33,7 @@ def inspect(target: Path, as_json: bool) -> None:
     for p in schema.params:
         if p.inferred_path:
             click.echo(f"  {safe(p.name)}: its default names a file next to the notebook, so it is taken as an "
-                       "input file: hashed and snapshotted by runs (a config can say `type: str`).")
+                       "input file: hashed and snapshotted by runs (with a config, its `type:` decides).")
     if config.path:
         click.echo(f"Scenarios: {', '.join(safe(s.name) for s in config.scenarios)}")
 
