@@ -23,7 +23,7 @@ _LAZY = {
     "RunPlan": "plan", "plan_runs": "plan",
     "RunRecord": "records.store", "Store": "records.store",
     "RunOptions": "execute", "RunControl": "execute", "Progress": "execute", "execute_run": "execute",
-    "run_batch": "batch", "plan_rerun": "batch",
+    "run_batch": "batch", "plan_rerun": "rerun",
     "render_report": "report", "compare": "compare",
     "build_form": "forms", "form_values_to_params": "forms",
     "JobQueue": "jobs", "WarmPool": "pool", "PoolOptions": "pool",
@@ -46,7 +46,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
-    from .batch import plan_rerun, run_batch
+    from .batch import run_batch
+    from .rerun import plan_rerun
     from .compare import compare
     from .errors import (ConfigError, InputError, Interrupted, LivedocsError, NotebookError,
                          ParameterError, RunError, RunFailed, RunNotFound)

@@ -1,4 +1,4 @@
-"""Many runs at once: N scenarios in parallel (one kernel process each), cache hits, reruns.
+"""Many runs at once: N scenarios in parallel (one kernel process each), cache hits (reruns are planned in rerun.py).
 
 Every plan is recorded as ``queued`` before the first one starts, so an interrupted batch still
 shows what it meant to do; Ctrl-C cancels the lot and leaves every record in a final state.
@@ -6,19 +6,15 @@ shows what it meant to do; Ctrl-C cancels the lot and leaves every record in a f
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import Interrupted
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, finish_crashed,
                       new_record, plan_cache_key, start_record)
 from .kernels import FreshKernels, KernelSource
-from .notebook import Notebook, load_notebook
 from .plan import RunPlan
-from .provenance import hash_tree, sha256_file
 from .records.store import FINAL, RunRecord, Store, now
 
 if TYPE_CHECKING:
@@ -66,6 +62,9 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
     runs execute; forked from a template on Linux, see ``forkserver.py``), closed before returning; one plan
     runs in a cold kernel.
     """
+    from .records.snapshots import max_snapshot_mb
+
+    max_snapshot_mb()  # a bad $LIVEDOCS_SNAPSHOT_MAX_MB is bad input: refused before anything runs
     to_execute = [p for p in plans if not (options.use_cache and _cached(p, store))]
     for notebook in {id(p.notebook): p.notebook for p in to_execute}.values():
         notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
@@ -136,38 +135,3 @@ def _drain(futures: dict[Future[RunRecord], RunRecord], results: dict[str, RunRe
         except BaseException:  # noqa: BLE001 - whatever happened, the record must end final
             current = store.get(record.id)
             results[record.id] = current if current.status in FINAL else finish_cancelled(store, current)
-
-
-@dataclasses.dataclass(frozen=True)
-class Rerun:
-    """A planned rerun of a past run, with warnings about inputs that changed since."""
-
-    plan: RunPlan
-    warnings: tuple[str, ...]
-
-
-def plan_rerun(store: Store, run_id: str) -> Rerun:
-    """The stored notebook copy with the same parameters, linked to the original run."""
-    original = store.get(run_id)
-    copy = Path(original.notebook_copy)
-    stored = load_notebook(copy)
-    notebook = Notebook(path=Path(original.notebook), raw=stored.raw, data=stored.data)
-    warnings = []
-    for item in original.inputs:
-        path = Path(item["path"])
-        folder = item.get("type") == "folder"
-        if not (path.is_dir() if folder else path.is_file()):
-            if item.get("type") != "missing":
-                warnings.append(f"input {item['path']} (parameter '{item['parameter']}') no longer exists.")
-        elif item.get("sha256") and (hash_tree(path).sha256 if folder else sha256_file(path)) != item["sha256"]:
-            warnings.append(f"input {item['path']} (parameter '{item['parameter']}') has changed since run "
-                            f"{original.id} (SHA-256 differs); the rerun uses the current {'folder' if folder else 'file'}.")
-    if not notebook.path.parent.is_dir():
-        notebook = Notebook(path=copy, raw=stored.raw, data=stored.data)
-    plan = RunPlan(notebook=notebook, parameters=dict(original.parameters), scenario=original.scenario,
-                   config=Path(original.config) if original.config else None, title=original.title,
-                   path_params=tuple(i["parameter"] for i in original.inputs),
-                   kernel_name=original.environment.get("kernel") or stored.kernel_name,
-                   warm_imports=stored.top_level_imports(), rerun_of=original.id,
-                   cache=original.cache_key is not None or original.cache_of is not None)
-    return Rerun(plan=plan, warnings=tuple(warnings))

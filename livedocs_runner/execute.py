@@ -128,13 +128,14 @@ def interpreters_cache(home: str | Path | None) -> Path | None:
 
 def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
     """Add a queued record for ``plan`` (inputs are hashed when it starts)."""
-    run_id = new_id()
+    run_id = plan.run_id or new_id()
     copy = store.keep_notebook(plan.notebook.raw, plan.notebook.sha256)
     return store.add(RunRecord(
         id=run_id, status="queued", notebook=str(plan.notebook.path.resolve()),
         notebook_sha256=plan.notebook.sha256, notebook_copy=str(copy),
         config=str(plan.config) if plan.config else None, title=plan.title, scenario=plan.scenario,
-        parameters=dict(plan.parameters), trigger=options.trigger, user=options.user or current_user(),
+        parameters=dict(plan.parameters),
+        trigger=f"{options.trigger}:{plan.rerun_variant}" if plan.rerun_variant else options.trigger, user=options.user or current_user(),
         rerun_of=plan.rerun_of, environment={"hostname": platform.node(), "pid": os.getpid()},
     ))
 
@@ -144,6 +145,15 @@ def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
     inputs = hash_inputs(plan.parameters, list(plan.path_params))
     env = environment(plan.kernel_name, interpreters_cache(store.home))
     return store.update(record, inputs=inputs, environment=env, cache_key=cache_key(plan, inputs, env))
+
+
+def snapshot_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
+    """Keep the bytes of every input in the home (``blobs/``) just before it is executed (not for cache hits)."""
+    from .records.snapshots import snapshot_inputs
+
+    if not record.inputs or all("snapshot" in i for i in record.inputs):
+        return record
+    return store.update(record, inputs=snapshot_inputs(record.inputs, store.home, skip=plan.no_snapshot))
 
 
 def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions(),
@@ -157,6 +167,10 @@ def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions
             record = start_record(plan, store, record)
         except Exception as exc:  # noqa: BLE001 - an unreadable input file: the record must still end final
             return finish_crashed(store, record, exc)
+    try:
+        record = snapshot_record(plan, store, record)
+    except Exception as exc:  # noqa: BLE001 - e.g. a bad $LIVEDOCS_SNAPSHOT_MAX_MB set after the batch was checked
+        return finish_crashed(store, record, exc)
     if control.is_cancelled(record.id):
         return finish_cancelled(store, record)
     return _Execution(plan, store, options, record, kernels or FreshKernels(options.startup_timeout),

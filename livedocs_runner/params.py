@@ -67,6 +67,8 @@ class ParamSpec:
     within: str | None = None  # absolute folder a ``path`` value must lie in
     line: int | None = None  # line in the parameters cell (1-based)
     literal: bool = True  # False when the default is an expression we did not evaluate
+    snapshot: bool = True  # a ``path`` input's bytes are kept in the home for exact reruns (config ``snapshot: false``)
+    inferred_path: bool = False  # a bare notebook's ``str`` whose default names a file next to it: taken as a path
 
     @property
     def title(self) -> str:
@@ -152,6 +154,10 @@ class ParamSpec:
         if self.choices is not None:
             out["choices"] = [to_jsonable(c) for c in self.choices]
         out["required"] = self.required
+        if not self.snapshot:
+            out["snapshot"] = False
+        if self.inferred_path:
+            out["inferred_path"] = True
         return out
 
 

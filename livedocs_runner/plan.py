@@ -33,6 +33,9 @@ class RunPlan:
     rerun_of: str | None = None
     labels: Mapping[str, Any] = field(default_factory=dict)
     cache: bool = True  # False (a config's ``cache: false``): never answered from, nor stored for, the cache
+    no_snapshot: tuple[str, ...] = ()  # path parameters whose files are hashed but not kept (``snapshot: false``)
+    run_id: str | None = None  # set by a rerun, whose restored inputs live in the new run's folder
+    rerun_variant: str | None = None  # exact, inputs-current, notebook-current, params (joined by '+')
 
     @property
     def cwd(self) -> Path:
@@ -72,5 +75,5 @@ def plan_for(config: Config, scenario: str, params: Mapping[str, Any], *, rerun_
         path_params=tuple(p.name for p in config.schema.params if p.type == "path"),
         kernel_name=config.kernel or config.notebook.kernel_name,
         warm_imports=config.warm_imports or config.notebook.top_level_imports(), rerun_of=rerun_of,
-        cache=config.cache,
+        cache=config.cache, no_snapshot=tuple(p.name for p in config.schema.params if p.type == "path" and not p.snapshot),
     )

@@ -82,7 +82,7 @@ def load_target(target: str | Path) -> Config:
     path = Path(target)
     if path.suffix == ".ipynb":
         notebook = load_notebook(path)
-        schema = schema_for(notebook)
+        schema = schema_for(notebook, infer_paths=True)
         return Config(path=None, notebook=notebook, schema=schema, title=path.stem,
                       scenarios=(Scenario(DEFAULT_SCENARIO, {}, Source()),))
     if path.suffix not in (".yaml", ".yml"):

@@ -15,7 +15,8 @@ from .errors import ConfigError, LivedocsError, ParameterError, did_you_mean, lo
 from .notebook import Notebook
 from .params import TYPES, ParamSpec, check_name, check_pattern, quote
 
-REFINEMENT_KEYS = ("type", "min", "max", "choices", "pattern", "label", "help", "required", "within", "default")
+REFINEMENT_KEYS = ("type", "min", "max", "choices", "pattern", "label", "help", "required", "within", "default",
+                   "snapshot")
 
 
 @dataclass(frozen=True)
@@ -113,9 +114,15 @@ def _no_cell_message(notebook: Path) -> str:
 
 
 def schema_for(notebook: Notebook, refinements: Mapping[str, Any] | None = None, *,
-               config: Path | None = None, lines: Mapping[str, int] | None = None) -> Schema:
-    """Infer the schema of ``notebook`` and apply a config's ``parameters:`` refinements."""
+               config: Path | None = None, lines: Mapping[str, int] | None = None, infer_paths: bool = False) -> Schema:
+    """Infer the schema of ``notebook`` and apply a config's ``parameters:`` refinements.
+
+    ``infer_paths`` (a bare notebook, no config): a ``str`` parameter whose literal default names an
+    existing file relative to the notebook becomes a ``path`` input (hashed and snapshotted by runs).
+    """
     inferred = notebook.parameters()
+    if infer_paths:
+        inferred = [_path_if_file(p, notebook.path.parent) for p in inferred]
     has_cell = notebook.parameters_cell_index() is not None
     refinements = refinements or {}
     if refinements and not has_cell:
@@ -128,6 +135,16 @@ def schema_for(notebook: Notebook, refinements: Mapping[str, Any] | None = None,
             raise ConfigError(located(config, line, f"unknown parameter {quote(name)} in 'parameters' (not in {notebook.path})."), hint=hint)
         by_name[name] = _refine(by_name[name], changes, config=config, line=line)
     return Schema(notebook=notebook.path, params=tuple(by_name.values()), has_parameters_cell=has_cell)
+
+
+def _path_if_file(spec: ParamSpec, folder: Path) -> ParamSpec:
+    if spec.type != "str" or not spec.literal or not isinstance(spec.default, str) or not spec.default.strip():
+        return spec
+    try:
+        is_file = "\0" not in spec.default and (folder / spec.default).is_file()
+    except (OSError, ValueError):
+        is_file = False
+    return replace(spec, type="path", inferred_path=True) if is_file else spec
 
 
 def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | None) -> ParamSpec:
@@ -169,6 +186,12 @@ def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | N
         if not is_dir:
             raise fail(f"'within' folder {quote(changes['within'])} does not exist ({folder}).")
         fields["within"] = str(folder)
+    if "snapshot" in changes:
+        if not isinstance(changes["snapshot"], bool):
+            raise fail(f"'snapshot' must be true or false, got {quote(changes['snapshot'])}.")
+        if kind != "path":
+            raise fail("'snapshot' only applies to type: path.", "Add `type: path`.")
+        fields["snapshot"] = changes["snapshot"]
     if "pattern" in changes:
         try:
             fields["pattern"] = check_pattern(changes["pattern"])

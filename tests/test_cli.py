@@ -255,18 +255,19 @@ def test_rerun_links_to_the_original_and_warns_on_changed_inputs(run_cli: Callab
     assert first.code == 0, first.stderr
     [original] = first.json()
     data = Path(original["inputs"][0]["path"])
+    data.write_text("x\n1\n2\n3\n4\n5\n")
     same = run_cli("rerun", original["id"][:6], "--json")
     assert same.code == 0, same.stderr
-    assert "Warning" not in same.stderr
-    data.write_text("x\n1\n2\n3\n4\n5\n")
-    result = run_cli("rerun", original["id"][:6], "--json")
+    assert "Warning" not in same.stderr  # an exact rerun reads the snapshot: nothing changed for it
+    assert same.json()[0]["metrics"] == {"rows": 3}
+    result = run_cli("rerun", original["id"][:6], "--inputs", "current", "--json")
     assert result.code == 0, result.stderr
     [rerun] = result.json()
     assert rerun["rerun_of"] == original["id"] and rerun["id"] != original["id"]
-    assert rerun["trigger"] == "rerun"
+    assert rerun["trigger"] == "rerun:inputs-current"
     assert rerun["parameters"] == original["parameters"]
     assert rerun["notebook_sha256"] == original["notebook_sha256"]
-    assert rerun["metrics"] == {"rows": 5}  # the rerun reads the current file
+    assert rerun["metrics"] == {"rows": 5}  # --inputs current reads the current file
     assert rerun["inputs"][0]["sha256"] != original["inputs"][0]["sha256"]
     assert f"Warning: input {data} (parameter 'data_file') has changed since run {original['id']}" in result.stderr
     assert "Rerun of" in run_cli("show", rerun["id"]).stdout

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from livedocs_runner.batch import plan_rerun
+from livedocs_runner.rerun import plan_rerun
 from livedocs_runner.errors import LivedocsError, RunError
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.forms import build_form, scenario_params

@@ -78,7 +78,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
               ("Started", record.started_at or "-"), ("Finished", record.finished_at or "-"),
               ("Duration", f"{record.duration_s:.3f}s" if record.duration_s is not None else "-")]
     if record.rerun_of:
-        fields.append(("Rerun of", record.rerun_of))
+        fields.append(("Rerun of", record.rerun_of + (f" ({record.rerun_variant})" if record.rerun_variant else "")))
     if record.cache_of:
         fields.append(("Cached from", record.cache_of))
     if record.error:
@@ -97,7 +97,9 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         for name, value in record.metrics.items():
             click.echo(f"  {name} = {show_value(value, 60)}")
     for item in record.inputs:
-        click.echo(f"Input: {item['path']} ({item.get('size')} bytes, sha256 {item.get('sha256')})")
+        kept = ("snapshot kept" if item.get("snapshot") else f"no snapshot: {item['why']}" if item.get("why")
+                else "no snapshot")
+        click.echo(f"Input: {item['path']} ({item.get('size')} bytes, sha256 {item.get('sha256')}, {kept})")
     click.echo(f"Output notebook:  {relative(record.output_notebook)}")
     click.echo(f"Report:           {relative(record.report_html)}")
 

@@ -27,9 +27,13 @@ def inspect(target: Path, as_json: bool) -> None:
     if not schema.has_parameters_cell:
         click.echo("  no cell tagged 'parameters': the notebook takes no parameters.")
         return
-    rows = [[p.name, p.type, json.dumps(p.default, ensure_ascii=False), _constraints(p), p.help] for p in schema.params]
+    rows = [[p.name, p.type + (" (inferred)" if p.inferred_path else ""), json.dumps(p.default, ensure_ascii=False), _constraints(p), p.help] for p in schema.params]
     lines = table(rows, ["NAME", "TYPE", "DEFAULT", "CONSTRAINTS", "HELP"]).splitlines()
     click.echo("\n".join("  " + line for line in lines))
+    for p in schema.params:
+        if p.inferred_path:
+            click.echo(f"  {safe(p.name)}: its default names a file next to the notebook, so it is taken as an "
+                       "input file: hashed and snapshotted by runs (with a config, its `type:` decides).")
     if config.path:
         click.echo(f"Scenarios: {', '.join(safe(s.name) for s in config.scenarios)}")
 
@@ -48,6 +52,8 @@ def _constraints(spec) -> str:
         parts.append(f"in {spec.within}")
     if spec.required:
         parts.append("required")
+    if not spec.snapshot:
+        parts.append("not snapshotted")
     return ", ".join(parts) or "-"
 
 

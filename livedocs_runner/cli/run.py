@@ -9,6 +9,7 @@ import click
 
 from ..errors import InputError, RunError, RunFailed
 from ..execute import RunOptions
+from ..params import quote
 from ..plan import RunPlan, parse_overrides, plan_runs
 from ..records.store import RunRecord, Store
 from . import cli, home_of
@@ -104,16 +105,80 @@ def error_summary(err: RunError | None) -> str:
 
 
 @cli.command()
-@click.argument("run_id")
+@click.argument("run_ids", nargs=-1, metavar="[RUN_ID]...")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Change a parameter (e.g. another quarter's data file); converted by the parameter's type.")
+@click.option("--inputs", type=click.Choice(["recorded", "current"]), default="recorded", show_default=True,
+              help="recorded: the snapshots of the files the run read; current: today's files (changes are named).")
+@click.option("--notebook", "notebook_opts", multiple=True, metavar="recorded|current|NAME",
+              help="recorded (default): the notebook copy the run executed; current: today's notebook at the run's "
+                   "path. Any other value (a .ipynb path or file name) selects the runs of that notebook.")
+@click.option("--from", "since", metavar="DATE", help="Rerun runs created on or after DATE (YYYY-MM-DD[THH:MM]).")
+@click.option("--to", "until", metavar="DATE", help="Rerun runs created on or before DATE.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Reruns in parallel, each in its own kernel process.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS")
-@click.option("--json", "as_json", is_flag=True, help="Print the new run record as a JSON list on stdout.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new run records as a JSON list on stdout.")
 @click.pass_context
-def rerun(ctx: click.Context, run_id: str, timeout: float | None, as_json: bool) -> None:
-    """Run a past run again: its stored notebook copy, same parameters, linked to the original."""
-    from ..batch import plan_rerun
+def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...], inputs: str,
+          notebook_opts: tuple[str, ...], since: str | None, until: str | None, workers: int, timeout: float | None,
+          as_json: bool) -> None:
+    """Run past runs again, exactly (recorded notebook copy, input snapshots, parameters) or with one thing changed.
 
-    planned = plan_rerun(Store(home_of(ctx)), run_id)
-    for warning in planned.warnings:
-        click.echo(f"Warning: {warning}", err=True)
-    options = RunOptions(timeout=timeout, trigger="rerun", use_cache=False)
-    finish(execute_plans(ctx, [planned.plan], options, 1), as_json)
+    Give RUN_IDs, or select finished runs (not reruns) with --from/--to/--notebook NAME. Each rerun is recorded with rerun_of and its
+    variant (exact, params, inputs-current, notebook-current).
+    Exit code: 0 all succeeded, 1 any failed, 2 bad input (nothing run), 130 interrupted.
+    """
+    from ..rerun import RerunOptions, plan_reruns
+
+    variants = [v for v in notebook_opts if v in ("recorded", "current")]
+    filters = [v for v in notebook_opts if v not in ("recorded", "current")]
+    if len(set(variants)) > 1 or len(filters) > 1:
+        raise InputError(f"--notebook given {len(notebook_opts)} times: {', '.join(map(quote, notebook_opts))}.",
+                         hint="Give at most one of recorded/current and at most one notebook NAME.")
+    notebook = variants[0] if variants else "recorded"
+    of_notebook = filters[0] if filters else None
+    store = Store(home_of(ctx))
+    ids = list(run_ids) + select_runs(store, since, until, of_notebook)
+    if not ids:
+        raise InputError("no run to rerun.", hint="Give a RUN_ID (see `livedocs runs`) or --from/--to/--notebook NAME.")
+    options = RerunOptions(params=parse_overrides(list(params)), inputs=inputs, notebook=notebook)
+    planned = plan_reruns(store, list(dict.fromkeys(ids)), options)
+    for item in planned:
+        for warning in item.warnings:
+            click.echo(f"Warning: {warning}", err=True)
+    run_options = RunOptions(timeout=timeout, trigger="rerun", use_cache=False)
+    finish(execute_plans(ctx, [p.plan for p in planned], run_options, workers), as_json)
+
+
+def select_runs(store: Store, since: str | None, until: str | None, notebook: str | None) -> list[str]:
+    """Ids of finished runs that are not themselves reruns (oldest first), created within [since, until], of
+    ``notebook``; [] with no filter."""
+    if not (since or until or notebook):
+        return []
+    bounds = [_date(since, "--from"), _date(until, "--to", end=True)]
+    records = store.list(notebook=notebook, limit=None)
+    chosen = [r for r in records if r.status in ("succeeded", "failed") and not r.rerun_of
+              and (not bounds[0] or r.created_at >= bounds[0]) and (not bounds[1] or r.created_at <= bounds[1])]
+    if not chosen:
+        raise InputError("no finished run matches --from/--to/--notebook.", hint="List runs with `livedocs runs`.")
+    return [r.id for r in reversed(chosen)]
+
+
+def _date(value: str | None, option: str, *, end: bool = False) -> str | None:
+    """A ``YYYY-MM-DD[THH:MM[:SS]]`` bound (UTC unless it names a zone) as the ISO text records are compared
+    by; an end date without a time covers its whole day."""
+    if not value:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InputError(f"{option} {quote(value)} is not a date.", hint=f"Write e.g. {option} 2026-04-01.") from None
+    if parsed.tzinfo is not None:  # records are stamped in UTC
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    text = parsed.isoformat(timespec="milliseconds")
+    if end and len(value.strip()) <= 10:
+        text = text[:10] + "T23:59:59.999"
+    return text[:23]

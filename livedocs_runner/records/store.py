@@ -70,8 +70,14 @@ class RunRecord:
     cache_of: str | None = None
     cache_key: str | None = None
 
+    @property
+    def rerun_variant(self) -> str | None:
+        """``exact``, ``inputs-current``, ``notebook-current``, ``params`` (joined by '+'): kept in ``trigger``
+        as ``rerun:VARIANT`` (``TRIGGER:VARIANT`` when another trigger, e.g. the app, asked for the rerun)."""
+        return self.trigger.partition(":")[2] or None if self.rerun_of else None
+
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "rerun_variant": self.rerun_variant}
 
 
 _COLUMNS = [f.name for f in dataclasses.fields(RunRecord)]
