@@ -116,9 +116,12 @@ def _check(store: Store, original: RunRecord, options: RerunOptions) -> _Checked
             if warning:
                 warnings.append(warning)
             continue
-        if item.get("type") not in ("file", "folder"):
+        kind = item.get("type") or ("file" if item.get("sha256") else "missing")  # 0.1.0 records had no type
+        if kind not in ("file", "folder"):
             continue  # nothing was read (a missing path): the rerun meets the same
         snapshot = item.get("snapshot")
+        if not snapshot and item.get("sha256") and _changed(original, {**item, "type": kind}) is None:
+            continue  # no snapshot, but today's input has exactly the recorded bytes: reading it is exact
         if not snapshot:
             why = item.get("why") or "taken before snapshots existed"
             raise InputError(f"run {original.id}: input {quote(name)} ({item['path']}) has no snapshot ({why}), so the "

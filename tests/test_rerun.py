@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import sqlite3
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -145,6 +146,21 @@ def test_exact_rerun_reads_the_snapshot_after_the_data_file_changed(run_cli: Cal
     assert other["parameters"]["data_file"] == str(data.parent / "q3.csv")
     refused(run_cli("rerun", original["id"], "-p", "data_file=outside.csv", cwd=path_project.parent), home,
             len(run_records(home)), "parameter 'data_file' expects a path inside")
+
+
+@pytest.mark.kernel
+def test_a_run_recorded_before_snapshots_reruns_exactly_while_its_input_is_unchanged(
+        run_cli: Callable[..., CliResult], path_project: Path, home: Path) -> None:
+    original = only(run_cli("run", path_project, "--json", "--no-report"))
+    item = original["inputs"][0]
+    old_shape = [{k: item[k] for k in ("parameter", "path", "size", "sha256")}]  # what release 0.1.0 recorded
+    with sqlite3.connect(home / "runs.db") as db:
+        db.execute("UPDATE runs SET inputs = ? WHERE id = ?", (json.dumps(old_shape), original["id"]))
+    rerun = only(run_cli("rerun", original["id"], "--json"))  # same bytes today: reading them is exact
+    assert rerun["metrics"] == {"rows": 3} and rerun["parameters"]["data_file"] == item["path"]
+    Path(item["path"]).write_text("x\n1\n")  # changed since: it can no longer be reproduced exactly
+    refused(run_cli("rerun", original["id"]), home, len(run_records(home)),
+            "has no snapshot (taken before snapshots existed)", "--inputs current")
 
 
 @pytest.mark.kernel
