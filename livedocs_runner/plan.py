@@ -33,6 +33,7 @@ class RunPlan:
     rerun_of: str | None = None
     labels: Mapping[str, Any] = field(default_factory=dict)
     cache: bool = True  # False (a config's ``cache: false``): never answered from, nor stored for, the cache
+    env_vars: tuple[str, ...] = ()  # a config's ``env:``: variables recorded with the environment
 
     @property
     def cwd(self) -> Path:
@@ -72,5 +73,5 @@ def plan_for(config: Config, scenario: str, params: Mapping[str, Any], *, rerun_
         path_params=tuple(p.name for p in config.schema.params if p.type == "path"),
         kernel_name=config.kernel or config.notebook.kernel_name,
         warm_imports=config.warm_imports or config.notebook.top_level_imports(), rerun_of=rerun_of,
-        cache=config.cache,
+        cache=config.cache, env_vars=config.env,
     )
