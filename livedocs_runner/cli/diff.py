@@ -71,6 +71,8 @@ def _echo_sections(sections: dict[str, Any]) -> None:
 
     if "notebook" in sections:
         click.echo(f"\nNotebook: {sections['notebook']['old'][:12]} -> {sections['notebook']['new'][:12]}")
+        if not sections["notebook"]["cells"]:
+            click.echo("  no cell's source changed (only cell ids, metadata or stored outputs)")
         _echo_cells(sections["notebook"]["cells"], "the first run", "the second run")
     if "parameters" in sections:
         click.echo("\nParameters:")
