@@ -191,3 +191,18 @@ def test_run_recorded_before_environments_were_stored(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.stderr.startswith(f"Error: run {run_id} was recorded without a stored environment")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.kernel
+def test_a_declared_variable_is_part_of_the_cache_identity(tmp_path: Path) -> None:
+    """A run with another RISK_MODE is not answered from the cache of the first: the notebook may read it."""
+    run = cli_runner(tmp_path / "home")
+    config = _project(tmp_path / "p", "python3")
+    first = run("run", config, "--json", "--no-report", cwd=tmp_path, env={"RISK_MODE": "a"}).json()[0]
+    same = run("run", config, "--json", "--no-report", cwd=tmp_path, env={"RISK_MODE": "a"}).json()[0]
+    other = run("run", config, "--json", "--no-report", cwd=tmp_path, env={"RISK_MODE": "b"}).json()[0]
+    assert same["cache_of"] == first["id"]
+    assert other["cache_of"] is None and other["metrics"] == {"mode": "b"}
+    result = run("diff", first["id"], other["id"])
+    assert result.code == 1 and "  variable RISK_MODE: \"a\" -> \"b\"" in result.stdout
+    assert "  mode: a -> b" in result.stdout
