@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +14,9 @@ from ..records.store import Store
 from . import cli, home_of
 from .env import env_diff_lines
 from .format import safe
+
+if TYPE_CHECKING:
+    from ..records.verdicts import RunDiff
 
 _ABSENT = "(absent)"
 
@@ -49,7 +52,7 @@ def diff(ctx: click.Context, run_a: str, run_b: str | None, notebook: str | None
                                    "cells": cells}, indent=2, ensure_ascii=False))
         else:
             click.echo(f"NOTEBOOK {'CHANGED' if cells else 'UNCHANGED'} since run {record.id}: {safe(record.notebook)}")
-            _echo_cells(cells, "the run", "today")
+            _echo_cells(cells)
         ctx.exit(1 if cells else 0)
     if run_b is None:
         raise InputError("diff needs two runs (or --notebook current).",
@@ -58,12 +61,18 @@ def diff(ctx: click.Context, run_a: str, run_b: str | None, notebook: str | None
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=str))
     else:
-        click.echo(result.verdict)
-        click.echo(f"Run {result.runs[0]} -> run {result.runs[1]}")
-        _echo_sections(result.sections)
-        for note in result.notes:
-            click.echo(safe(f"Note: {note}"))
+        echo_run_diff(result)
     ctx.exit(0 if result.reproduced else 1)
+
+
+def echo_run_diff(result: RunDiff) -> None:
+    """Print a :class:`RunDiff` as ``livedocs diff`` does: the verdict line, then what differs
+    (for other commands too, e.g. a rerun that verifies itself)."""
+    click.echo(result.verdict)
+    click.echo(f"Run {result.runs[0]} -> run {result.runs[1]}")
+    _echo_sections(result.sections)
+    for note in result.notes:
+        click.echo(safe(f"Note: {note}"))
 
 
 def _echo_sections(sections: dict[str, Any]) -> None:
@@ -73,7 +82,7 @@ def _echo_sections(sections: dict[str, Any]) -> None:
         click.echo(f"\nNotebook: {sections['notebook']['old'][:12]} -> {sections['notebook']['new'][:12]}")
         if not sections["notebook"]["cells"]:
             click.echo("  no cell's source changed (only cell ids, metadata or stored outputs)")
-        _echo_cells(sections["notebook"]["cells"], "the first run", "the second run")
+        _echo_cells(sections["notebook"]["cells"])
     if "parameters" in sections:
         click.echo("\nParameters:")
         for name, change in sections["parameters"].items():
@@ -149,7 +158,7 @@ def _echo_table(name: str, item: dict[str, Any]) -> None:
             click.echo(f"      ... and {item['cells_changed'] - len(item['cells'])} more (see --json)")
 
 
-def _echo_cells(cells: list[dict[str, Any]], old_name: str, new_name: str) -> None:
+def _echo_cells(cells: list[dict[str, Any]]) -> None:
     for cell in cells:
         if cell["change"] == "added":
             head = f"  cell {cell['new_cell']} added ({cell['cell_type']})"

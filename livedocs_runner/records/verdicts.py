@@ -210,7 +210,8 @@ def _input_changes(home: Path, first: RunRecord, second: RunRecord) -> list[dict
     for name in dict.fromkeys([*a, *b]):
         old, new = a.get(name), b.get(name)
         if old is not None and new is not None and old.get("sha256") == new.get("sha256") and \
-                old.get("type") == new.get("type") and old.get("sha256") is not None:
+                old.get("type") == new.get("type") and (old.get("sha256") is not None or
+                                                        (old.get("type") == "missing" and old.get("path") == new.get("path"))):
             continue
         item: dict[str, Any] = {"parameter": name,
                                 "old": _input_facts(home, old), "new": _input_facts(home, new)}
