@@ -244,3 +244,25 @@ def test_text_from_records_printed_safely(tmp_path: Path) -> None:
     assert "\x1b" not in result.stdout and "\u202e" not in result.stdout and "\x07" not in result.stdout
     assert "evil\\u001b]0;owned\\u0007: x\\u001b[2J -> y" in result.stdout
     assert json.loads(cli_runner(tmp_path / "home")("diff", a.id, b.id, "--json").stdout)["verdict"] == DIFFERENT
+
+
+def test_csv_input_read_from_its_snapshot_when_the_file_changed(tmp_path: Path) -> None:
+    """An input overwritten since the run is read from ``inputs[].snapshot`` (``blobs/<sha256>``) when there is one."""
+    import hashlib
+
+    store = Store(tmp_path / "home")
+    data = tmp_path / "loans.csv"
+    old_bytes = b"grade,amount\nA,1\nB,2\n"
+    sha = hashlib.sha256(old_bytes).hexdigest()
+    (store.home / "blobs").mkdir()
+    (store.home / "blobs" / sha).write_bytes(old_bytes)
+    data.write_bytes(b"grade,amount,region\nA,1,n\nB,2,s\nC,3,e\n")  # the file today
+    new_sha = hashlib.sha256(data.read_bytes()).hexdigest()
+    item = {"parameter": "data_file", "path": str(data), "type": "file"}
+    a = _add(store, inputs=[{**item, "size": len(old_bytes), "sha256": sha, "snapshot": f"blobs/{sha}"}])
+    b = _add(store, inputs=[{**item, "size": data.stat().st_size, "sha256": new_sha}])
+    change = diff_runs(store, a.id, b.id).sections["inputs"][0]
+    assert (change["old"]["rows"], change["old"]["columns"]) == (2, ["grade", "amount"])
+    assert (change["new"]["rows"], change["new"]["columns"]) == (3, ["grade", "amount", "region"])
+    c = _add(store, inputs=[{**item, "size": len(old_bytes), "sha256": sha}])  # no snapshot, file since changed
+    assert "cannot be compared" in diff_runs(store, c.id, b.id).sections["inputs"][0]["old"]["csv"]

@@ -115,6 +115,9 @@ def test_two_environments_differing_in_one_package(two_kernels, tmp_path: Path) 
     tiny = [line for line in pins if "tinypkg" in line]  # pip installed it from a wheel file: not on an index
     assert len(tiny) == 1 and tiny[0].startswith("# tinypkg==2.0  (local install from file://")
 
+    both = run("env", ids[0], ids[1], "--requirements", env=extra)
+    assert both.code == 2 and "--requirements takes one run." in both.stderr
+
     same = run("diff", ids[0], ids[1], env=extra)  # same notebook, parameters, metrics; packages differ
     assert same.code == 0, same.stdout + same.stderr
     assert same.stdout.splitlines()[0] == "REPRODUCED, ENVIRONMENT CHANGED"
