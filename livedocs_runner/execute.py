@@ -32,7 +32,8 @@ from .inject import parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
 from .outputs import OutputProblem, collect_outputs
 from .plan import RunPlan
-from .provenance import current_user, environment, hash_inputs
+from .provenance import capture_environment, current_user, environment, hash_inputs
+from .records.environments import store_environment, variables
 from .records.store import RunRecord, Store, atomic_write, new_id, now
 
 if TYPE_CHECKING:
@@ -106,6 +107,8 @@ def cache_key(plan: RunPlan, inputs: list[dict[str, Any]], env: dict[str, Any]) 
                 "inputs": sorted((i["parameter"], i.get("type"), i["sha256"]) for i in inputs),
                 "packages": env.get("packages_sha256"), "executable": env.get("executable"),
                 "python": env.get("python"), "kernel": plan.kernel_name}
+    if env.get("variables"):  # a config's ``env:`` (secrets as set/unset only); absent: keys as before
+        identity["variables"] = env["variables"]
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -118,6 +121,8 @@ def plan_cache_key(plan: RunPlan, home: str | Path | None = None) -> str | None:
     if not plan.cache:
         return None
     env = environment(plan.kernel_name, interpreters_cache(home))
+    if plan.env_vars:
+        env["variables"] = variables(plan.env_vars)
     return cache_key(plan, hash_inputs(plan.parameters, list(plan.path_params)), env)
 
 
@@ -141,9 +146,15 @@ def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
 
 
 def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
-    """Hash the inputs and capture the environment just before execution."""
+    """Hash the inputs and capture the environment just before execution; the environment is kept
+    once in the home (``environments/``) and the record names it (``environment_id``)."""
     inputs = hash_inputs(plan.parameters, list(plan.path_params))
-    env = environment(plan.kernel_name, interpreters_cache(store.home))
+    kernel = capture_environment(plan.kernel_name, interpreters_cache(store.home))
+    env = dict(kernel.summary)
+    declared = variables(plan.env_vars)
+    if declared:
+        env["variables"] = declared
+    env["environment_id"] = store_environment(store.home, kernel, declared)
     return store.update(record, inputs=inputs, environment=env, cache_key=cache_key(plan, inputs, env))
 
 

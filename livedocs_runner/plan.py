@@ -36,6 +36,7 @@ class RunPlan:
     no_snapshot: tuple[str, ...] = ()  # path parameters whose files are hashed but not kept (``snapshot: false``)
     run_id: str | None = None  # set by a rerun, whose restored inputs live in the new run's folder
     rerun_variant: str | None = None  # exact, inputs-current, notebook-current, params (joined by '+')
+    env_vars: tuple[str, ...] = ()  # a config's ``env:``: variables recorded with the environment
 
     @property
     def cwd(self) -> Path:
@@ -76,4 +77,5 @@ def plan_for(config: Config, scenario: str, params: Mapping[str, Any], *, rerun_
         kernel_name=config.kernel or config.notebook.kernel_name,
         warm_imports=config.warm_imports or config.notebook.top_level_imports(), rerun_of=rerun_of,
         cache=config.cache, no_snapshot=tuple(p.name for p in config.schema.params if p.type == "path" and not p.snapshot),
+        env_vars=config.env,
     )

@@ -276,12 +276,29 @@ def _read_cached(cache_file: Path, exe: str, pythonpath: str) -> dict[str, Any] 
         return None
 
 
+@dataclasses.dataclass(frozen=True)
+class KernelEnvironment:
+    """What :func:`capture_environment` found: the record's summary plus the whole package listing
+    (``packages``: (name, version) pairs; ``path``: the interpreter's ``sys.path``) and the kernelspec,
+    which :mod:`livedocs_runner.records.environments` stores once per distinct environment."""
+
+    summary: dict[str, Any]
+    packages: tuple[tuple[str, str], ...]
+    path: tuple[str, ...]
+    kernelspec: KernelSpecInfo | None
+
+
 def environment(kernel_name: str, cache_dir: Path | None = None) -> dict[str, Any]:
     """The kernel's Python, interpreter, key package versions and a hash of its whole package set.
 
     Also the runner's own Python and interpreter under ``runner``. For a kernel that is not
     Python (or cannot be asked), ``packages_sha256`` hashes its command and executable instead.
     """
+    return capture_environment(kernel_name, cache_dir).summary
+
+
+def capture_environment(kernel_name: str, cache_dir: Path | None = None) -> KernelEnvironment:
+    """:func:`environment`, keeping the full package listing and the kernelspec too."""
     spec = find_kernelspec(kernel_name)
     exe = kernel_interpreter(spec) if spec else None
     info = interpreter_info(exe, cache_dir) if exe and (spec and spec.language.lower() in ("python", "")) else None
@@ -299,7 +316,10 @@ def environment(kernel_name: str, cache_dir: Path | None = None) -> dict[str, An
                    packages_sha256=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest())
     env.update(runner={"python": platform.python_version(), "executable": sys.executable},
                hostname=platform.node(), pid=os.getpid())
-    return env
+    if info is None:
+        return KernelEnvironment(env, (), (), spec)
+    return KernelEnvironment(env, tuple((str(n), str(v)) for n, v in info["packages"]),
+                             tuple(info["path"]), spec)
 
 
 def current_user() -> str:

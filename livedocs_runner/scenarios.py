@@ -14,6 +14,7 @@ import itertools
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from .schema import Schema, Source, schema_for
 from .yamlfile import YamlDoc, load_yaml
 
 TOP_KEYS = ("notebook", "title", "description", "parameters", "scenarios", "sweeps", "baseline",
-            "warm_imports", "kernel", "cache")
+            "warm_imports", "kernel", "cache", "env")
 DEFAULT_SCENARIO = "default"
 MAX_SCENARIOS = 1000  # scenarios per config, sweep points included: a grid multiplies quickly
 
@@ -55,6 +56,7 @@ class Config:
     warm_imports: tuple[str, ...] = ()
     kernel: str | None = None
     cache: bool = True  # ``cache: false``: every run executes (clock, network, random defaults)
+    env: tuple[str, ...] = ()  # ``env:``: environment variables whose values each run records
     doc: YamlDoc | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -139,7 +141,8 @@ def load_config(path: str | Path) -> Config:
                           hint="Write `cache: false` to execute every run of this config.")
     config = Config(path=path, notebook=notebook, schema=schema, title=data.get("title") or path.stem,
                     description=(data.get("description") or "").strip(), scenarios=tuple(scenarios),
-                    baseline=baseline, warm_imports=_warm_imports(doc), kernel=kernel, cache=cache, doc=doc)
+                    baseline=baseline, warm_imports=_warm_imports(doc), kernel=kernel, cache=cache,
+                    env=_env_names(doc), doc=doc)
     for scenario in scenarios:
         schema.resolve((scenario.values, scenario.source))  # validate now, before anything runs
     return config
@@ -158,6 +161,19 @@ def _warm_imports(doc: YamlDoc) -> tuple[str, ...]:
             raise ConfigError(located(doc.path, doc.line("warm_imports", index), f"'warm_imports': {exc}."),
                               hint="List dotted module names only, e.g. `[pandas, sklearn.linear_model]`.") from None
     return tuple(warm)
+
+
+def _env_names(doc: YamlDoc) -> tuple[str, ...]:
+    """``env:``: names of environment variables the notebook depends on (recorded with each run)."""
+    names = doc.data.get("env") or []
+    if not isinstance(names, list):
+        raise ConfigError(located(doc.path, doc.line("env"), f"'env:' must be a list of variable names, got {quote(names)}."),
+                          hint="Write e.g. `env: [RISK_MODE, DATA_REGION]`.")
+    for index, name in enumerate(names):
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ConfigError(located(doc.path, doc.line("env", index), f"'env:' {quote(name)} is not an environment variable name."),
+                              hint="Use letters, digits and underscores, e.g. RISK_MODE.")
+    return tuple(dict.fromkeys(names))
 
 
 def _mapping(doc: YamlDoc, key: str) -> dict[str, Any]:

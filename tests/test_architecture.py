@@ -12,7 +12,8 @@ import pytest
 import livedocs_runner
 
 CORE = ["errors", "params", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
-        "batch", "records.store", "outputs", "report", "compare", "provenance", "recording"]
+        "batch", "records.store", "records.environments", "records.verdicts", "outputs", "report", "compare",
+        "provenance", "recording"]
 
 
 def loaded_after(code: str) -> set[str]:
@@ -37,6 +38,11 @@ def test_public_api_does_not_load_the_cli() -> None:
     modules = loaded_after(f"from livedocs_runner import {names}")
     assert {"streamlit", "click"} & top_level(modules) == set()
     assert not any(m.startswith("livedocs_runner.cli") for m in modules)
+
+
+def test_cli_start_up_does_not_load_nbdime() -> None:
+    """nbdime is for ``livedocs diff`` only: every other command (a cache hit above all) starts without it."""
+    assert "nbdime" not in top_level(loaded_after("import livedocs_runner.cli"))
 
 
 def test_record_import_is_light() -> None:

@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> None:
         if not isinstance(getattr(sys, name), SafeStream):
             setattr(sys, name, SafeStream(getattr(sys, name)))
     try:
-        cli.main(args=args, prog_name="livedocs", standalone_mode=False)
+        code = cli.main(args=args, prog_name="livedocs", standalone_mode=False)
+        if isinstance(code, int) and code:  # ctx.exit(1): e.g. `diff` found a difference (no error message)
+            sys.exit(code)
     except LivedocsError as exc:
         if debug:
             traceback.print_exc()
@@ -70,6 +72,6 @@ def home_of(ctx: click.Context) -> Path:
     return ctx.find_root().obj["home"]
 
 
-from . import app, history, inspect, run  # noqa: E402  (commands register themselves on `cli`)
+from . import app, diff, env, history, inspect, run  # noqa: E402  (commands register themselves on `cli`)
 
-__all__ = ["cli", "main", "app", "history", "inspect", "run"]
+__all__ = ["cli", "main", "app", "diff", "env", "history", "inspect", "run"]
