@@ -151,7 +151,7 @@ def _plan(store: Store, checked: _Checked, options: RerunOptions) -> Rerun:
                    config=Path(original.config) if original.config else None, title=original.title,
                    path_params=checked.path_params, kernel_name=original.environment.get("kernel") or notebook.kernel_name,
                    warm_imports=notebook.top_level_imports(), rerun_of=original.id, run_id=run_id,
-                   rerun_variant=options.variant,
+                   rerun_variant=options.variant, env_vars=tuple(original.environment.get("variables") or ()),
                    no_snapshot=tuple(i["parameter"] for i in original.inputs if i.get("why") == "snapshot: false in the config"),
                    cache=original.cache_key is not None or original.cache_of is not None)
     return Rerun(plan=plan, warnings=checked.warnings, original=original)

@@ -149,6 +149,32 @@ def test_exact_rerun_reads_the_snapshot_after_the_data_file_changed(run_cli: Cal
 
 
 @pytest.mark.kernel
+def test_rerun_verify_says_reproduced_after_the_data_changed_and_different_on_other_data(
+        run_cli: Callable[..., CliResult], path_project: Path, home: Path) -> None:
+    original = only(run_cli("run", path_project, "--json", "--no-report"))
+    data = Path(original["inputs"][0]["path"])
+    data.write_text("x\n9\n")  # overwritten after the run: the exact rerun reads the snapshot
+    verified = run_cli("rerun", original["id"], "--verify")
+    assert verified.code == 0, verified.stderr
+    lines = verified.stdout.splitlines()
+    assert lines[lines.index("REPRODUCED") + 1].startswith(f"Run {original['id']} -> run ")
+    assert "Note: input 'data_file' was read from another path with the same bytes" in verified.stdout
+    other = run_cli("rerun", original["id"], "--verify", "-p", "data_file=data/rows.csv", cwd=path_project.parent)
+    assert other.code == 1 and "DIFFERENT" in other.stdout.splitlines()
+    assert "  rows: 3 -> 1  (change -2, -66.667%)" in other.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--verify", "--json"], "Error: --verify prints verdicts as text; it does not combine with --json."),
+    (["--verify", "--rtol", "-1"], "Error: --rtol -1.0 is not a tolerance."),
+])
+def test_rerun_verify_bad_input_is_refused_before_anything_runs(run_cli: Callable[..., CliResult], home: Path,
+                                                                 args: list[str], message: str) -> None:
+    fake_run(home, "aaaa01")
+    refused(run_cli("rerun", "aaaa01", *args), home, 1, message)
+
+
+@pytest.mark.kernel
 def test_a_run_recorded_before_snapshots_reruns_exactly_while_its_input_is_unchanged(
         run_cli: Callable[..., CliResult], path_project: Path, home: Path) -> None:
     original = only(run_cli("run", path_project, "--json", "--no-report"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,6 +14,9 @@ from ..params import quote
 from ..plan import RunPlan, parse_overrides, plan_runs
 from ..records.store import RunRecord, Store
 from . import cli, home_of
+
+if TYPE_CHECKING:
+    from ..records.verdicts import Tolerances
 from .format import metric_summary, relative
 from .progress import ProgressView
 
@@ -118,18 +122,34 @@ def error_summary(err: RunError | None) -> str:
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Reruns in parallel, each in its own kernel process.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS")
+@click.option("--verify", is_flag=True,
+              help="Then compare each rerun with its original, as `livedocs diff` does: exit 0 only if all reproduced.")
+@click.option("--rtol", type=float, default=1e-9, show_default=True, help="With --verify: relative tolerance for floats.")
+@click.option("--atol", type=float, default=0.0, show_default=True, help="With --verify: absolute tolerance for floats.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new run records as a JSON list on stdout.")
 @click.pass_context
 def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...], inputs: str,
           notebook_opts: tuple[str, ...], since: str | None, until: str | None, workers: int, timeout: float | None,
-          as_json: bool) -> None:
+          verify: bool, rtol: float, atol: float, as_json: bool) -> None:
     """Run past runs again, exactly (recorded notebook copy, input snapshots, parameters) or with one thing changed.
 
     Give RUN_IDs, or select finished runs (not reruns) with --from/--to/--notebook NAME. Each rerun is recorded with rerun_of and its
     variant (exact, params, inputs-current, notebook-current).
-    Exit code: 0 all succeeded, 1 any failed, 2 bad input (nothing run), 130 interrupted.
+    With --verify, each rerun is then compared with its original and the verdict printed (REPRODUCED,
+    REPRODUCED, ENVIRONMENT CHANGED or DIFFERENT, then what differs).
+    Exit code: 0 all succeeded (and, with --verify, reproduced), 1 any failed or differed, 2 bad input (nothing
+    run), 130 interrupted.
     """
     from ..rerun import RerunOptions, plan_reruns
+
+    if verify and as_json:
+        raise InputError("--verify prints verdicts as text; it does not combine with --json.",
+                         hint="Rerun with --json, then compare with `livedocs diff ORIGINAL RERUN --json`.")
+    tolerances = None
+    if verify:
+        from ..records.verdicts import Tolerances  # lazy: nbdime stays off `run`
+
+        tolerances = Tolerances(rtol=rtol, atol=atol)  # a bad tolerance is refused before anything runs
 
     variants = [v for v in notebook_opts if v in ("recorded", "current")]
     filters = [v for v in notebook_opts if v not in ("recorded", "current")]
@@ -148,7 +168,24 @@ def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...],
         for warning in item.warnings:
             click.echo(f"Warning: {warning}", err=True)
     run_options = RunOptions(timeout=timeout, trigger="rerun", use_cache=False)
-    finish(execute_plans(ctx, [p.plan for p in planned], run_options, workers), as_json)
+    records = execute_plans(ctx, [p.plan for p in planned], run_options, workers)
+    finish(records, as_json)
+    if tolerances is not None:
+        verify_reruns(ctx, store, records, tolerances)
+
+
+def verify_reruns(ctx: click.Context, store: Store, records: list[RunRecord], tolerances: Tolerances) -> None:
+    """Print each rerun's verdict against its original; exit 1 unless every one reproduced it."""
+    from ..records.verdicts import diff_runs
+    from .diff import echo_run_diff
+
+    reproduced = True
+    for record in records:
+        click.echo("")
+        result = diff_runs(store, record.rerun_of or record.id, record.id, tolerances)
+        echo_run_diff(result)
+        reproduced = reproduced and result.reproduced
+    ctx.exit(0 if reproduced else 1)
 
 
 def select_runs(store: Store, since: str | None, until: str | None, notebook: str | None) -> list[str]:

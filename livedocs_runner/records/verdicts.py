@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from ..errors import InputError
 from ..outputs import is_table
 from .environments import diff_environments, load_environment
+from .snapshots import Blobs
 from .store import RunRecord, Store
 
 REPRODUCED = "REPRODUCED"
@@ -92,7 +94,13 @@ def diff_runs(store: Store, a: str | RunRecord, b: str | RunRecord, tolerances: 
     notes: list[str] = []
     if first.notebook_sha256 != second.notebook_sha256:
         sections["notebook"] = notebook_section(first, second)
-    parameters = _parameter_changes(first.parameters, second.parameters)
+    same_bytes = _same_content_inputs(first, second)
+    parameters = {name: change for name, change in _parameter_changes(first.parameters, second.parameters).items()
+                  if name not in same_bytes}
+    for name in same_bytes:
+        if first.parameters.get(name) != second.parameters.get(name):
+            notes.append(f"input '{name}' was read from another path with the same bytes "
+                         f"(SHA-256 {same_bytes[name][:12]}): {second.parameters.get(name)}")
     if parameters:
         sections["parameters"] = parameters
     inputs = _input_changes(store.home, first, second)
@@ -195,6 +203,15 @@ def _read_notebook(path: Path, what: str) -> dict[str, Any]:
 # --- parameters and inputs ----------------------------------------------------------------------
 
 _ABSENT = {"absent": True}
+_BLOB_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _same_content_inputs(first: RunRecord, second: RunRecord) -> dict[str, str]:
+    """Path parameters both runs read with identical bytes (e.g. an exact rerun reads a restored snapshot
+    at another path): their SHA-256, by parameter. The inputs, not the path strings, decide for them."""
+    a = {i.get("parameter"): i.get("sha256") for i in first.inputs}
+    b = {i.get("parameter"): i.get("sha256") for i in second.inputs}
+    return {name: sha for name, sha in a.items() if sha and b.get(name) == sha}
 
 
 def _parameter_changes(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -253,7 +270,8 @@ def _readable_copy(home: Path, item: dict[str, Any]) -> Path | str:
     if isinstance(snapshot, dict):
         snapshot = snapshot.get("path") or (f"blobs/{snapshot['sha256']}" if snapshot.get("sha256") else None)
     if isinstance(snapshot, str) and snapshot:
-        path = Path(snapshot) if Path(snapshot).is_absolute() else home / snapshot
+        path = Blobs(home).path(snapshot) if _BLOB_ID.fullmatch(snapshot) else \
+            Path(snapshot) if Path(snapshot).is_absolute() else home / snapshot
         if path.is_file():
             return path
     path = Path(str(item.get("path", "")))
