@@ -15,12 +15,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## make .venv and install livedocs-runner with everything the demo and tests need
 
-demo: setup  ## validate the demo configs, run their scenarios, say where the reports are
+demo: setup  ## validate the demo configs, run their scenarios, say where the reports are, rerun one and verify it
 	$(BIN)/livedocs validate configs/*.yaml
 	$(BIN)/livedocs run configs/credit_risk.yaml --workers 2
 	$(BIN)/livedocs run configs/pricing_whatif.yaml -s baseline -s summer_discount -s winter_rise --workers 2
 	$(BIN)/livedocs runs --limit 12
 	@echo "Open any report above, e.g.: $$(ls -t .livedocs/runs/*/report.html | head -1)"
+	@id=$$($(BIN)/livedocs runs --notebook credit_risk.ipynb --scenario baseline --status succeeded --limit 1 --json \
+	  | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])') && \
+	echo "" && echo "Compliance: rerun the baseline run $$id exactly, and verify it reproduces:" && \
+	$(BIN)/livedocs rerun $$id --verify && \
+	echo "" && echo "... and the same model on another quarter's data (exit 1: it differs, and the diff says how):" && \
+	{ $(BIN)/livedocs rerun $$id -p data_file=data/loans_2026Q2.csv --verify; test $$? -eq 1; }
 
 test: setup  ## the whole suite: unit, real kernels, the app, one real browser
 	$(BIN)/python -m pytest -q
