@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import NotebookError
-from .params import MAX_INT_DIGITS, ParamSpec, infer, quote
+from .inference import infer
+from .params import MAX_INT_DIGITS, ParamSpec, quote
 
 if TYPE_CHECKING:
     import nbformat

@@ -11,7 +11,7 @@ import pytest
 
 import livedocs_runner
 
-CORE = ["errors", "params", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
+CORE = ["errors", "params", "inference", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
         "batch", "records.store", "records.environments", "records.verdicts", "outputs", "report", "compare",
         "provenance", "recording"]
 

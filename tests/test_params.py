@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from livedocs_runner.errors import ParameterError
-from livedocs_runner.params import ParamSpec, check_name, infer
+from livedocs_runner.inference import infer
+from livedocs_runner.params import ParamSpec, check_name
 
 # --- inference ---------------------------------------------------------------------------------
 
