@@ -19,6 +19,7 @@ from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
 
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
+from .reproduce import reproduce_panel, rerun_verdict
 from .services import find_config, go, link, services, user
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
@@ -40,6 +41,9 @@ def run_page(run_id: str) -> None:
     if record.status not in FINAL:
         _live(record.id)
         return
+    if record.rerun_of:
+        with guarded("comparison with the original run"):
+            rerun_verdict(record)
     results(record, config)
 
 
@@ -113,6 +117,8 @@ def results(record: RunRecord, config: Config | None) -> None:
     _tables(record)
     _figures(record)
     _actions(record, baseline)
+    with guarded("Reproduce panel"):
+        reproduce_panel(record, config)
     _report(record)
     with st.expander("Inputs of this run"):
         st.dataframe(pd.DataFrame([{"parameter": k, "value": public(json.dumps(v, ensure_ascii=False), roots())}
