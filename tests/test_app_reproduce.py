@@ -58,7 +58,7 @@ def test_rerun_exactly_then_on_other_data_then_diff_from_history(home):
     moved = Store(home).get(moved_id)
     assert moved.parameters["data_file"].endswith("/data/loans_2025Q1.csv") and moved.rerun_variant == "params"
     headers = texts(at.subheader)
-    assert {"Inputs you set", "Data files", "Results"} <= set(headers)
+    assert {"Inputs you set", "Data files", "Results before and now", "Table by_region"} <= set(headers)
     results = next(d.value for d in at.dataframe if "relative change" in d.value.columns)
     changed = results[results["change"] != ""]
     assert "approval_rate" in set(changed["result"]) and changed["relative change"].str.endswith("%").all()

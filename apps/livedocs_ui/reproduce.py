@@ -281,14 +281,14 @@ def _metrics(first: RunRecord, second: RunRecord, changes: list[dict[str, Any]])
     names = [n for n in dict.fromkeys([*first.metrics, *second.metrics])
              if not is_table(first.metrics.get(n)) and not is_table(second.metrics.get(n))]
     if names:
-        st.subheader("Results")
+        st.subheader("Results before and now")
         rows = []
         for name in names:
             c = changed.get(name, {})
             rows.append({"result": _plain(name),
                          "before": _value(first.metrics[name]) if name in first.metrics else "(not recorded)",
                          "now": _value(second.metrics[name]) if name in second.metrics else "(not recorded)",
-                         "change": f"{c['abs_change']:+.6g}" if "abs_change" in c else ("changed" if c else ""),
+                         "change": _signed(c["abs_change"]) if "abs_change" in c else ("changed" if c else ""),
                          "relative change": f"{c['rel_change']:+.3%}" if c.get("rel_change") is not None else ""})
         frame = pd.DataFrame(rows)
         flags = [name in changed for name in names]
@@ -317,6 +317,10 @@ def _table(item: dict[str, Any]) -> None:
         st.dataframe(pd.DataFrame([{"row": c["row"] + 1, "row name": _plain(c.get("row_label") or ""),
                                     "column": _plain(c["column"]), "before": _value(c["old"]),
                                     "now": _value(c["new"])} for c in item["cells"]]), hide_index=True)
+
+
+def _signed(change: int | float) -> str:
+    return f"{change:+,.0f}" if isinstance(change, int) or abs(change) >= 1000 else f"{change:+.4g}"
 
 
 def _plain(value: Any) -> str:

@@ -10,9 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from livedocs_runner.rerun import plan_rerun
 from livedocs_runner.errors import LivedocsError, RunError
-from livedocs_runner.execute import RunOptions
 from livedocs_runner.forms import build_form, scenario_params
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
@@ -20,7 +18,7 @@ from livedocs_runner.records.store import FINAL, RunRecord
 
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .reproduce import reproduce_panel, rerun_verdict
-from .services import find_config, go, link, services, user
+from .services import find_config, go, link, services
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
 
@@ -183,23 +181,16 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
     st.subheader("Share and go on")
     st.caption("Link to this result:")
     st.code(link(run=record.id), language=None)
-    cols = st.columns(3)
-    cols[0].button("Run again with these inputs", key="rerun", on_click=callback(_rerun), args=(record.id,))
-    cols[1].button("Compare with baseline", key="compare-baseline", disabled=baseline is None,
+    cols = st.columns(2)  # running it again: the Reproduce panel below
+    cols[0].button("Compare with baseline", key="compare-baseline", disabled=baseline is None,
                    on_click=callback(go), kwargs={"compare": f"{record.id},{baseline.id}" if baseline else None})
-    cols[2].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,))
+    cols[1].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,))
     downloads = st.columns(2)
     for column, path, label, mime in ((downloads[0], record.output_notebook, "Download executed notebook", "application/x-ipynb+json"),
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):
         if path and Path(path).is_file():
             column.download_button(label, Path(path).read_bytes(), file_name=f"{record.id}-{Path(path).name}",
                                    mime=mime, key=f"download:{label}")
-
-
-def _rerun(run_id: str) -> None:
-    planned = plan_rerun(services().store, run_id)
-    job = services().queue.submit(planned.plan, RunOptions(trigger="app", user=user(), use_cache=False))
-    go(run=job)
 
 
 def _edit(record: RunRecord) -> None:
