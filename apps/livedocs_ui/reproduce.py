@@ -100,13 +100,13 @@ def banner(result: RunDiff, first: RunRecord, second: RunRecord, *, rerun: bool)
     this = "This rerun" if rerun else f"Run {second.id}"
     if result.verdict == REPRODUCED:
         st.success(text(f"{REPRODUCED}: {this} reproduced run {first.id} exactly: same notebook, same data, "
-                        "same inputs, same packages, and every result equal."), icon="✅")
+                        "same inputs, same packages, and every result equal."), icon=":material/check_circle:")
     elif result.verdict == ENVIRONMENT_CHANGED:
         st.warning(text(f"{ENVIRONMENT_CHANGED}: {this} gave the same results as run {first.id}, but with "
-                        "different installed packages (listed below)."), icon="⚠️")
+                        "different installed packages (listed below)."), icon=":material/warning:")
     else:
         st.error(text(f"{DIFFERENT}: {this} did not reproduce run {first.id}. What differs is listed below."),
-                 icon="❌")
+                 icon=":material/cancel:")
 
 
 def rerun_verdict(record: RunRecord) -> None:
