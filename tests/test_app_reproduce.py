@@ -131,3 +131,27 @@ def test_hostile_cell_source_and_scenario_name_stay_text_on_the_diff_page(home, 
     assert any(f"# {HOSTILE}" in c for c in codes)
     assert texts(at.error)[0].startswith("DIFFERENT")
     assert "Notebook cells that changed" in texts(at.subheader)
+
+
+def test_environment_changed_is_amber_and_names_the_package(home):
+    from livedocs_runner.provenance import capture_environment
+    from livedocs_runner.records.environments import store_environment
+    from livedocs_runner.records.store import RunRecord, new_id, now
+
+    kernel = capture_environment("python3")
+    name, version = next(p for p in kernel.packages if p[0] != "pip")
+    moved = dataclasses.replace(kernel, packages=tuple((n, "99.0" if n == name else v) for n, v in kernel.packages))
+    store = Store(home)
+    runs = []
+    for env in (kernel, moved):
+        env_id = store_environment(home, env)
+        runs.append(store.add(RunRecord(id=new_id(), notebook="/nb.ipynb", notebook_sha256="a" * 64,
+                                        created_at=now(), status="succeeded", metrics={"rate": 0.5},
+                                        environment={"environment_id": env_id, "packages_sha256": env_id})))
+    at = app(diff=f"{runs[0].id},{runs[1].id}")
+    assert not at.exception, at.exception
+    assert texts(at.warning)[0].startswith(f"REPRODUCED, ENVIRONMENT CHANGED: Run {runs[1].id} gave the same "
+                                           f"results as run {runs[0].id}")
+    packages = next(d.value for d in at.dataframe if "package" in d.value.columns)
+    assert packages.to_dict("records") == [{"package": name, "before": version, "now": "99.0", "change": "changed"}]
+    assert "Installed packages and Python" in texts(at.subheader)
