@@ -47,6 +47,9 @@ def test_rerun_exactly_then_on_other_data_then_diff_from_history(home):
     exact = Store(home).get(exact_id)
     assert (exact.rerun_of, exact.rerun_variant, exact.user) == (original.id, "exact", "tester")
     assert any(f"?diff={original.id},{exact_id}" in c.value for c in at.code)
+    # the rerun read a restored copy in the home: its picker shows the file of that name, nothing to rerun yet
+    assert at.selectbox(key=f"reproduce-file:{exact_id}:data_file").value == original.parameters["data_file"]
+    assert at.button(key=f"reproduce-data:{exact_id}").disabled
 
     other = next(o for o in picker.options if o.endswith("loans_2025Q1.csv"))
     at = app(run=original.id)

@@ -9,6 +9,7 @@ record (names, paths, values, cell sources) is shown on a plain-text surface (``
 from __future__ import annotations
 
 import json
+from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
@@ -65,15 +66,26 @@ def _other_data(record: RunRecord, config: Config | None) -> None:
         if not field.choices:
             continue
         current = record.parameters.get(spec.name)
-        index = field.choices.index(current) if current in field.choices else 0
-        value = st.selectbox(text(field.label), list(field.choices), index=index, format_func=field.label_of,
-                             key=f"reproduce-file:{record.id}:{spec.name}", help=text(field.help) or None)
-        if value != current:
+        index = _index(field.choices, current)
+        value = st.selectbox(text(field.label), list(field.choices), index=index,
+                             format_func=field.label_of, key=f"reproduce-file:{record.id}:{spec.name}",
+                             help=text(field.help) or None, placeholder="Choose a file")
+        if value is not None and (index is None or value != field.choices[index]):
             chosen[spec.name] = value
     st.button("Rerun on other data", key=f"reproduce-data:{record.id}", disabled=not chosen,
               on_click=callback(submit_rerun), args=(record.id, RerunOptions(params=chosen)),
               help="The notebook as it was then, on the file chosen above." if chosen else
                    "Choose another file above first.")
+
+
+def _index(choices: tuple[Any, ...], current: Any) -> int | None:
+    """The run's file in the picker; for a rerun (which read a restored copy in the home) the file of the
+    same name; else nothing chosen."""
+    if current in choices:
+        return choices.index(current)
+    name = PurePath(str(current)).name
+    same = [i for i, c in enumerate(choices) if PurePath(str(c)).name == name]
+    return same[0] if len(same) == 1 else None
 
 
 def submit_rerun(run_id: str, options: RerunOptions) -> None:
