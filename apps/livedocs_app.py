@@ -7,6 +7,7 @@ once), ``LIVEDOCS_USER`` (default name recorded with runs). Pages are chosen by 
     ?notebook=credit_risk&threshold=0.4   the form, pre-filled
     ?run=ID                               one run's progress and results
     ?compare=ID1,ID2                      runs side by side
+    ?diff=ID1,ID2                         did run 2 reproduce run 1: the verdict and what differs
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the page modules nex
 
 from livedocs_ui.form_page import catalog_page, notebook_page  # noqa: E402
 from livedocs_ui.history import compare_page  # noqa: E402
+from livedocs_ui.reproduce import diff_page  # noqa: E402
 from livedocs_ui.run_page import run_page  # noqa: E402
 from livedocs_ui.safe import callback, guarded, show_flash, text  # noqa: E402
 from livedocs_ui.services import broken, catalog, find_config, go, services, user  # noqa: E402
@@ -56,6 +58,8 @@ def page() -> None:
     params = st.query_params
     if params.get("run"):
         run_page(params["run"])
+    elif params.get("diff"):
+        diff_page(params["diff"].split(","))
     elif params.get("compare"):
         compare_page(params["compare"].split(","))
     elif params.get("notebook"):

@@ -62,7 +62,7 @@ def main() -> None:
             wait_healthy(url, proc)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-                page = browser.new_page(viewport={"width": 1280, "height": 1720}, device_scale_factor=1)
+                page = browser.new_page(viewport={"width": 1280, "height": 1900}, device_scale_factor=1)
                 page.set_default_timeout(180_000)
                 page.goto(url + "?notebook=credit_risk&scenario=stress&threshold=0.45")
                 page.get_by_role("button", name="Run", exact=True).click()

@@ -259,3 +259,52 @@ def test_a_report_cannot_reach_the_app_and_text_stays_text(browser, hostile_proj
     control.set_content("<title>app</title><iframe sandbox='allow-scripts allow-same-origin' "
                         f"srcdoc=\"{html_lib.escape(PAYLOAD, quote=True)}\"></iframe>")
     control.wait_for_function("document.title.startsWith('pwned')")
+
+
+# --- reproduce a past run: click "Rerun exactly", read the verdict; hostile text on the diff page ----
+
+def test_rerun_exactly_shows_the_verdict_and_the_diff_page_keeps_text_as_text(browser, server, tmp_path):
+    import dataclasses
+
+    from livedocs_runner.batch import run_batch
+    from livedocs_runner.execute import RunOptions
+    from livedocs_runner.plan import plan_runs
+
+    from .conftest import NOTEBOOKS
+    url, home = server
+    store = Store(home)
+    [original] = run_batch(plan_runs(ROOT / "configs" / "credit_risk.yaml", scenarios=["baseline"]), store,
+                           options=RunOptions(trigger="cli"))
+    assert original.status == "succeeded"
+    page = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{url}?run={original.id}")
+    page.get_by_text("Succeeded").wait_for()
+    page.get_by_role("button", name="Rerun exactly").wait_for()
+    settled(page, tiles=4)
+    page.get_by_role("button", name="Rerun exactly").click()
+    page.wait_for_url(re.compile(rf"\?run=(?!{original.id})[0-9a-f]{{12}}$"))
+    page.get_by_text(re.compile(rf"^REPRODUCED: This rerun reproduced run {original.id} exactly")).wait_for()
+    rerun = store.get(page.url.rsplit("=", 1)[1])
+    assert (rerun.rerun_of, rerun.rerun_variant, rerun.user) == (original.id, "exact", "browser-test")
+
+    # a notebook whose edited cell and scenario name are hostile Markdown/HTML: the diff page shows text
+    notebook = tmp_path / "hostile.ipynb"
+    source = json.loads((NOTEBOOKS / "simple.ipynb").read_text())
+    notebook.write_text(json.dumps(source))
+    [first] = run_batch([dataclasses.replace(plan_runs(notebook)[0], scenario=HOSTILE)], store,
+                        options=RunOptions(trigger="cli"))
+    source["cells"].insert(2, {"cell_type": "markdown", "id": "evil", "metadata": {}, "source": [HOSTILE + PAYLOAD]})
+    notebook.write_text(json.dumps(source))
+    [second] = run_batch([dataclasses.replace(plan_runs(notebook)[0], scenario=HOSTILE)], store,
+                         options=RunOptions(trigger="cli"))
+    page.goto(f"{url}?diff={first.id},{second.id}")
+    page.get_by_text(re.compile(r"^DIFFERENT: Run")).wait_for()
+    page.get_by_text("Link to this comparison:").wait_for()
+    settled(page)
+    page.get_by_text(f"({HOSTILE}) → run").wait_for()  # the scenario name, as typed
+    assert page.locator("code", has_text="payload-marker").count() >= 1  # the cell source, as code
+    assert page.locator("#payload-marker, #payload-img").count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert page.locator(f"img[src='{TRACKER}']").count() == 0
+    assert "pwned" not in page.title()

@@ -17,7 +17,7 @@ from livedocs_runner.scenarios import Config
 from .safe import callback, guarded, public, roots, show_error, text
 from .services import catalog, go, link, services, user
 
-RESERVED = ("notebook", "scenario", "run", "compare", "tab")
+RESERVED = ("notebook", "scenario", "run", "compare", "diff", "tab")
 
 
 def catalog_page() -> None:

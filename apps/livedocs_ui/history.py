@@ -50,11 +50,16 @@ def history(config: Config) -> None:
     labels = {r.id: f"{r.id} · {r.scenario} · {r.status}" for r in shown}
     chosen = st.multiselect("Select runs to open or compare", list(labels), format_func=labels.get,
                             key=f"h-pick:{key}")
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     left.button("Open", key=f"h-open:{key}", disabled=len(chosen) != 1, on_click=callback(go),
                 kwargs={"run": chosen[0] if chosen else None})
-    right.button("Compare", key=f"h-compare:{key}", disabled=len(chosen) < 2, on_click=callback(go),
-                 kwargs={"compare": ",".join(chosen)})
+    middle.button("Compare", key=f"h-compare:{key}", disabled=len(chosen) < 2, on_click=callback(go),
+                  kwargs={"compare": ",".join(chosen)})
+    created = {r.id: r.created_at for r in shown}
+    pair = sorted(chosen, key=lambda i: created.get(i, ""))  # the older run is the original
+    right.button("What differs?", key=f"h-diff:{key}", disabled=len(chosen) != 2, on_click=callback(go),
+                 kwargs={"diff": ",".join(pair) if len(pair) == 2 else None},
+                 help="Pick exactly two runs: did the newer one reproduce the older, and what differs.")
 
 
 def compare_page(ids: list[str]) -> None:

@@ -10,16 +10,15 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from livedocs_runner.rerun import plan_rerun
 from livedocs_runner.errors import LivedocsError, RunError
-from livedocs_runner.execute import RunOptions
 from livedocs_runner.forms import build_form, scenario_params
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
 
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
-from .services import find_config, go, link, services, user
+from .reproduce import reproduce_panel, rerun_verdict
+from .services import find_config, go, link, services
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
 
@@ -40,6 +39,9 @@ def run_page(run_id: str) -> None:
     if record.status not in FINAL:
         _live(record.id)
         return
+    if record.rerun_of:
+        with guarded("comparison with the original run"):
+            rerun_verdict(record)
     results(record, config)
 
 
@@ -113,6 +115,8 @@ def results(record: RunRecord, config: Config | None) -> None:
     _tables(record)
     _figures(record)
     _actions(record, baseline)
+    with guarded("Reproduce panel"):
+        reproduce_panel(record, config)
     _report(record)
     with st.expander("Inputs of this run"):
         st.dataframe(pd.DataFrame([{"parameter": k, "value": public(json.dumps(v, ensure_ascii=False), roots())}
@@ -177,23 +181,16 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
     st.subheader("Share and go on")
     st.caption("Link to this result:")
     st.code(link(run=record.id), language=None)
-    cols = st.columns(3)
-    cols[0].button("Run again with these inputs", key="rerun", on_click=callback(_rerun), args=(record.id,))
-    cols[1].button("Compare with baseline", key="compare-baseline", disabled=baseline is None,
+    cols = st.columns(2)  # running it again: the Reproduce panel below
+    cols[0].button("Compare with baseline", key="compare-baseline", disabled=baseline is None,
                    on_click=callback(go), kwargs={"compare": f"{record.id},{baseline.id}" if baseline else None})
-    cols[2].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,))
+    cols[1].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,))
     downloads = st.columns(2)
     for column, path, label, mime in ((downloads[0], record.output_notebook, "Download executed notebook", "application/x-ipynb+json"),
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):
         if path and Path(path).is_file():
             column.download_button(label, Path(path).read_bytes(), file_name=f"{record.id}-{Path(path).name}",
                                    mime=mime, key=f"download:{label}")
-
-
-def _rerun(run_id: str) -> None:
-    planned = plan_rerun(services().store, run_id)
-    job = services().queue.submit(planned.plan, RunOptions(trigger="app", user=user(), use_cache=False))
-    go(run=job)
 
 
 def _edit(record: RunRecord) -> None:
