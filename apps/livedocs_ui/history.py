@@ -78,7 +78,7 @@ def compare_page(ids: list[str]) -> None:
         st.error("Error: give at least two runs to compare, e.g. ?compare=ID1,ID2.")
         return
     if any(r.status not in FINAL for r in records):
-        _waiting([r.id for r in records])
+        wait_for_runs([r.id for r in records])
     result = compare(records)
     header = [f"{r.id[:7]} · {r.scenario}" for r in records]
     st.subheader("Inputs that differ")
@@ -121,7 +121,7 @@ def _chart(records: list[RunRecord], differing: dict[str, list[Any]], metrics: d
 
 
 @st.fragment(run_every=1.0)
-def _waiting(ids: list[str]) -> None:
+def wait_for_runs(ids: list[str]) -> None:
     with guarded("progress of the runs"):
         _count(ids)
 

@@ -167,8 +167,8 @@ def diff_page(ids: list[str]) -> None:
                       kwargs={"run": record.id})
     waiting = [r.id for r in (first, second) if r.status not in FINAL]
     if waiting:
-        from .history import _waiting
-        _waiting(waiting)
+        from .history import wait_for_runs
+        wait_for_runs(waiting)
         return
     result = run_diff(first, second)
     banner(result, first, second, rerun=second.rerun_of == first.id)
