@@ -219,3 +219,40 @@ def test_the_migration_journals_the_old_stores_runs(tmp_path: Path) -> None:
     result = cli_runner(home)("verify")
     assert result.code == 0, result.stdout
     assert "Verified 6 runs, 6 journal entries" in result.stdout
+
+
+def tree(home: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file's mtime and bytes; runs.db-shm left out: SQLite's shared-memory WAL index, which
+    readers use too (it holds no data)."""
+    return {str(p.relative_to(home)): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(home.rglob("*"))
+            if p.is_file() and p.name != "runs.db-shm"}
+
+
+def test_verify_changes_nothing(copy) -> None:
+    home, _, run = copy
+    before = tree(home)
+    assert run("verify").code == 0
+    (home / "journal.jsonl").write_bytes((home / "journal.jsonl").read_bytes() + b'{"seq": 3, "tor')
+    before = tree(home)
+    assert run("verify").code == 1
+    assert tree(home) == before  # not even the torn line is cut: verify is read-only
+
+
+def test_a_torn_last_line_is_named_and_cut_by_the_next_append(tmp_path: Path) -> None:
+    from livedocs_runner.records.store import RunRecord
+
+    home = tmp_path / "home"
+    store = Store(home)
+    first = store.add(RunRecord(id="aaaa00000001", notebook="/nb.ipynb", notebook_sha256="0" * 64))
+    store.update(first, status="failed", error={"ename": "ValueError", "evalue": "x"})
+    whole = (home / "journal.jsonl").read_bytes()
+    (home / "journal.jsonl").write_bytes(whole + whole[:40])  # a write cut short by a crash
+    out = findings(cli_runner(home)("verify"))
+    assert out == ["journal.jsonl line 2 is a torn last line (a write cut short by a crash); the journal table "
+                   "holds the entries, the next run rewrites it."]
+    second = store.add(RunRecord(id="aaaa00000002", notebook="/nb.ipynb", notebook_sha256="0" * 64))
+    store.update(second, status="running", environment={"hostname": os.uname().nodename, "pid": 2 ** 22 + 7})
+    assert store.abandon_stale() == 1  # a run of a dead process, marked cancelled: journaled too
+    assert cli_runner(home)("verify").code == 0
+    entries = [json.loads(line) for line in (home / "journal.jsonl").read_text().splitlines()]
+    assert [(e["run"], e["status"]) for e in entries] == [("aaaa00000001", "failed"), ("aaaa00000002", "cancelled")]
