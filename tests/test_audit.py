@@ -137,3 +137,18 @@ def test_a_full_destination_leaves_no_half_written_zip(pristine, tmp_path: Path)
     assert (tmp_path / "left").read_text() == ""  # no zip, no temp file
     err = (tmp_path / "err").read_text()
     assert err.startswith(f"Error: cannot write {dest}/evidence.zip (No space left on device); nothing was written."), err
+
+
+def test_text_from_records_stays_text_in_the_index(tmp_path: Path) -> None:
+    from livedocs_runner.records.store import RunRecord, Store
+
+    store = Store(tmp_path / "home")
+    record = store.add(RunRecord(id="bbbb00000001", notebook="/w/<img src=x onerror=alert(1)>.ipynb",
+                                 notebook_sha256="0" * 64, scenario="<script>alert(2)</script>"))
+    store.update(record, status="succeeded", metrics={"<b>m</b>": "<i>v</i>"})
+    out = tmp_path / "e.zip"
+    assert cli_runner(tmp_path / "home")("audit", "export", "-o", out).code == 0
+    with zipfile.ZipFile(out) as archive:
+        index = archive.read("index.html").decode()
+    assert "<script>alert" not in index and "<img" not in index and "<b>m" not in index
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in index and "&lt;img src=x onerror=alert(1)&gt;.ipynb" in index

@@ -12,7 +12,6 @@ newline is a torn write: recognised as such when read, cut off by the next appen
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -108,15 +107,6 @@ def artifacts(home: Path, fields: dict[str, Any]) -> dict[str, str | None]:
     return found
 
 
-def content_hash(home: Path, name: str) -> str | None:
-    """What a file named in an entry hashes to now (None: missing or unreadable); always reads it."""
-    path = Path(name) if os.path.isabs(name) else home / name
-    if name.startswith("environments/") and name.endswith(".json"):
-        # the id is the SHA-256 of the document's text; the file holds exactly that text
-        return _sha_file(path)
-    return _sha_file(path)
-
-
 def last(db: sqlite3.Connection) -> tuple[int, str]:
     row = db.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
@@ -180,8 +170,10 @@ def mirror(db: sqlite3.Connection, home: Path) -> int:
             os.ftruncate(fd, end)
         have = 0
         if line:
-            with contextlib.suppress(ValueError, TypeError, AttributeError):
+            try:
                 have = int(json.loads(line)["seq"])
+            except (ValueError, TypeError, KeyError, AttributeError):
+                return 0  # an edited last line: left as it is for `livedocs verify` to name, never rewritten
         written = 0
         for (text,) in db.execute("SELECT entry FROM journal WHERE seq > ? ORDER BY seq", (have,)):
             os.write(fd, text.encode("utf-8") + b"\n")  # one write of a whole line (O_APPEND)
