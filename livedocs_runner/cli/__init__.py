@@ -72,6 +72,6 @@ def home_of(ctx: click.Context) -> Path:
     return ctx.find_root().obj["home"]
 
 
-from . import app, diff, env, history, inspect, run  # noqa: E402  (commands register themselves on `cli`)
+from . import app, audit, diff, env, history, inspect, run, verify  # noqa: E402  (commands register themselves on `cli`)
 
-__all__ = ["cli", "main", "app", "diff", "env", "history", "inspect", "run"]
+__all__ = ["cli", "main", "app", "audit", "diff", "env", "history", "inspect", "run", "verify"]

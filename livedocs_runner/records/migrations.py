@@ -65,10 +65,41 @@ def _v2_notebook_name_and_meta(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+def _v3_journal(db: sqlite3.Connection) -> None:
+    """The append-only journal (see journal.py); every run already final is journaled as found now."""
+    from . import journal
+    from .store import _BadRecord, _from_row, now
+
+    db.execute("CREATE TABLE journal (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, hash TEXT NOT NULL, "
+               "entry TEXT NOT NULL)")
+    db.execute("CREATE INDEX journal_run ON journal(run_id, seq)")
+    for verb in ("UPDATE", "DELETE"):  # the code never does either; this stops a casual edit too
+        db.execute(f"CREATE TRIGGER journal_no_{verb.lower()} BEFORE {verb} ON journal "
+                   f"BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END")
+    home = Path(db.execute("PRAGMA database_list").fetchone()[2]).resolve().parent
+    key, at = journal.journal_key(), now()
+    note = (f"journaled by the upgrade to store schema 3 at {at}: the record and files as found then "
+            "(changes made before that are not attested)")
+    db.row_factory = sqlite3.Row
+    try:
+        rows = db.execute("SELECT * FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled') "
+                          "ORDER BY (cache_of IS NOT NULL), created_at, rowid").fetchall()
+        for row in rows:
+            try:
+                record = _from_row(row)
+            except _BadRecord:
+                continue  # left without an entry: verify names it
+            journal.append(db, home, journal.record_fields(record), at=at, note=note, key=key)
+    finally:
+        db.row_factory = None
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, summary="the runs table of release 0.1.0", apply=_v1_runs_table),
     Migration(version=2, summary="exact notebook file-name filter (indexed notebook_name column), status index, "
                                  "store_meta table naming the release that upgraded the store", apply=_v2_notebook_name_and_meta),
+    Migration(version=3, summary="the append-only, hash-chained run journal (journal table; runs already final "
+                                 "are journaled, noted as such)", apply=_v3_journal),
 )
 CURRENT = MIGRATIONS[-1].version
 OLDEST_READABLE = 1  # a read-only store this old or newer (up to CURRENT) is read as it is, without upgrading

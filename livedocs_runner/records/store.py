@@ -8,6 +8,7 @@ Layout under the home folder (``--home``, ``$LIVEDOCS_HOME`` or ``.livedocs/``):
     runs/<id>/output.ipynb        the executed notebook (partial when the run failed)
     runs/<id>/report.html         the HTML report
     runs/<id>/outputs/            captured outputs: figures, metrics.json
+    journal.jsonl                 the run journal's mirror (see journal.py), one hash-chained entry a line
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunError, RunNotFound, StoreError, StoreWarning
+from . import journal
 from .migrations import CURRENT, OLDEST_READABLE, newer_store, notebook_name, schema_version, upgrade
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -165,6 +167,7 @@ class Store:
             raise self._failure(exc) from exc
         with self._connect() as db:
             _enable_wal(db)
+            self._mirror(db)
         return CURRENT
 
     def _open_read_only(self) -> None:
@@ -276,8 +279,33 @@ class Store:
         sets = ", ".join(f"{k} = ?" for k in columns)
         self._writable()
         with self._connect() as db:
-            db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in columns] + [record.id])
+            if record.status not in FINAL:
+                db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in columns] + [record.id])
+                return record
+            # a final record: the update and its journal entry in one transaction (this is the one place a
+            # record becomes final, or changes once final, so none is missed)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in columns] + [record.id])
+                stored = db.execute("SELECT * FROM runs WHERE id = ?", (record.id,)).fetchone()
+                if stored is not None:
+                    journal.append(db, self.home, journal.record_fields(_from_row(stored)), at=now(),
+                                   key=journal.journal_key())
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            self._mirror(db)
         return record
+
+    def _mirror(self, db: sqlite3.Connection) -> None:
+        """Catch ``journal.jsonl`` up with the journal table (a failure leaves it behind, caught up next time)."""
+        try:
+            journal.mirror(db, self.home)
+        except OSError as exc:
+            warnings.warn(StoreWarning(f"{self.home / journal.MIRROR} could not be written ({exc.strerror or exc}); "
+                                       "the journal table has the entries and the next run catches it up."), stacklevel=3)
 
     def _writable(self) -> None:
         if self.read_only:
