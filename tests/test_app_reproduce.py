@@ -158,3 +158,24 @@ def test_environment_changed_is_amber_and_names_the_package(home):
     packages = next(d.value for d in at.dataframe if "package" in d.value.columns)
     assert packages.to_dict("records") == [{"package": name, "before": version, "now": "99.0", "change": "changed"}]
     assert "Installed packages and Python" in texts(at.subheader)
+
+
+def test_history_exports_the_picked_runs_as_a_checked_audit_bundle(home, tmp_path):
+    import zipfile
+
+    from livedocs_runner.records.audit import check
+
+    original = baseline_run(home)
+    nb = app(notebook="credit_risk")
+    nb.multiselect(key="h-pick:credit_risk").set_value([original.id]).run()
+    nb.button(key="h-bundle-make:credit_risk").click().run()
+    assert not nb.exception and not nb.error
+    ids, data = nb.session_state["h-bundle:credit_risk"]
+    assert ids == (original.id,)
+    bundle = tmp_path / "evidence.zip"
+    bundle.write_bytes(data)
+    assert list(check(bundle)) == []  # manifest, record, files and journal excerpt all check out
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+    assert "index.html" in names and "MANIFEST.sha256" in names
+    assert any(name.endswith(f"runs/{original.id}/report.html") for name in names)

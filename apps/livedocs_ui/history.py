@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,6 +21,7 @@ from .services import go, link, services
 
 
 MAX_COMPARE = 50  # runs on one comparison page (a link is never a way to make the server do unbounded work)
+MAX_EXPORT = 50  # runs in one audit bundle built by the app (the CLI has no such limit)
 
 
 def _short(value: Any) -> str:
@@ -60,6 +63,32 @@ def history(config: Config) -> None:
     right.button("What differs?", key=f"h-diff:{key}", disabled=len(chosen) != 2, on_click=callback(go),
                  kwargs={"diff": ",".join(pair) if len(pair) == 2 else None},
                  help="Pick exactly two runs: did the newer one reproduce the older, and what differs.")
+    if chosen:
+        _audit_bundle(key, chosen)
+
+
+def _audit_bundle(key: str, chosen: list[str]) -> None:
+    """The picked runs as evidence for an auditor: the zip ``livedocs audit export`` writes, built on request."""
+    wanted = tuple(sorted(chosen))
+    state = f"h-bundle:{key}"
+    ready = st.session_state.get(state)
+    if ready and ready[0] == wanted:
+        st.download_button("Download audit bundle (.zip)", ready[1], file_name="evidence.zip",
+                           mime="application/zip", key=f"h-bundle-download:{key}")
+        return
+    st.button("Prepare audit bundle", key=f"h-bundle-make:{key}", disabled=len(wanted) > MAX_EXPORT,
+              on_click=callback(_make_bundle), args=(state, wanted),
+              help=f"A self-contained zip of these runs (at most {MAX_EXPORT}): reports, notebooks, input snapshots, "
+                   "environments, the journal entries and a checksum manifest. Opens without livedocs.")
+
+
+def _make_bundle(state: str, ids: tuple[str, ...]) -> None:
+    from livedocs_runner.records.audit import Selection, export
+
+    with tempfile.TemporaryDirectory(prefix="livedocs-bundle-") as folder:
+        path = Path(folder) / "evidence.zip"
+        export(services().store, path, Selection(ids=ids))
+        st.session_state[state] = (ids, path.read_bytes())
 
 
 def compare_page(ids: list[str]) -> None:

@@ -73,10 +73,12 @@ class Selection:
     status: str | None = None
     since: str | None = None
     until: str | None = None
+    ids: tuple[str, ...] = ()  # only these runs (full ids), e.g. those picked in the app's History
 
     def keeps(self, record: RunRecord) -> bool:
         day = record.created_at[:10]
-        return (not self.since or record.created_at >= self.since) and (not self.until or day <= self.until)
+        return ((not self.since or record.created_at >= self.since) and (not self.until or day <= self.until)
+                and (not self.ids or record.id in self.ids))
 
 
 def _files(home: Path, record: RunRecord, entry: dict[str, Any] | None) -> dict[str, Path]:
