@@ -257,3 +257,27 @@ def test_a_torn_last_line_is_named_and_cut_by_the_next_append(tmp_path: Path) ->
     assert cli_runner(home)("verify").code == 0
     entries = [json.loads(line) for line in (home / "journal.jsonl").read_text().splitlines()]
     assert [(e["run"], e["status"]) for e in entries] == [("aaaa00000001", "failed"), ("aaaa00000002", "cancelled")]
+
+
+def test_a_file_inside_a_folder_snapshot_is_checked_too(tmp_path: Path) -> None:
+    """A folder input is kept as a tree (a manifest blob plus a blob per file): editing one of its files is named."""
+    from tests.conftest import write_notebook
+
+    (tmp_path / "data" / "parts").mkdir(parents=True)
+    (tmp_path / "data" / "parts" / "a.csv").write_text("x\n1\n")
+    (tmp_path / "data" / "parts" / "b.csv").write_text("x\n2\n3\n")
+    write_notebook(tmp_path / "folder.ipynb", [
+        ('folder = "data/parts"', ["parameters"]),
+        "import os\nfrom livedocs_runner import record\nrecord('files', len(os.listdir(folder)))"])
+    (tmp_path / "folder.yaml").write_text("notebook: folder.ipynb\nparameters:\n  folder: {type: path}\n")
+    run = cli_runner(tmp_path / "home")
+    done = run("run", tmp_path / "folder.yaml", "--json", "--no-report", cwd=tmp_path)
+    assert done.code == 0, done.stderr
+    [record] = json.loads(done.stdout)
+    [item] = record["inputs"]
+    assert item["type"] == "folder" and item["snapshot"]
+    assert run("verify").code == 0
+    tree = json.loads((tmp_path / "home" / "blobs" / item["snapshot"]).read_bytes())
+    inner = next(e["sha256"] for e in tree["entries"] if e["path"] == "b.csv")
+    flip_byte(tmp_path / "home" / "blobs" / inner, at=2)
+    assert f"run {record['id']}: blobs/{inner} was edited" in "\n".join(findings(run("verify")))

@@ -101,10 +101,24 @@ def artifacts(home: Path, fields: dict[str, Any]) -> dict[str, str | None]:
         snap = item.get("snapshot") if isinstance(item, dict) else None
         if _is_sha(snap):
             found[f"blobs/{snap}"] = snap if (home / "blobs" / snap).is_file() else None
+            if item.get("type") == "folder":  # the tree's manifest, and every file it lists
+                for sha in _tree_files(home, snap):
+                    found[f"blobs/{sha}"] = sha if (home / "blobs" / sha).is_file() else None
     env_id = (fields.get("environment") or {}).get("environment_id")
     if _is_sha(env_id):
         found[f"environments/{env_id}.json"] = env_id if (home / "environments" / f"{env_id}.json").is_file() else None
     return found
+
+
+def _tree_files(home: Path, tree: str) -> list[str]:
+    """The file blobs a folder snapshot lists ([] when its manifest is missing or damaged: verify names that)."""
+    from .snapshots import Blobs
+
+    try:
+        entries = Blobs(home).read_tree(tree)["entries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [e["sha256"] for e in entries if isinstance(e, dict) and e.get("type") == "file" and _is_sha(e.get("sha256"))]
 
 
 def last(db: sqlite3.Connection) -> tuple[int, str]:
