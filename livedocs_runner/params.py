@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import regex
 
 from .errors import ParameterError
 
@@ -215,6 +214,8 @@ def matches(pattern: str, text: str) -> bool:
     exponentially, and a value typed into a web form must not hang the server.
     """
     try:
+        import regex  # ~10 ms: only when a pattern is matched
+
         return regex.fullmatch(pattern, text, timeout=PATTERN_TIMEOUT_S) is not None
     except TimeoutError:
         raise ValueError(f"Matching the pattern took longer than {PATTERN_TIMEOUT_S} s; "
@@ -232,6 +233,8 @@ def check_pattern(pattern: Any) -> str:
     if size > MAX_PATTERN_SIZE:
         raise ValueError(f"repeats too much: its counted repeats unroll to about {size} steps "
                          f"(the limit is {MAX_PATTERN_SIZE}). Use smaller counts like {{1,50}}.")
+    import regex
+
     try:
         regex.compile(pattern)
     except (regex.error, RecursionError, OverflowError) as exc:

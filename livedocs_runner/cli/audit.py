@@ -8,8 +8,6 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from ..records import journal
-from ..records.audit import Selection, check, export
 from ..records.store import STATUSES, Store
 from . import cli, home_of
 from .format import safe
@@ -42,6 +40,8 @@ def audit() -> None:
 def export_command(ctx: click.Context, output: Path, notebook: str | None, config: str | None, since: str | None,
                    until: str | None, status: str | None) -> None:
     """Write a self-contained bundle: index.html, runs.csv/jsonl, each run's files, journal, MANIFEST.sha256."""
+    from ..records.audit import Selection, export  # lazy: jinja2 and zipfile stay off other commands
+
     selection = Selection(notebook=notebook, config=str(Path(config).resolve()) if config else None, status=status,
                           since=_date("--from", since), until=_date("--to", until))
     runs, files = export(Store(home_of(ctx)), output, selection)
@@ -54,6 +54,9 @@ def export_command(ctx: click.Context, output: Path, notebook: str | None, confi
 def verify_command(ctx: click.Context, bundle: Path) -> None:
     """Check a bundle offline: every file against MANIFEST.sha256, records and files against the journal entries."""
     problems = 0
+    from ..records import journal
+    from ..records.audit import check
+
     for line in check(bundle, journal.journal_key()):
         problems += 1
         click.echo(safe(line))

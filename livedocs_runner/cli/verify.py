@@ -9,8 +9,6 @@ from datetime import datetime
 import click
 
 from ..errors import InputError
-from ..records import journal
-from ..records.verify import Summary, verify as verify_home
 from . import cli, home_of
 from .format import safe
 
@@ -35,6 +33,9 @@ def verify(ctx: click.Context, since: str | None, run_id: str | None, as_json: b
     since = _date(since)
     if run_id is not None and (not run_id.strip() or any(c not in "0123456789abcdef" for c in run_id.lower())):
         raise InputError(f"{run_id!r} is not a run id.", hint="Run ids are hex, e.g. from `livedocs runs`.")
+    from ..records import journal  # lazy: stays off other commands
+    from ..records.verify import Summary, verify as verify_home
+
     summary = Summary()
     progress = (lambda text: click.echo(f"verify: {text}...", err=True)) if sys.stderr.isatty() or not as_json else None
     for finding in verify_home(home_of(ctx), since=since, run=run_id, key=journal.journal_key(),
