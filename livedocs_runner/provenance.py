@@ -33,7 +33,8 @@ PROBE_TIMEOUT_S = 60.0
 _MEMO: dict[tuple[str, str], tuple[dict[str, list[int]], dict[str, Any]]] = {}
 # run by the kernel's interpreter: its version and the folders it imports from ('' for -c's folder excluded)
 _PROBE = ("import json, platform, sys; print(json.dumps({'python': platform.python_version(), "
-          "'implementation': platform.python_implementation(), 'path': [p for p in sys.path if p]}))")
+          "'implementation': platform.python_implementation(), 'platform': platform.platform(), "
+          "'path': [p for p in sys.path if p]}))")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -213,7 +214,7 @@ def kernel_interpreter(spec: KernelSpecInfo) -> str | None:
 
 
 def interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] | None:
-    """``{"python", "implementation", "path", "packages"}`` of the Python ``exe``; None if it cannot tell.
+    """``{"python", "implementation", "platform", "path", "packages"}`` of the Python ``exe``; None if it cannot tell.
 
     Asks ``exe`` once for its version and ``sys.path`` and lists the packages there; kept in
     ``cache_dir`` while ``exe`` and those folders are unchanged.
@@ -239,8 +240,8 @@ def interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] 
     if not isinstance(probe, dict) or not isinstance(probe.get("path"), list):
         return None
     path = [str(p) for p in probe["path"]]
-    info = {"python": str(probe.get("python")), "implementation": str(probe.get("implementation")), "path": path,
-            "packages": [list(p) for p in _packages(path)]}
+    info = {"python": str(probe.get("python")), "implementation": str(probe.get("implementation")),
+            "platform": str(probe.get("platform")), "path": path, "packages": [list(p) for p in _packages(path)]}
     stamps = _stamps([exe, *path])
     _MEMO[(exe, pythonpath)] = (stamps, info)
     if cache_file is not None:
@@ -271,6 +272,8 @@ def _read_cached(cache_file: Path, exe: str, pythonpath: str) -> dict[str, Any] 
         stamps = entry["stamps"]
         if _stamps(list(stamps)) != stamps:
             return None  # a package was installed or removed, or the interpreter changed
+        if "platform" not in entry["info"]:
+            return None  # written by 0.2.0 before the platform was asked of the interpreter: ask again once
         return dict(entry["info"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -302,7 +305,10 @@ def capture_environment(kernel_name: str, cache_dir: Path | None = None) -> Kern
     spec = find_kernelspec(kernel_name)
     exe = kernel_interpreter(spec) if spec else None
     info = interpreter_info(exe, cache_dir) if exe and (spec and spec.language.lower() in ("python", "")) else None
-    env: dict[str, Any] = {"kernel": kernel_name, "executable": exe, "platform": platform.platform()}
+    # the kernel interpreter's own platform, asked with its package listing (platform.platform() here costs
+    # ~7 ms: it reads the interpreter binary, on every CLI call)
+    env: dict[str, Any] = {"kernel": kernel_name, "executable": exe,
+                           "platform": info["platform"] if info is not None and info.get("platform") else platform.platform()}
     if info is not None:
         packages = dict(tuple(p) for p in info["packages"])
         listing = "\n".join(f"{n}=={v}" for n, v in info["packages"])

@@ -143,6 +143,25 @@ def test_the_package_listing_is_kept_until_a_package_is_installed(tmp_path: Path
     assert again["python"] != "marked" and ["beta", "2.0"] in again["packages"]
 
 
+def test_the_platform_is_the_kernel_interpreters_and_an_older_listing_is_asked_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    provenance._MEMO.clear()
+    cache = tmp_path / "cache"
+    info = interpreter_info(sys.executable, cache)
+    assert info is not None and info["platform"] == platform.platform()
+    [cached] = cache.glob("*.json")
+    entry = json.loads(cached.read_text())
+    del entry["info"]["platform"]  # what a listing kept before the platform was asked for looks like
+    entry["info"]["python"] = "marked"
+    cached.write_text(json.dumps(entry))
+    provenance._MEMO.clear()
+    again = interpreter_info(sys.executable, cache)
+    assert again["python"] != "marked" and again["platform"] == platform.platform()  # asked again, once
+
+
 def test_a_config_with_cache_false_has_no_cache_key(tmp_path: Path) -> None:
     config = tmp_path / "nocache.yaml"
     config.write_text(f"notebook: {NOTEBOOKS / 'simple.ipynb'}\ncache: false\n", encoding="utf-8")
