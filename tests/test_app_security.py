@@ -4,7 +4,6 @@ never breaks the rest. Through streamlit.testing.v1.AppTest; the real-browser pr
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import sys
@@ -15,21 +14,12 @@ from pathlib import Path
 import mistune
 import pytest
 
-_MPLBACKEND = os.environ.get("MPLBACKEND")
-from streamlit.testing.v1 import AppTest  # noqa: E402  (importing streamlit sets MPLBACKEND=Agg)
+from livedocs_runner.errors import RunError
+from livedocs_runner.records.store import RunRecord, Store
 
-if _MPLBACKEND is None:
-    os.environ.pop("MPLBACKEND", None)
-else:
-    os.environ["MPLBACKEND"] = _MPLBACKEND
+from .conftest import NOTEBOOKS, until
+from .test_app import APP, ROOT, AppTest  # AppTest imported there, keeping the kernels' MPLBACKEND
 
-from livedocs_runner.errors import RunError  # noqa: E402
-from livedocs_runner.records.store import RunRecord, Store  # noqa: E402
-
-from .conftest import NOTEBOOKS, until  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "apps" / "livedocs_app.py"
 if str(APP.parent) not in sys.path:
     sys.path.insert(0, str(APP.parent))  # the app's page modules, as the entry script imports them
 LINK = "[click](javascript:alert(1))"
