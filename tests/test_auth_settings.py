@@ -225,3 +225,135 @@ def test_inline_secret_in_a_readable_file_is_refused(tmp_path: Path, mode: int) 
     assert CLIENT_SECRET not in str(caught.value)
     path.chmod(0o600)
     assert load_auth(path, ENV).client_secret.reveal() == CLIENT_SECRET
+
+
+# -- the provider check against a real HTTP server ------------------------------------------------------------
+
+class _Provider(BaseHTTPRequestHandler):
+    """Answers /ok with discovery metadata, /html with a web page, /partial with JSON lacking the endpoints."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        host = f"http://127.0.0.1:{self.server.server_port}"
+        bodies = {"/ok/.well-known/openid-configuration": ("application/json", json.dumps({
+                      "issuer": host + "/ok", "authorization_endpoint": host + "/ok/auth", "token_endpoint": host + "/ok/token"})),
+                  "/html/.well-known/openid-configuration": ("text/html", "<html><body>Sign in</body></html>"),
+                  "/partial/.well-known/openid-configuration": ("application/json", json.dumps({"issuer": host}))}
+        if self.path not in bodies:
+            self.send_error(404)
+            return
+        kind, body = bodies[self.path]
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def with_url(tmp_path: Path, url: str) -> AuthSettings:
+    return oidc_settings(tmp_path, GOOD_TOML.replace("http://127.0.0.1:9/.well-known/openid-configuration", url))
+
+
+def test_check_provider_ok(tmp_path: Path, provider: str) -> None:
+    check_provider(with_url(tmp_path, provider + "/ok/.well-known/openid-configuration"), timeout=10)
+    check_provider(AuthSettings(mode="none"))  # nothing to check
+    check_provider(PROXY)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("/html/.well-known/openid-configuration", "did not answer with JSON."),
+    ("/partial/.well-known/openid-configuration", "is not OpenID Connect discovery metadata (no authorization_endpoint)."),
+    ("/nothing/.well-known/openid-configuration", "the provider answered 404 Not Found for"),
+])
+def test_check_provider_refuses(tmp_path: Path, provider: str, path: str, message: str) -> None:
+    settings = with_url(tmp_path, provider + path)
+    with pytest.raises(ConfigError) as caught:
+        check_provider(settings, timeout=10)
+    assert str(caught.value).startswith(f"{tmp_path}/auth.toml, line 1: ") and message in str(caught.value)
+
+
+def test_check_provider_unreachable(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/.well-known/openid-configuration"  # nothing listens there
+    with pytest.raises(ConfigError) as caught:
+        check_provider(with_url(tmp_path, url), timeout=10)
+    assert str(caught.value).startswith(f"{tmp_path}/auth.toml, line 1: cannot reach the provider at '{url}' (")
+    assert "Check the URL and that this server can reach the provider" in str(caught.value)
+    assert CLIENT_SECRET not in str(caught.value)
+
+
+# -- the secrets file Streamlit reads ------------------------------------------------------------------------------
+
+def test_write_streamlit_secrets(tmp_path: Path) -> None:
+    settings = oidc_settings(tmp_path, GOOD_TOML + 'scopes = "openid email groups"\n')
+    folder = tmp_path / "home" / "app"
+    path = write_streamlit_secrets(settings, folder)
+    assert path == folder / "secrets.toml"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    written = tomllib.loads(path.read_text(encoding="utf-8"))
+    assert written == {"auth": {
+        "redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": COOKIE_SECRET, "client_id": "livedocs",
+        "client_secret": CLIENT_SECRET, "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+        "client_kwargs": {"scope": "openid email groups"}}}
+    assert [p.name for p in folder.iterdir()] == ["secrets.toml"]  # no temp file left
+    path.chmod(0o644)  # rewritten at every start, with its mode restored
+    write_streamlit_secrets(settings, folder)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_secrets_with_quotes_and_controls_round_trip(tmp_path: Path) -> None:
+    odd = 'q"uo\\te\tand\x01 ünï 😀' + "x" * 32
+    settings = oidc_settings(tmp_path, OIDC_SECRET=odd, OIDC_COOKIE=odd)
+    written = tomllib.loads(write_streamlit_secrets(settings, tmp_path / "s").read_text(encoding="utf-8"))
+    assert written["auth"]["client_secret"] == odd and written["auth"]["cookie_secret"] == odd
+
+
+def test_streamlit_reads_the_written_section(tmp_path: Path) -> None:
+    """Streamlit's own validation accepts the file (st.login's default provider is complete)."""
+    pytest.importorskip("streamlit")
+    from streamlit.auth_util import generate_default_provider_section
+    from streamlit.runtime.secrets import AttrDict
+
+    written = tomllib.loads(write_streamlit_secrets(oidc_settings(tmp_path), tmp_path / "s").read_text(encoding="utf-8"))
+    section = generate_default_provider_section(AttrDict(written["auth"]))
+    assert set(section) == {"client_id", "client_secret", "server_metadata_url", "client_kwargs"}
+    assert {"redirect_uri", "cookie_secret"} <= set(written["auth"])
+
+
+def test_without_oidc_the_secrets_file_has_no_auth_section(tmp_path: Path) -> None:
+    path = write_streamlit_secrets(AuthSettings(mode="none"), tmp_path)
+    assert tomllib.loads(path.read_text(encoding="utf-8")) == {}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_core_modules_do_not_load_streamlit_or_click() -> None:
+    import subprocess
+    import sys
+
+    probe = ("import sys, livedocs_runner.access, livedocs_runner.auth\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules} & {'streamlit', 'click', 'yaml', 'urllib3'}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
