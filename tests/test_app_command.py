@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from livedocs_runner.cli.app import APP_SCRIPT, app_command, prepare_auth
+from livedocs_runner.cli.app import APP_SCRIPT, AppAuth, app_command, prepare_auth
 from livedocs_runner.errors import ConfigError
 from tests.conftest import CLI, REPO, cli_env, until
 
@@ -103,6 +103,9 @@ def test_app_command_passes_the_validated_settings(tmp_path: Path, monkeypatch: 
     assert argv[argv.index("--secrets.files") + 1] == str(secrets)
     assert (env["LIVEDOCS_AUTH"], env["LIVEDOCS_ACCESS"]) == ("/x/auth.toml", "/x/access.yaml")
     assert "LIVEDOCS_TRUSTED_PROXY" not in env and "OTHER" not in env and "FORWARDED_ALLOW_IPS" not in env
+    monkeypatch.setenv("OIDC_SECRET", CLIENT_SECRET)
+    _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1, hide_env=("OIDC_SECRET",))
+    assert "OIDC_SECRET" not in env
     argv, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1)
     assert "--secrets.files" not in argv and "LIVEDOCS_ACCESS" not in env and "LIVEDOCS_AUTH" not in env
     _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1,
@@ -115,9 +118,11 @@ def test_prepare_auth_oidc_writes_the_secrets_file(tmp_path: Path, provider: str
     for key, value in SECRETS_ENV.items():
         monkeypatch.setenv(key, value)
     auth, access = auth_toml(tmp_path, provider), access_yaml(tmp_path)
-    env, secrets, how = prepare_auth(configs=CONFIGS, home=tmp_path / "home", auth=auth, access=access, header=None,
-                                     trusted=None, groups_header=None)
+    prepared = prepare_auth(configs=CONFIGS, home=tmp_path / "home", auth=auth, access=access, header=None,
+                            trusted=None, groups_header=None)
+    env, secrets, how = prepared.env, prepared.secrets_file, prepared.summary
     assert env == {"LIVEDOCS_AUTH": str(auth), "LIVEDOCS_ACCESS": str(access)}
+    assert prepared.hide_env == ("OIDC_SECRET", "OIDC_COOKIE")
     assert secrets == tmp_path / "home" / "app" / "secrets.toml" and stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert tomllib.loads(secrets.read_text())["auth"]["client_secret"] == CLIENT_SECRET
     assert how == f"sign-in with OpenID Connect ({provider}); roles from {access}"
@@ -125,13 +130,14 @@ def test_prepare_auth_oidc_writes_the_secrets_file(tmp_path: Path, provider: str
 
 
 def test_prepare_auth_proxy(tmp_path: Path) -> None:
-    env, secrets, how = prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header="X-Forwarded-Email",
-                                     trusted="127.0.0.1, ::1", groups_header="X-Forwarded-Groups")
+    prepared = prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header="X-Forwarded-Email",
+                            trusted="127.0.0.1, ::1", groups_header="X-Forwarded-Groups")
+    env, secrets, how = prepared.env, prepared.secrets_file, prepared.summary
     assert env == {"LIVEDOCS_AUTH_HEADER": "X-Forwarded-Email", "LIVEDOCS_TRUSTED_PROXY": "127.0.0.1/32,::1/128",
                    "LIVEDOCS_AUTH_GROUPS_HEADER": "X-Forwarded-Groups"}
     assert secrets is None and how.endswith("no --access, so everyone signed in may do everything")
     assert prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header=None, trusted=None,
-                        groups_header=None) == ({}, None, "no sign-in (names are self-declared)")
+                        groups_header=None) == AppAuth({}, None, (), "no sign-in (names are self-declared)")
 
 
 # -- refusals, through the real CLI ------------------------------------------------------------------------------
@@ -222,6 +228,9 @@ def test_livedocs_app_starts_with_sign_in_and_roles(tmp_path: Path, provider: st
             assert tomllib.loads(secrets.read_text())["auth"]["redirect_uri"] == f"http://localhost:{port}/oauth2callback"
             environ = (Path("/proc") / str(proc.pid) / "environ").read_bytes().split(b"\0")
             assert f"LIVEDOCS_ACCESS={access}".encode() in environ and f"LIVEDOCS_AUTH={auth}".encode() in environ
+            # the secrets' variables stay out of the app's environment (and so out of its kernels')
+            assert not any(CLIENT_SECRET.encode() in item or COOKIE_SECRET.encode() in item for item in environ)
+            assert not any(item.startswith((b"OIDC_SECRET=", b"OIDC_COOKIE=")) for item in environ)
             cmdline = (Path("/proc") / str(proc.pid) / "cmdline").read_bytes().split(b"\0")
             assert str(secrets).encode() in cmdline
         finally:
