@@ -153,7 +153,8 @@ def _check_port(settings, port: int) -> None:
               help="Addresses of the proxy: the header is believed only on requests from them, others are "
                    "refused. Env: LIVEDOCS_TRUSTED_PROXY.")
 @click.option("--auth-groups-header", envvar="LIVEDOCS_AUTH_GROUPS_HEADER", default=None, metavar="NAME",
-              help="Behind a sign-in proxy: a header with the user's groups, comma-separated (e.g. X-Forwarded-Groups).")
+              help="Behind a sign-in proxy: a header with the user's groups, comma-separated (e.g. X-Forwarded-Groups). "
+                   "Env: LIVEDOCS_AUTH_GROUPS_HEADER.")
 @click.pass_context
 def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, port: int, workers: int,
         auth_file: Path | None, access_file: Path | None, auth_header: str | None, trusted_proxy: str | None,
