@@ -133,7 +133,8 @@ def identity_from_claims(claims: Mapping[str, Any], settings: AuthSettings) -> I
 
 
 def identity_from_proxy(headers: Mapping[str, str], address: str | None, settings: AuthSettings) -> Identity:
-    """The identity a trusted reverse proxy put in ``settings.header``.
+    """The identity a trusted reverse proxy put in ``settings.header`` (a header repeated on several lines
+    may be given as a list of its values).
 
     ``address`` is the TCP peer of the request. Give the raw peer (Streamlit's session client
     ``client_context.remote_ip``), not ``st.context.ip_address``, which turns loopback into None.
@@ -144,7 +145,7 @@ def identity_from_proxy(headers: Mapping[str, str], address: str | None, setting
         raise AccessDenied(f"request from {address or 'an unknown address'} did not come through a trusted proxy.",
                            hint="Open the app through the company's sign-in proxy.")
     name = _header(headers, settings.header)
-    if not name or not name.isprintable():
+    if not name or not name.isprintable() or "," in name:  # sent twice (joined by ','): neither is believed
         raise AccessDenied(f"the proxy sent no usable {settings.header} header.",
                            hint="Check that the proxy signs users in and sets that header.")
     groups: frozenset[str] = frozenset()
@@ -450,10 +451,13 @@ def _groups(value: Any) -> frozenset[str]:
     return frozenset()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    """Header lookup that ignores case (st.context.headers does; a plain dict does not)."""
+def _header(headers: Mapping[str, Any], name: str) -> str:
+    """Header lookup that ignores case (st.context.headers does; a plain dict does not). A header sent on
+    several lines may come as a list (oauth2-proxy sends one X-Forwarded-Groups line per group): joined by ','."""
     value = headers.get(name)
     if value is None:
         lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+        value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+    if isinstance(value, list | tuple):
+        value = ",".join(v for v in value if isinstance(v, str))
     return value.strip() if isinstance(value, str) else ""

@@ -100,6 +100,10 @@ def test_identity_from_a_trusted_proxy() -> None:
     headers = {"x-forwarded-email": " alice@example.com ", "X-Forwarded-Groups": "risk, ops,,"}
     assert identity_from_proxy(headers, "10.1.0.9", PROXY) == Identity("alice@example.com", "proxy", frozenset({"risk", "ops"}))
     assert identity_from_proxy({"X-Forwarded-Email": "bob"}, "::1", PROXY) == Identity("bob", "proxy")
+    repeated = {"X-Forwarded-Email": "carol", "x-forwarded-groups": ["lab", "ops,staff"]}  # one line per group
+    assert identity_from_proxy(repeated, "127.0.0.1", PROXY).groups == {"lab", "ops", "staff"}
+    with pytest.raises(AccessDenied, match="no usable X-Forwarded-Email"):  # two names on two lines: neither is believed
+        identity_from_proxy({"X-Forwarded-Email": ["alice", "mallory"]}, "127.0.0.1", PROXY)
 
 
 @pytest.mark.parametrize(("headers", "address", "message"), [
@@ -109,6 +113,7 @@ def test_identity_from_a_trusted_proxy() -> None:
     ({}, "127.0.0.1", "the proxy sent no usable X-Forwarded-Email header"),
     ({"X-Forwarded-Email": "   "}, "127.0.0.1", "the proxy sent no usable X-Forwarded-Email header"),
     ({"X-Forwarded-Email": "a\x1b[31mb"}, "127.0.0.1", "the proxy sent no usable X-Forwarded-Email header"),
+    ({"X-Forwarded-Email": "alice@example.com, mallory@example.com"}, "127.0.0.1", "no usable X-Forwarded-Email header"),
 ])
 def test_identity_from_proxy_refuses(headers: dict, address: str | None, message: str) -> None:
     with pytest.raises(AccessDenied, match=message.replace("[", r"\[")):
