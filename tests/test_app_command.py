@@ -255,3 +255,29 @@ def test_refusals_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=access_yaml(tmp_path), header=None, trusted=None,
                      groups_header=None)
+
+
+def test_behind_a_proxy_the_app_sees_the_real_peer(tmp_path: Path) -> None:
+    """Streamlit serves through uvicorn, which by default replaces a loopback peer's address by the
+    X-Forwarded-For it sends; with the environment `livedocs app` gives it in proxy mode it does not,
+    so the trusted-proxy check sees the proxy's own address."""
+    pytest.importorskip("uvicorn")
+    _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1,
+                         auth_env={"LIVEDOCS_AUTH_HEADER": "X-Forwarded-Email", "LIVEDOCS_TRUSTED_PROXY": "127.0.0.1/32"})
+    probe = textwrap.dedent("""\
+        import asyncio, uvicorn
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+        seen = []
+        async def app(scope, receive, send):
+            seen.append(scope["client"][0])
+        config = uvicorn.Config(app)
+        wrapped = ProxyHeadersMiddleware(app, trusted_hosts=config.forwarded_allow_ips)
+        scope = {"type": "websocket", "client": ("127.0.0.1", 5000), "headers": [(b"x-forwarded-for", b"203.0.113.9")]}
+        asyncio.run(wrapped(scope, None, None))
+        print(seen[0])
+        """)
+    with_proxy_env = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert with_proxy_env.stdout.strip() == "127.0.0.1"
+    plain = {k: v for k, v in env.items() if k != "FORWARDED_ALLOW_IPS"}
+    default = subprocess.run([sys.executable, "-c", probe], env=plain, capture_output=True, text=True, check=True)
+    assert default.stdout.strip() == "203.0.113.9"  # without it: the address the proxy forwarded, not the proxy
