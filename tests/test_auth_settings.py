@@ -202,6 +202,8 @@ def test_secrets_never_show(tmp_path: Path) -> None:
         assert CLIENT_SECRET not in text and COOKIE_SECRET not in text
     with pytest.raises(TypeError):
         pickle.dumps(settings)
+    unread = load_auth(write(tmp_path, GOOD_TOML), {}, resolve_secrets=False)  # what the app holds: picklable
+    assert pickle.loads(pickle.dumps(unread)) == unread
     assert Secret("x") == Secret("x") and Secret("x") != Secret("y") and not Secret("")
 
 
