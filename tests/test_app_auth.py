@@ -192,8 +192,8 @@ def test_runner_sees_only_their_notebook_and_runs_it(proxy, home):
     assert not at.sidebar.text_input  # no "Your name": the name is the proxy's
     form = app(notebook="credit_risk")
     assert form.button(key="run:credit_risk") and form.selectbox(key="field:credit_risk:data_file").options
-    [entry] = access_log(home, action="sign-in")
-    assert (entry.user, entry.auth, entry.address) == (RUNNER, "proxy", PROXY)
+    entries = access_log(home, action="sign-in")  # two sessions (AppTest runs), one sign-in each
+    assert [(e.user, e.auth, e.address, e.target) for e in entries] == [(RUNNER, "proxy", PROXY, "app")] * 2
 
 
 def test_sign_in_is_logged_once_per_session(proxy, home):
@@ -306,14 +306,15 @@ def test_admin_sees_the_access_log_and_the_runner_does_not(proxy, home):
 
 
 def test_the_access_log_shows_hostile_names_as_text(proxy, home):
-    hostile = "[x](http://evil.example) **b** <img src=x onerror=alert(1)> \x1b[31m/srv/secret/file"
+    hostile = "[x](http://evil.example) **b** <img src=x onerror=alert(1)> \x1b[31m in /srv/secret/file"
     proxy(hostile)  # a name the proxy vouches for, with no role
     app()
     proxy(ADMIN)
     admin = app(access="1")
     row = admin.dataframe[0].value
     cell = next(u for u in row["user"] if "evil" in u)
-    assert "\x1b" not in cell and "/srv/secret" not in cell and "<img" in cell  # plain text in a table cell
+    assert "\x1b" not in cell and "/srv/secret" not in cell  # no control characters, no server paths
+    assert cell.startswith("[x](http://evil.example) **b** <img src=x onerror=alert(1)>")  # a table cell: plain text
 
 
 def test_admin_can_export_evidence(proxy, home):
@@ -360,3 +361,46 @@ def test_oidc_token_without_the_user_claim_is_refused(oidc):
     at = app({"is_logged_in": True, "sub": "abc"})
     assert any("has no usable 'email' claim" in e for e in texts(at.error))
     assert buttons(at) == ["Sign out"] and not at.subheader
+
+
+# --- runs started from the app, and who may cancel them (real kernel) --------------------------------
+
+@pytest.mark.kernel
+def test_runs_are_recorded_as_the_verified_user_and_cancel_is_own_or_admin(proxy, home, tmp_path, monkeypatch):
+    import shutil
+
+    from .conftest import until
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    shutil.copy(ROOT / "tests" / "data" / "notebooks" / "slow.ipynb", configs / "slow.ipynb")
+    (configs / "slow.yaml").write_text("notebook: slow.ipynb\nscenarios:\n  long: {seconds: 600}\n", encoding="utf-8")
+    (tmp_path / "access.yaml").write_text(
+        f"rules:\n  - {{configs: [slow], users: [{RUNNER}, other@example.com], role: runner}}\n"
+        f"  - {{configs: [slow], users: [{VIEWER}], role: viewer}}\n"
+        f"  - {{configs: '*', users: [{ADMIN}], role: admin}}\n", encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    proxy(RUNNER)
+    at = app(notebook="slow")
+    at.button(key="run:slow").click().run()
+    run_id = at.query_params["run"]
+    try:
+        record = Store(home).get(run_id)
+        assert (record.user, record.auth, record.trigger) == (RUNNER, "proxy", "app")
+        [started] = access_log(home, action="run")
+        assert (started.user, started.auth, started.address, started.target) == (RUNNER, "proxy", PROXY, "notebook slow")
+        assert run_id in started.detail
+        for user in (VIEWER, "other@example.com"):  # a viewer, and a runner whose run it is not
+            proxy(user)
+            assert not [b for b in app(run=run_id).button if b.key == f"cancel:{run_id}"], user
+        proxy(ADMIN)
+        assert app(run=run_id).button(key=f"cancel:{run_id}")  # an admin may cancel anyone's
+        proxy(RUNNER)
+        page = app(run=run_id)
+        page.button(key=f"cancel:{run_id}").click().run()
+        until(lambda: Store(home).get(run_id).status == "cancelled", "the run to be cancelled", timeout=240)
+        [cancel] = access_log(home, action="cancel")
+        assert (cancel.user, cancel.address) == (RUNNER, PROXY) and run_id in cancel.detail
+    finally:
+        import livedocs_ui.services as services
+        services.services().queue.cancel(run_id)

@@ -17,7 +17,6 @@ from . import identity
 from .safe import callback, public, roots
 from .services import go, services
 
-ACTIONS = ("sign-in", "sign-out", "run", "rerun", "cancel", "denied", "download", "export")
 LIMIT = 500
 
 
@@ -26,7 +25,7 @@ def access_page() -> None:
         identity.record_denied_once("access log", "view the access log: needs the admin role on every notebook")
         raise AccessDenied("You do not have access to the access log: it needs the admin role.",
                            hint="Ask an admin of this app.")
-    from livedocs_runner.records.access_log import read_access
+    from livedocs_runner.records.access_log import ACTIONS, read_access
 
     st.button("← Catalog", key="back-catalog", on_click=callback(go))
     st.title("Access log")
@@ -39,7 +38,7 @@ def access_page() -> None:
     first, last = (tuple(chosen) + (None, None))[:2] if isinstance(chosen, tuple | list) else (chosen, chosen)
     events = read_access(services().store, user=user or None, action=None if action == "all" else action,
                          since=first.isoformat() if first else None,
-                         until=(last + timedelta(days=1)).isoformat() if last else None, limit=LIMIT)
+                         until=last.isoformat() if last else None, limit=LIMIT)  # a date: that whole day
     rows = [{"when (UTC)": _plain(e.at)[:19].replace("T", " "), "user": _plain(e.user), "sign-in": _plain(e.auth),
              "action": _plain(e.action), "what": _plain(e.target), "from": _plain(e.address or ""),
              "detail": _plain(e.detail)} for e in events]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from livedocs_runner.auth import AuthSettings, identity_from_claims, identity_fr
 from livedocs_runner.errors import LivedocsError
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.provenance import current_user
-from livedocs_runner.records.store import RunRecord
+from livedocs_runner.records.store import RunRecord, now
 
 from .safe import log, public, roots, text
 
@@ -136,10 +135,6 @@ def run_options(**options: Any) -> RunOptions:
 
 # --- the access log ---------------------------------------------------------------------------------------
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def record(action: str, target: str = "", detail: str = "", *, user: Identity | None = None) -> None:
     """Append one entry to the access log (never raises into the page: a failed write goes to the server log)."""
     from .services import services
@@ -148,7 +143,7 @@ def record(action: str, target: str = "", detail: str = "", *, user: Identity | 
     try:
         from livedocs_runner.records.access_log import AccessEvent, append_access
 
-        append_access(services().store, AccessEvent(at=_now(), user=me.name if me else "", auth=me.auth if me else
+        append_access(services().store, AccessEvent(at=now(), user=me.name if me else "", auth=me.auth if me else
                                                     settings().mode, action=action, target=target,
                                                     address=address(), detail=detail))
     except Exception as exc:  # noqa: BLE001
@@ -175,7 +170,9 @@ def gate() -> Identity:
     try:
         me = identity()
     except AccessDenied as exc:
-        record_denied_once("app", str(exc), user=Identity(name=_claimed_name(), auth=mode))
+        claimed = _claimed_name()
+        record_denied_once("app", f"refused: {exc}" + (" (the name is as claimed, not verified)" if claimed else ""),
+                           user=Identity(name=claimed, auth=mode))
         st.title("livedocs")
         st.error(text(f"You do not have access to this app: {public(str(exc), roots())}"))
         if mode == "oidc":

@@ -204,7 +204,8 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):
         if path and Path(path).is_file():
             column.download_button(label, Path(path).read_bytes(), file_name=f"{record.id}-{Path(path).name}",
-                                   mime=mime, key=f"download:{label}")
+                                   mime=mime, key=f"download:{label}", on_click=identity.record,
+                                   args=("download", f"run {record.id}", label))
 
 
 def _edit(record: RunRecord) -> None:
