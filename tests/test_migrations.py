@@ -27,7 +27,7 @@ from livedocs_runner.records.store import Store
 from tests.conftest import DATA, cli_runner
 
 STORES = DATA / "stores"
-OLD_STORES = {"v0_demo": 1, "v2_demo": 2}  # folder -> the schema version the release wrote (0.1.0 left user_version at 0)
+OLD_STORES = {"v0_demo": 1, "v2_demo": 2, "v3_demo": 3}  # folder -> the schema version the release wrote (0.1.0 left user_version at 0)
 JSON_FIELDS = ("parameters", "error", "metrics", "inputs", "environment", "outputs")
 
 
