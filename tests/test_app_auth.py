@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -301,8 +302,15 @@ def test_admin_sees_the_access_log_and_the_runner_does_not(proxy, home):
     assert set(table["user"]) >= {RUNNER, ADMIN}
     admin.selectbox(key="access-action").set_value("denied").run()
     assert set(admin.dataframe[0].value["action"]) == {"denied"}
+    admin.text_input(key="access-user").set_value(RUNNER).run()
+    assert set(admin.dataframe[0].value["user"]) == {RUNNER}
     admin.text_input(key="access-user").set_value(ADMIN).run()
     assert not admin.dataframe and "No entries match these filters." in texts(admin.info)
+    admin.selectbox(key="access-action").set_value("all")
+    admin.date_input(key="access-dates").set_value((date(2020, 1, 1), date(2020, 1, 2))).run()
+    assert not admin.dataframe  # nothing happened then
+    admin.date_input(key="access-dates").set_value((datetime.now(UTC).date(),) * 2).run()
+    assert set(admin.dataframe[0].value["action"]) == {"sign-in"}  # today: the admin's own sign-in
 
 
 def test_the_access_log_shows_hostile_names_as_text(proxy, home):

@@ -6,7 +6,7 @@ Every value in the log came from a token, a header or a URL: it is shown on a pl
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -33,7 +33,7 @@ def access_page() -> None:
     cols = st.columns(3)
     user = cols[0].text_input("User", key="access-user", help="Exactly as recorded, e.g. alice@example.com.").strip()
     action = cols[1].selectbox("Action", ["all", *ACTIONS], key="access-action")
-    today = date.today()
+    today = datetime.now(UTC).date()
     chosen = cols[2].date_input("Dates (UTC)", value=(today - timedelta(days=30), today), key="access-dates")
     first, last = (tuple(chosen) + (None, None))[:2] if isinstance(chosen, tuple | list) else (chosen, chosen)
     events = read_access(services().store, user=user or None, action=None if action == "all" else action,

@@ -251,6 +251,12 @@ def visible(names: Iterable[str]) -> list[str]:
     return [n for n in names if allowed(Role.VIEWER, n)]
 
 
+def visible_runs(runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs whose config this user may view (asked once per config, not once per run)."""
+    ok = {name: allowed(Role.VIEWER, name) for name in {config_of(r) for r in runs}}
+    return [r for r in runs if ok[config_of(r)]]
+
+
 _ACTIONS = {Role.VIEWER: "view", Role.RUNNER: "run", Role.ADMIN: "administer"}
 
 

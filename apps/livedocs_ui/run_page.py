@@ -85,7 +85,7 @@ def _cancel(run_id: str) -> None:
 
 def _baseline_candidates(record: RunRecord) -> list[RunRecord]:
     runs = services().store.list(notebook=record.notebook, status="succeeded", limit=200)
-    return [r for r in runs if r.id != record.id and identity.allowed(Role.VIEWER, identity.config_of(r))]
+    return [r for r in identity.visible_runs(runs) if r.id != record.id]
 
 
 def _default_baseline(record: RunRecord, config: Config | None, candidates: list[RunRecord]) -> RunRecord | None:
