@@ -178,8 +178,9 @@ def test_proxy_header_believed_only_from_the_trusted_proxy(proxy, home, user, ad
 def test_a_forwarding_header_makes_the_address_untrustworthy(proxy, home, monkeypatch):
     """Uvicorn rewrites the peer from X-Forwarded-For unless FORWARDED_ALLOW_IPS is empty: refuse then."""
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    proxy(RUNNER, PROXY, **{"x-forwarded-for": PROXY})
-    assert "forwarding header" in texts(app().error)[0]
+    for header in ("X-Forwarded-For", "forwarded"):
+        proxy(RUNNER, PROXY, **{header: PROXY})
+        assert "forwarding header" in texts(app().error)[0]
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")  # what `livedocs app` sets: the peer is the real one
     assert texts(app().subheader) == ["Credit risk scorecard"]
 

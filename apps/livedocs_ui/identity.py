@@ -111,7 +111,8 @@ def identity() -> Identity:
         return identity_from_claims(st.user.to_dict(), settings())
     if mode == "proxy":
         headers, peer = request()
-        if any(headers.get(h) is not None for h in _FORWARDING) and os.environ.get("FORWARDED_ALLOW_IPS") != "":
+        forwarded = {str(name).lower() for name in headers}.intersection(_FORWARDING)
+        if forwarded and os.environ.get("FORWARDED_ALLOW_IPS") != "":
             raise AccessDenied("the request carries a forwarding header the web server may have believed, so its "
                                "address cannot be trusted.",
                                hint="Start the app with `livedocs app` (it sets FORWARDED_ALLOW_IPS to nothing).")
