@@ -158,6 +158,15 @@ def test_proxy_without_headers_is_refused(home, monkeypatch, tmp_path):
     assert not at.subheader and not at.sidebar.button
 
 
+def test_a_user_header_sent_twice_is_not_believed(proxy, home):
+    """Streamlit keeps every value of a repeated header; the app hands them all to the core, which refuses."""
+    proxy(None, PROXY, **{"x-forwarded-email": [ADMIN, RUNNER]})
+    at = app()
+    assert any(e.startswith("You do not have access to this app") for e in texts(at.error))
+    [entry] = access_log(home, action="denied")
+    assert entry.user == f"{ADMIN},{RUNNER}" and "not verified" in entry.detail
+
+
 @pytest.mark.parametrize("user, address, why", [
     (RUNNER, "127.0.0.1", "did not come through a trusted proxy"),  # the header from an untrusted address
     (RUNNER, None, "did not come through a trusted proxy"),

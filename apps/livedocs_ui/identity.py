@@ -79,7 +79,7 @@ def policy() -> AccessPolicy:
 
 # --- who is asking --------------------------------------------------------------------------------------
 
-def request() -> tuple[Mapping[str, str], str | None]:
+def request() -> tuple[Mapping[str, Any], str | None]:
     """This session's request headers and the raw TCP peer address (loopback included; ``st.context.ip_address``
     turns loopback into None). The seam the tests replace to present a proxy's headers without a server."""
     address = None
@@ -90,7 +90,8 @@ def request() -> tuple[Mapping[str, str], str | None]:
         address = client.remote_ip if client is not None else None
     except Exception:  # noqa: BLE001 - a Streamlit without it: the public value (None for loopback: refused)
         address = st.context.ip_address
-    return st.context.headers, address
+    headers = st.context.headers  # every value of a header sent on several lines: the core refuses a repeated name
+    return {name: headers.get_all(name) for name in headers}, address
 
 
 def address() -> str | None:
@@ -190,7 +191,9 @@ def _claimed_name() -> str:
     try:
         if settings().mode == "oidc":
             return str(st.user.to_dict().get(settings().user_claim) or "")
-        return (request()[0].get(settings().header) or "")[:200]
+        wanted = settings().header.lower()
+        value = next((v for k, v in request()[0].items() if str(k).lower() == wanted), "")
+        return (",".join(value) if isinstance(value, list | tuple) else str(value or ""))[:200]
     except Exception:  # noqa: BLE001
         return ""
 
