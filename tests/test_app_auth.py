@@ -422,3 +422,55 @@ def test_runs_are_recorded_as_the_verified_user_and_cancel_is_own_or_admin(proxy
     finally:
         import livedocs_ui.services as services
         services.services().queue.cancel(run_id)
+
+
+def test_oidc_groups_claim_gives_the_role_and_names_stay_text(home, tmp_path, monkeypatch):
+    secret = "client-secret-" + "x" * 30
+    auth = tmp_path / "auth.yaml"
+    auth.write_text("server_metadata_url: http://127.0.0.1:9/.well-known/openid-configuration\n"
+                    f"client_id: livedocs\nclient_secret: {secret}\ncookie_secret: {'c' * 40}\n"
+                    "redirect_uri: http://localhost:8501/oauth2callback\ngroups_claim: groups\n", encoding="utf-8")
+    auth.chmod(0o600)
+    (tmp_path / "access.yaml").write_text("rules:\n  - {configs: [credit_*], groups: [risk-team], role: runner}\n",
+                                          encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_AUTH", str(auth))
+    monkeypatch.setenv("LIVEDOCS_ACCESS", str(tmp_path / "access.yaml"))
+    name = "[x](javascript:alert(1))**@example.com"
+    at = app({"is_logged_in": True, "email": name, "groups": ["risk-team"]}, notebook="credit_risk")
+    assert at.button(key="run:credit_risk")  # the role comes from the token's group
+    [signed] = [m.value for m in at.sidebar.markdown if "Signed in as" in shown(m.value)]
+    assert shown(signed) == f"Signed in as {name}" and "\\[x\\]" in signed  # every Markdown character escaped
+    outsider = app({"is_logged_in": True, "email": "o@example.com", "groups": ["sales"]}, notebook="credit_risk")
+    assert texts(outsider.error) == ["Error: no notebook 'credit_risk' here, or you do not have access to it."]
+    for page in (at, outsider, app({"is_logged_in": False})):  # the client secret is on no page
+        assert secret not in everything(page) and not any(secret in str(c.value) for c in page.code)
+
+
+@pytest.mark.kernel
+def test_a_rerun_from_the_app_is_recorded_as_the_verified_user(proxy, home, tmp_path, monkeypatch):
+    from livedocs_runner.batch import run_batch
+    from livedocs_runner.execute import RunOptions
+    from livedocs_runner.plan import plan_runs
+
+    from .conftest import until
+
+    configs = ROOT / "tests" / "data" / "configs"
+    (tmp_path / "access.yaml").write_text(f"rules:\n  - {{configs: [simple], users: [{RUNNER}], role: runner}}\n"
+                                          f"  - {{configs: [simple], users: [{VIEWER}], role: viewer}}\n",
+                                          encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    [original] = run_batch(plan_runs(configs / "simple.yaml", scenarios=["one"]), Store(home),
+                           options=RunOptions(trigger="cli", user="cli-user"))
+    assert original.status == "succeeded", original.error
+    proxy(VIEWER)
+    assert "Rerun exactly" not in buttons(app(run=original.id))
+    proxy(RUNNER)
+    page = app(run=original.id)
+    page.button(key=f"reproduce-exact:{original.id}").click().run()
+    rerun_id = page.query_params["run"]
+    rerun = until(lambda: (r := Store(home).get(rerun_id)).status in ("succeeded", "failed") and r,
+                  "the rerun to finish", timeout=240)
+    assert (rerun.status, rerun.rerun_of, rerun.user, rerun.auth) == ("succeeded", original.id, RUNNER, "proxy")
+    [logged] = access_log(home, action="rerun")
+    assert (logged.user, logged.address, logged.target) == (RUNNER, PROXY, "notebook simple")
+    assert rerun_id in logged.detail and original.id in logged.detail
