@@ -133,8 +133,9 @@ def identity_from_claims(claims: Mapping[str, Any], settings: AuthSettings) -> I
 
 
 def identity_from_proxy(headers: Mapping[str, str], address: str | None, settings: AuthSettings) -> Identity:
-    """The identity a trusted reverse proxy put in ``settings.header`` (a header repeated on several lines
-    may be given as a list of its values).
+    """The identity a trusted reverse proxy put in ``settings.header``. ``headers`` may be ``st.context.headers``
+    as it is (its ``get_all`` gives every line of a repeated header) or a mapping whose values are strings
+    or lists of strings.
 
     ``address`` is the TCP peer of the request. Give the raw peer (Streamlit's session client
     ``client_context.remote_ip``), not ``st.context.ip_address``, which turns loopback into None.
@@ -454,7 +455,8 @@ def _groups(value: Any) -> frozenset[str]:
 def _header(headers: Mapping[str, Any], name: str) -> str:
     """Header lookup that ignores case (st.context.headers does; a plain dict does not). A header sent on
     several lines may come as a list (oauth2-proxy sends one X-Forwarded-Groups line per group): joined by ','."""
-    value = headers.get(name)
+    get_all = getattr(headers, "get_all", None)  # st.context.headers: every line of a repeated header
+    value = get_all(name) or None if callable(get_all) else headers.get(name)
     if value is None:
         lowered = name.lower()
         value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)

@@ -106,6 +106,22 @@ def test_identity_from_a_trusted_proxy() -> None:
         identity_from_proxy({"X-Forwarded-Email": ["alice", "mallory"]}, "127.0.0.1", PROXY)
 
 
+def test_identity_from_streamlit_headers() -> None:
+    """Streamlit's own header mapping, repeated lines included (``get_all``)."""
+    pytest.importorskip("streamlit")
+    from streamlit.runtime.context import StreamlitHeaders
+
+    headers = StreamlitHeaders([("X-Forwarded-Email", "alice@example.com"), ("X-Forwarded-Groups", "lab"),
+                                ("x-forwarded-groups", "ops,staff")])
+    assert identity_from_proxy(headers, "127.0.0.1", PROXY) == Identity("alice@example.com", "proxy",
+                                                                         frozenset({"lab", "ops", "staff"}))
+    twice = StreamlitHeaders([("X-Forwarded-Email", "alice@example.com"), ("X-Forwarded-Email", "mallory@example.com")])
+    with pytest.raises(AccessDenied, match="no usable X-Forwarded-Email"):
+        identity_from_proxy(twice, "127.0.0.1", PROXY)
+    with pytest.raises(AccessDenied, match="no usable X-Forwarded-Email"):
+        identity_from_proxy(StreamlitHeaders([]), "127.0.0.1", PROXY)
+
+
 @pytest.mark.parametrize(("headers", "address", "message"), [
     ({"X-Forwarded-Email": "alice@example.com"}, "192.168.1.5", "request from 192.168.1.5 did not come through a trusted proxy"),
     ({"X-Forwarded-Email": "alice@example.com"}, "2001:db8::1", "request from 2001:db8::1 did not come through a trusted proxy"),
