@@ -8,6 +8,9 @@ once), ``LIVEDOCS_USER`` (default name recorded with runs). Pages are chosen by 
     ?run=ID                               one run's progress and results
     ?compare=ID1,ID2                      runs side by side
     ?diff=ID1,ID2                         did run 2 reproduce run 1: the verdict and what differs
+    ?access=1                             the access log (admins)
+
+Sign-in and roles (``LIVEDOCS_AUTH``, ``LIVEDOCS_AUTH_HEADER``, ``LIVEDOCS_ACCESS``): livedocs_ui/identity.py.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from livedocs_runner.errors import LivedocsError
+
 # Importing streamlit sets MPLBACKEND=Agg in os.environ, and kernels inherit this process's
 # environment: with it, ipykernel keeps Agg instead of its inline backend and notebooks draw no
 # figures. This app never draws with matplotlib itself, so give the kernels their default back.
@@ -26,14 +31,16 @@ if os.environ.get("MPLBACKEND") == "Agg":
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the page modules next to this script
 
+from livedocs_ui import identity  # noqa: E402
+from livedocs_ui.access_page import access_page  # noqa: E402
 from livedocs_ui.form_page import catalog_page, notebook_page  # noqa: E402
 from livedocs_ui.history import compare_page  # noqa: E402
 from livedocs_ui.reproduce import diff_page  # noqa: E402
 from livedocs_ui.run_page import run_page  # noqa: E402
 from livedocs_ui.safe import callback, guarded, show_flash, text  # noqa: E402
-from livedocs_ui.services import broken, catalog, find_config, go, services, user  # noqa: E402
+from livedocs_ui.services import broken, catalog, find_config, go, services  # noqa: E402
 
-from livedocs_runner.provenance import current_user  # noqa: E402
+from livedocs_runner.access import AccessDenied, Role  # noqa: E402
 
 st.set_page_config(page_title="livedocs", page_icon="📓", layout="wide")
 
@@ -41,22 +48,24 @@ st.set_page_config(page_title="livedocs", page_icon="📓", layout="wide")
 def sidebar() -> None:
     with st.sidebar:
         st.header("livedocs")
-        if "user" not in st.session_state:
-            st.session_state["user"] = current_user()
-        st.text_input("Your name", key="user", help="Recorded with the runs you start.")
+        identity.sidebar_identity()
         st.button("All notebooks", key="nav-catalog", on_click=callback(go), width="stretch")
         for entry in catalog():
-            if entry.config is not None:
+            if entry.config is not None and identity.allowed(Role.VIEWER, entry.name):
                 st.button(text(entry.config.title), key=f"nav:{entry.name}", on_click=callback(go),
                           kwargs={"notebook": entry.name}, width="stretch")
         jobs = services().queue.jobs()
         running = sum(j.status == "running" for j in jobs)
         st.caption(f"{running} running · {len(jobs) - running} waiting · {services().queue.workers} at a time")
+        if identity.site_admin() and not identity.open_access():
+            st.button("Access log", key="nav-access", on_click=callback(go), kwargs={"access": "1"}, width="stretch")
 
 
 def page() -> None:
     params = st.query_params
-    if params.get("run"):
+    if params.get("access"):
+        access_page()
+    elif params.get("run"):
         run_page(params["run"])
     elif params.get("diff"):
         diff_page(params["diff"].split(","))
@@ -64,6 +73,13 @@ def page() -> None:
         compare_page(params["compare"].split(","))
     elif params.get("notebook"):
         name = params["notebook"]
+        if not identity.allowed(Role.VIEWER, name):  # the same page as for a notebook that does not exist
+            if find_config(name) is not None or broken(name) is not None:
+                identity.record_denied_once(f"notebook {name}", f"view {name}: needs the viewer role"
+                                            + (" (a link with values: a run attempt)" if len(params) > 1 else ""))
+            identity.refused(AccessDenied(identity.not_found("notebook", name)))
+            catalog_page()
+            return
         config = find_config(name)
         if config is not None:
             notebook_page(name, config)
@@ -71,7 +87,7 @@ def page() -> None:
             st.title(text(entry.name))
             st.error(text(f"This config cannot be loaded. Error: {entry.error}"))
         else:
-            names = [e.name for e in catalog()]
+            names = identity.visible(e.name for e in catalog())
             st.error(text(f"Error: no notebook {name!r} here. Available: {', '.join(names) or 'none'}."))
             catalog_page()
     else:
@@ -79,6 +95,12 @@ def page() -> None:
 
 
 def main() -> None:
+    try:
+        identity.gate()  # the sign-in or refusal page instead of the app, when there is no identity
+        identity.policy()
+    except LivedocsError as exc:  # the sign-in settings or the access file broke while the app ran: closed
+        identity.refused(exc)
+        return
     with guarded("sidebar"):
         sidebar()
     show_flash()

@@ -8,14 +8,16 @@ from typing import Any
 import streamlit as st
 
 from livedocs_runner.errors import LivedocsError
-from livedocs_runner.execute import RunOptions
 from livedocs_runner.forms import Field, Form, build_form, form_values_to_params, scenario_params
 from livedocs_runner.jobs import cached_result
 from livedocs_runner.plan import RunPlan, plan_for, plan_runs
 from livedocs_runner.scenarios import Config
 
+from livedocs_runner.access import Role
+
+from . import identity
 from .safe import callback, guarded, public, roots, show_error, text
-from .services import catalog, go, link, services, user
+from .services import catalog, go, link, services
 
 RESERVED = ("notebook", "scenario", "run", "compare", "diff", "tab")
 
@@ -23,8 +25,10 @@ RESERVED = ("notebook", "scenario", "run", "compare", "diff", "tab")
 def catalog_page() -> None:
     st.title("Notebooks you can run")
     st.caption("Pick one, change its inputs, press Run. Every run is kept: open, compare and share any of them.")
-    entries = catalog()
-    if not entries:
+    entries = [e for e in catalog() if identity.allowed(Role.VIEWER, e.name)]
+    if not entries and not identity.open_access():
+        st.info("You do not have access to any notebook here yet. Ask an admin of this app for a role.")
+    elif not entries:
         st.info("No configs in the configs folder yet. Add a YAML file there (see the README).")
     for entry in entries:
         with st.container(border=True), guarded(f"catalog entry {entry.name}"):
@@ -41,9 +45,18 @@ def catalog_page() -> None:
 
 
 def notebook_page(name: str, config: Config) -> None:
+    identity.require(Role.VIEWER, name)
     st.title(text(config.title))
     if config.description:
         st.markdown(text(config.description))
+    if not identity.allowed(Role.RUNNER, name):  # a viewer: results and history, no form, no file listing
+        if any(k not in RESERVED for k in st.query_params):  # a link with values: an attempt to run them
+            identity.record_denied_once(f"notebook {name}", f"run {name} (a link with values): needs the runner role")
+        st.info(text(f"You do not have access to run {config.title}: your role is viewer. "
+                     "Its results and history are below."))
+        from .history import history
+        history(config)
+        return
     run_tab, history_tab = st.tabs(["Run", "History"])
     with run_tab:
         _form(name, config)
@@ -195,7 +208,10 @@ def _show_cached(name: str, run_id: str) -> None:
 
 
 def _submit(plan: RunPlan, *, use_cache: bool) -> None:
-    job = services().queue.submit(plan, RunOptions(trigger="app", user=user(), use_cache=use_cache))
+    name = plan.config.stem if plan.config else None
+    identity.require(Role.RUNNER, name)
+    job = services().queue.submit(plan, identity.run_options(use_cache=use_cache))
+    identity.record("run", f"notebook {name}", f"run {job} ({plan.scenario})")
     go(run=job)
     st.rerun()
 
@@ -209,7 +225,9 @@ def _sweeps(name: str, config: Config) -> None:
         points = [s.name for s in config.scenarios if s.sweep == sweep]
         st.caption(text(", ".join(points)))
         if st.button(f"Run all {len(points)} points", key=f"run-sweep:{name}"):
-            ids = [services().queue.submit(plan, RunOptions(trigger="app", user=user()))
+            identity.require(Role.RUNNER, name)
+            ids = [services().queue.submit(plan, identity.run_options())
                    for plan in plan_runs(config, scenarios=[sweep])]
+            identity.record("run", f"notebook {name}", f"sweep {sweep}: runs {', '.join(ids)}")
             go(compare=",".join(ids))
             st.rerun()

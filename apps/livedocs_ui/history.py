@@ -16,6 +16,9 @@ from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, STATUSES, RunRecord
 
+from livedocs_runner.access import Role
+
+from . import identity
 from .safe import callback, guarded, public, roots, show_error, text
 from .services import go, link, services
 
@@ -33,6 +36,7 @@ def _short(value: Any) -> str:
 
 def history(config: Config) -> None:
     runs = services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000)
+    runs = [r for r in runs if identity.allowed(Role.VIEWER, identity.config_of(r))]  # another config's runs
     if not runs:
         st.info("No runs yet. Fill in the form and press Run, or run it from the command line.")
         return
@@ -63,7 +67,7 @@ def history(config: Config) -> None:
     right.button("What differs?", key=f"h-diff:{key}", disabled=len(chosen) != 2, on_click=callback(go),
                  kwargs={"diff": ",".join(pair) if len(pair) == 2 else None},
                  help="Pick exactly two runs: did the newer one reproduce the older, and what differs.")
-    if chosen:
+    if chosen and identity.allowed(Role.ADMIN, key):  # evidence export: admins only
         _audit_bundle(key, chosen)
 
 
@@ -85,10 +89,14 @@ def _audit_bundle(key: str, chosen: list[str]) -> None:
 def _make_bundle(state: str, ids: tuple[str, ...]) -> None:
     from livedocs_runner.records.audit import Selection, export
 
+    for run_id in ids:
+        identity.require_run(services().store.get(run_id), Role.ADMIN, action="export evidence of")
+
     with tempfile.TemporaryDirectory(prefix="livedocs-bundle-") as folder:
         path = Path(folder) / "evidence.zip"
         export(services().store, path, Selection(ids=ids))
         st.session_state[state] = (ids, path.read_bytes())
+    identity.record("export", "audit bundle", f"runs {', '.join(ids)}")
 
 
 def compare_page(ids: list[str]) -> None:
@@ -99,7 +107,7 @@ def compare_page(ids: list[str]) -> None:
         st.error(f"Error: {len(ids)} runs given; compare at most {MAX_COMPARE} at a time.")
         return
     try:
-        records = [services().store.get(i) for i in ids]
+        records = identity.runs(ids)  # one you may not see reads like one that does not exist
     except LivedocsError as exc:
         show_error(exc)
         return

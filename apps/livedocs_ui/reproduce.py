@@ -16,7 +16,6 @@ import pandas as pd
 import streamlit as st
 
 from livedocs_runner.errors import LivedocsError
-from livedocs_runner.execute import RunOptions
 from livedocs_runner.forms import field_for
 from livedocs_runner.outputs import is_table
 from livedocs_runner.records.store import FINAL, RunRecord
@@ -24,8 +23,11 @@ from livedocs_runner.records.verdicts import DIFFERENT, ENVIRONMENT_CHANGED, REP
 from livedocs_runner.rerun import RerunOptions, plan_reruns
 from livedocs_runner.scenarios import Config
 
+from livedocs_runner.access import Role
+
+from . import identity
 from .safe import callback, public, roots, show_error, text
-from .services import go, link, services, user
+from .services import go, link, services
 
 _CHANGED = "background-color: rgba(255, 200, 0, 0.25)"
 
@@ -90,8 +92,11 @@ def _index(choices: tuple[Any, ...], current: Any) -> int | None:
 
 def submit_rerun(run_id: str, options: RerunOptions) -> None:
     """Plan the rerun (everything checked first: bad input is one message, nothing runs) and queue it."""
+    original = services().store.get(run_id)
+    identity.require_run(original, Role.RUNNER, action="rerun")
     planned = plan_reruns(services().store, [run_id], options)[0]
-    job = services().queue.submit(planned.plan, RunOptions(trigger="app", user=user(), use_cache=False))
+    job = services().queue.submit(planned.plan, identity.run_options(use_cache=False))
+    identity.record("rerun", f"notebook {identity.config_of(original)}", f"rerun {job} of run {run_id}")
     go(run=job)
 
 
@@ -156,7 +161,7 @@ def diff_page(ids: list[str]) -> None:
         st.error("Error: give exactly two runs, e.g. ?diff=ID1,ID2 (the first is the original).")
         return
     try:
-        first, second = (services().store.get(i) for i in ids)
+        first, second = identity.runs(ids)  # one you may not see reads like one that does not exist
     except LivedocsError as exc:
         show_error(exc)
         return

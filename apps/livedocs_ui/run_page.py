@@ -16,6 +16,9 @@ from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
 
+from livedocs_runner.access import Role
+
+from . import identity
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .reproduce import reproduce_panel, rerun_verdict
 from .services import find_config, go, link, services
@@ -25,7 +28,7 @@ _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
 
 def run_page(run_id: str) -> None:
     try:
-        record = services().store.get(run_id)
+        record, = identity.runs([run_id])  # one you may not see reads like one that does not exist
     except LivedocsError as exc:
         show_error(exc)
         return
@@ -66,14 +69,23 @@ def _progress(run_id: str) -> None:
         st.info(f"Running: {where} · {status.elapsed:.0f} s elapsed")
         st.progress(status.cell / status.cells if status.cells else 0.0)
     if run_id in {j.id for j in queue.jobs()}:
-        st.button("Cancel", key=f"cancel:{run_id}", on_click=callback(queue.cancel), args=(run_id,))
+        if identity.may_cancel(services().store.get(run_id)):
+            st.button("Cancel", key=f"cancel:{run_id}", on_click=callback(_cancel), args=(run_id,))
     else:
         st.caption("This run was started elsewhere (e.g. from the command line); it cannot be cancelled here.")
 
 
+def _cancel(run_id: str) -> None:
+    record = services().store.get(run_id)
+    if not identity.may_cancel(record):
+        identity.require_run(record, Role.ADMIN, action="cancel another user's run of")  # logs; raises
+    services().queue.cancel(run_id)
+    identity.record("cancel", f"notebook {identity.config_of(record)}", f"cancel run {run_id} (by {record.user})")
+
+
 def _baseline_candidates(record: RunRecord) -> list[RunRecord]:
     runs = services().store.list(notebook=record.notebook, status="succeeded", limit=200)
-    return [r for r in runs if r.id != record.id]
+    return [r for r in runs if r.id != record.id and identity.allowed(Role.VIEWER, identity.config_of(r))]
 
 
 def _default_baseline(record: RunRecord, config: Config | None, candidates: list[RunRecord]) -> RunRecord | None:
@@ -115,8 +127,9 @@ def results(record: RunRecord, config: Config | None) -> None:
     _tables(record)
     _figures(record)
     _actions(record, baseline)
-    with guarded("Reproduce panel"):
-        reproduce_panel(record, config)
+    if identity.allowed(Role.RUNNER, identity.config_of(record)):  # its file pickers list the data folder
+        with guarded("Reproduce panel"):
+            reproduce_panel(record, config)
     _report(record)
     with st.expander("Inputs of this run"):
         st.dataframe(pd.DataFrame([{"parameter": k, "value": public(json.dumps(v, ensure_ascii=False), roots())}
@@ -184,7 +197,8 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
     cols = st.columns(2)  # running it again: the Reproduce panel below
     cols[0].button("Compare with baseline", key="compare-baseline", disabled=baseline is None,
                    on_click=callback(go), kwargs={"compare": f"{record.id},{baseline.id}" if baseline else None})
-    cols[1].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,))
+    cols[1].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,),
+                   disabled=not identity.allowed(Role.RUNNER, identity.config_of(record)))
     downloads = st.columns(2)
     for column, path, label, mime in ((downloads[0], record.output_notebook, "Download executed notebook", "application/x-ipynb+json"),
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):

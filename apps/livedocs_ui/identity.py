@@ -1,0 +1,335 @@
+"""Who is asking, and may they: the request's identity and the one role check every page calls.
+
+``livedocs app`` sets the mode in the environment (``LIVEDOCS_AUTH`` for OpenID Connect sign-in through
+``st.login``; ``LIVEDOCS_AUTH_HEADER`` + ``LIVEDOCS_TRUSTED_PROXY`` behind a reverse proxy; neither: no
+sign-in) and the roles (``LIVEDOCS_ACCESS``). The core decides (:mod:`livedocs_runner.auth`,
+:mod:`livedocs_runner.access`); this module only asks it, shows the sign-in / refusal pages and writes
+the access log. Pages call :func:`require` (or :func:`allowed` to decide what to draw): a page without a
+check is a bug, a check in one place cannot be forgotten differently on each page.
+
+A user who may not view a notebook is told the same as for one that does not exist
+(:func:`not_found`), so the app never says which notebooks or runs there are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from livedocs_runner.access import AccessDenied, AccessPolicy, Identity, Role, policy_from_env
+from livedocs_runner.auth import AuthSettings, identity_from_claims, identity_from_proxy, settings_from_env
+from livedocs_runner.errors import LivedocsError
+from livedocs_runner.execute import RunOptions
+from livedocs_runner.provenance import current_user
+from livedocs_runner.records.store import RunRecord
+
+from .safe import log, public, roots, text
+
+SIGNED_IN = "livedocs:signed-in"  # session flag: the sign-in was logged for this session
+DENIED = "livedocs:denied"  # session set: page-level refusals already logged (a rerun is not a new attempt)
+# Headers with which a proxy names the client. Uvicorn (Streamlit's server) believes them from loopback unless
+# FORWARDED_ALLOW_IPS is empty, and then reports the *client's* address as the peer: trusting the peer would
+# then mean trusting whatever address a local process writes into the header.
+_FORWARDING = ("x-forwarded-for", "forwarded")
+
+
+# --- settings (from the environment `livedocs app` prepared) ----------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _settings(env: tuple[tuple[str, str], ...], stamp: int) -> AuthSettings:
+    return settings_from_env(dict(env))
+
+
+def _env(*names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((n, os.environ[n]) for n in names if n in os.environ)
+
+
+def _mtime(path: str | None) -> int:
+    try:
+        return Path(path).stat().st_mtime_ns if path else 0
+    except OSError:
+        return -1
+
+
+def settings() -> AuthSettings:
+    """How identity is established (``mode``: none | oidc | proxy); a ConfigError if the settings broke."""
+    env = _env("LIVEDOCS_AUTH", "LIVEDOCS_AUTH_HEADER", "LIVEDOCS_TRUSTED_PROXY", "LIVEDOCS_AUTH_GROUPS_HEADER")
+    return _settings(env, _mtime(os.environ.get("LIVEDOCS_AUTH")))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _policy(env: tuple[tuple[str, str], ...], stamp: int, names: tuple[str, ...]) -> AccessPolicy:
+    return policy_from_env(dict(env), names)
+
+
+def policy() -> AccessPolicy:
+    """The roles (``LIVEDOCS_ACCESS``, reread when it or the catalog changes); open when auth is off and
+    no access file is given. With sign-in on and no access file nobody has a role (default-deny)."""
+    from .services import catalog
+
+    env = _env("LIVEDOCS_ACCESS")
+    if not env and settings().mode != "none":
+        return AccessPolicy()  # no rules: default-deny (``livedocs app`` asks for --access with sign-in)
+    return _policy(env, _mtime(os.environ.get("LIVEDOCS_ACCESS")), tuple(e.name for e in catalog()))
+
+
+# --- who is asking --------------------------------------------------------------------------------------
+
+def request() -> tuple[Mapping[str, str], str | None]:
+    """This session's request headers and the raw TCP peer address (loopback included; ``st.context.ip_address``
+    turns loopback into None). The seam the tests replace to present a proxy's headers without a server."""
+    address = None
+    try:
+        from streamlit.runtime.context import _get_client_context  # the peer as the server saw it
+
+        client = _get_client_context()
+        address = client.remote_ip if client is not None else None
+    except Exception:  # noqa: BLE001 - a Streamlit without it: the public value (None for loopback: refused)
+        address = st.context.ip_address
+    return st.context.headers, address
+
+
+def address() -> str | None:
+    try:
+        return request()[1]
+    except Exception:  # noqa: BLE001 - the log entry goes without it
+        return None
+
+
+def _typed_name() -> str:
+    return (st.session_state.get("user") or "").strip() or current_user()
+
+
+def identity() -> Identity:
+    """The identity of this request; AccessDenied when there is none (not signed in, untrusted proxy ...)."""
+    mode = settings().mode
+    if mode == "oidc":
+        return identity_from_claims(st.user.to_dict(), settings())
+    if mode == "proxy":
+        headers, peer = request()
+        if any(headers.get(h) is not None for h in _FORWARDING) and os.environ.get("FORWARDED_ALLOW_IPS") != "":
+            raise AccessDenied("the request carries a forwarding header the web server may have believed, so its "
+                               "address cannot be trusted.",
+                               hint="Start the app with `livedocs app` (it sets FORWARDED_ALLOW_IPS to nothing).")
+        return identity_from_proxy(headers, peer, settings())
+    return Identity(name=_typed_name(), auth="none")
+
+
+def who() -> Identity | None:
+    """The identity, or None when the request has none."""
+    try:
+        return identity()
+    except LivedocsError:
+        return None
+
+
+def run_options(**options: Any) -> RunOptions:
+    """RunOptions for a run started from the app: recorded as this identity (and how it was established)."""
+    me = identity()
+    return RunOptions(trigger="app", user=me.name, auth=me.auth, **options)
+
+
+# --- the access log ---------------------------------------------------------------------------------------
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def record(action: str, target: str = "", detail: str = "", *, user: Identity | None = None) -> None:
+    """Append one entry to the access log (never raises into the page: a failed write goes to the server log)."""
+    from .services import services
+
+    me = user or who()
+    try:
+        from livedocs_runner.records.access_log import AccessEvent, append_access
+
+        append_access(services().store, AccessEvent(at=_now(), user=me.name if me else "", auth=me.auth if me else
+                                                    settings().mode, action=action, target=target,
+                                                    address=address(), detail=detail))
+    except Exception as exc:  # noqa: BLE001
+        log.error("could not write the access log (%s %s): %s", action, target, exc)
+
+
+def record_denied_once(target: str, detail: str, user: Identity | None = None) -> None:
+    """A refused page view, logged once per session (every widget change reruns the page)."""
+    seen = st.session_state.setdefault(DENIED, set())
+    if (target, detail) not in seen:
+        seen.add((target, detail))
+        record("denied", target, detail, user=user)
+
+
+# --- the gate: sign-in page, refusal page, sidebar ---------------------------------------------------------
+
+def gate() -> Identity:
+    """At the top of every page: the identity, or a sign-in / refusal page and ``st.stop()``."""
+    mode = settings().mode
+    if mode == "oidc" and not st.user.is_logged_in:
+        st.session_state.pop(SIGNED_IN, None)
+        _sign_in_page()
+        st.stop()
+    try:
+        me = identity()
+    except AccessDenied as exc:
+        record_denied_once("app", str(exc), user=Identity(name=_claimed_name(), auth=mode))
+        st.title("livedocs")
+        st.error(text(f"You do not have access to this app: {public(str(exc), roots())}"))
+        if mode == "oidc":
+            st.button("Sign out", key="sign-out", on_click=_sign_out)
+        st.stop()
+    if mode != "none" and st.session_state.get(SIGNED_IN) != me.name:
+        st.session_state[SIGNED_IN] = me.name
+        record("sign-in", "app", f"signed in ({mode})", user=me)
+    return me
+
+
+def _claimed_name() -> str:
+    """Who a refused request said it was (for the log only; never believed)."""
+    try:
+        if settings().mode == "oidc":
+            return str(st.user.to_dict().get(settings().user_claim) or "")
+        return (request()[0].get(settings().header) or "")[:200]
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _sign_in_page() -> None:
+    st.title("livedocs")
+    st.write("Sign in to see and run this app's notebooks.")
+    st.button("Sign in", type="primary", key="sign-in", on_click=st.login)
+
+
+def _sign_out() -> None:
+    me = who()
+    if me is not None:
+        record("sign-out", "app", "signed out", user=me)
+    st.session_state.pop(SIGNED_IN, None)
+    st.logout()
+
+
+def sidebar_identity() -> None:
+    """Who the runs are recorded as: the name field (no sign-in), or the verified name and Sign out."""
+    mode = settings().mode
+    if mode == "none":
+        if "user" not in st.session_state:
+            st.session_state["user"] = current_user()
+        st.text_input("Your name", key="user", help="Recorded with the runs you start.")
+        st.caption(text(f"Not signed in — runs are recorded as {_typed_name()} (unverified)"))
+        return
+    me = identity()
+    st.markdown(text(f"Signed in as {me.name}"))
+    if mode == "oidc":
+        st.button("Sign out", key="sign-out", on_click=_sign_out, width="stretch")
+    else:
+        st.caption("Signed in through your organisation's sign-in proxy.")
+
+
+# --- roles ---------------------------------------------------------------------------------------------------
+
+def role(config_name: str | None) -> Role:
+    """This user's role on a config (NONE for a run without a config, unless nobody's access is checked)."""
+    me = who()
+    pol = policy()
+    if me is None:
+        return Role.NONE
+    if config_name is None:
+        return Role.ADMIN if pol.is_open else Role.NONE
+    return pol.role(me, config_name)
+
+
+def allowed(needed: Role, config_name: str | None) -> bool:
+    return role(config_name) >= needed
+
+
+def open_access() -> bool:
+    """No roles are checked (no sign-in and no access file): today's single-user app."""
+    return policy().is_open
+
+
+def visible(names: Iterable[str]) -> list[str]:
+    return [n for n in names if allowed(Role.VIEWER, n)]
+
+
+_ACTIONS = {Role.VIEWER: "view", Role.RUNNER: "run", Role.ADMIN: "administer"}
+
+
+def require(needed: Role, config_name: str | None, *, kind: str = "notebook", name: str | None = None,
+            action: str | None = None) -> None:
+    """Raise AccessDenied (and log ``denied``) unless this user holds ``needed`` on ``config_name``.
+
+    ``kind`` and ``name`` say what was asked for (``notebook credit_risk``, ``run 3f2a9c1``). Without the
+    viewer role the message is the one for something that does not exist (:func:`not_found`).
+    """
+    has = role(config_name)
+    if has >= needed:
+        return
+    name = name if name is not None else config_name or ""
+    doing = action or _ACTIONS.get(needed, "use")
+    record("denied", f"{kind} {name}", f"{doing} {config_name or '(no config)'}: needs the "
+                                        f"{needed.name.lower()} role, has {has.name.lower()}")
+    if has < Role.VIEWER:
+        raise AccessDenied(not_found(kind, name))
+    raise AccessDenied(f"You do not have access to {doing} {config_name}: that needs the "
+                       f"{needed.name.lower()} role, yours is {has.name.lower()}.",
+                       hint="Ask an admin of this app for it.")
+
+
+def not_found(kind: str, name: str) -> str:
+    """What anyone is told about a notebook or run they may not see: the same as when it does not exist."""
+    return f"no {kind} {name[:80]!r} here, or you do not have access to it."
+
+
+def config_of(run: RunRecord) -> str | None:
+    """The config name a run belongs to, from its record (the config file's name)."""
+    return Path(run.config).stem if run.config else None
+
+
+def require_run(run: RunRecord, needed: Role = Role.VIEWER, *, action: str | None = None) -> None:
+    require(needed, config_of(run), kind="run", name=run.id, action=action)
+
+
+def runs(ids: Iterable[str], needed: Role = Role.VIEWER) -> list[RunRecord]:
+    """The runs asked for (ids or prefixes), each checked. With roles on, a run that does not exist and one the
+    user may not see get the same answer (:func:`not_found`); without, the store's own message."""
+    from .services import services
+
+    found = []
+    for asked in ids:
+        try:
+            run = services().store.get(asked)
+        except LivedocsError:
+            if open_access():
+                raise
+            raise AccessDenied(not_found("run", asked)) from None
+        require(needed, config_of(run), kind="run", name=asked)
+        found.append(run)
+    return found
+
+
+def may_cancel(run: RunRecord) -> bool:
+    """Admins cancel any run; runners their own (same verified name, established the same way)."""
+    name = config_of(run)
+    if allowed(Role.ADMIN, name):
+        return True
+    me = who()
+    return (me is not None and allowed(Role.RUNNER, name) and run.user == me.name
+            and getattr(run, "auth", me.auth) == me.auth)
+
+
+def site_admin() -> bool:
+    """May see the access log: admin on every notebook of this app (the log covers them all)."""
+    from .services import catalog
+
+    if open_access():
+        return True
+    names = [e.name for e in catalog()]
+    return bool(names) and all(allowed(Role.ADMIN, n) for n in names)
+
+
+def refused(exc: LivedocsError) -> None:
+    """Show a refusal as the app shows any error."""
+    st.error(text(f"Error: {public(str(exc), roots())}"))

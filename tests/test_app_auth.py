@@ -1,0 +1,362 @@
+"""Sign-in, roles and the access log in the web app, through streamlit.testing.v1.AppTest.
+
+AppTest cannot present request headers or a client address (``st.context.headers``/``ip_address`` come from
+the session's client, which AppTest does not have): proxy mode is driven through the one seam
+``livedocs_ui.identity.request`` (headers, peer address), and the core's real ``identity_from_proxy`` decides.
+OpenID Connect mode uses AppTest's own ``user`` (what ``st.user`` holds after a sign-in). The real server
+with real headers is tests/test_browser_proxy_auth.py; the real provider is the OIDC browser test.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .test_app import APP, ROOT, AppTest  # AppTest imported there, keeping the kernels' MPLBACKEND
+
+from livedocs_runner.records.store import RunRecord, Store
+
+CREDIT = ROOT / "configs" / "credit_risk.yaml"
+PRICING = ROOT / "configs" / "pricing_whatif.yaml"
+RUNNER, VIEWER, ADMIN, NOBODY = "runner@example.com", "viewer@example.com", "admin@example.com", "nobody@example.com"
+ACCESS = f"""\
+rules:
+  - configs: [credit_risk]
+    users: [{RUNNER}]
+    role: runner
+  - configs: [credit_risk]
+    users: [{VIEWER}]
+    role: viewer
+  - configs: "*"
+    users: [{ADMIN}]
+    role: admin
+"""
+PROXY = "10.1.2.3"  # inside the trusted network below
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(ROOT / "configs"))
+    monkeypatch.setenv("LIVEDOCS_HOME", str(home))
+    monkeypatch.setenv("LIVEDOCS_WORKERS", "1")
+    monkeypatch.setenv("LIVEDOCS_USER", "tester")
+    for name in ("LIVEDOCS_AUTH", "LIVEDOCS_AUTH_HEADER", "LIVEDOCS_TRUSTED_PROXY", "LIVEDOCS_ACCESS",
+                 "LIVEDOCS_AUTH_GROUPS_HEADER"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def proxy(home, tmp_path, monkeypatch):
+    """Proxy mode with the access file above; ``proxy(user, address)`` sets who the next request is."""
+    access = tmp_path / "access.yaml"
+    access.write_text(ACCESS, encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_AUTH_HEADER", "X-Forwarded-Email")
+    monkeypatch.setenv("LIVEDOCS_TRUSTED_PROXY", "10.0.0.0/8")
+    monkeypatch.setenv("LIVEDOCS_ACCESS", str(access))
+    if str(APP.parent) not in sys.path:
+        sys.path.insert(0, str(APP.parent))  # as the app script does
+    import livedocs_ui.identity as identity  # the app's own module object (AppTest runs the script in-process)
+
+    def present(user: str | None, address: str | None = PROXY, **headers: str) -> None:
+        sent = {**({"X-Forwarded-Email": user} if user is not None else {}), **headers}
+        monkeypatch.setattr(identity, "request", lambda: (sent, address))
+
+    return present
+
+
+@pytest.fixture
+def oidc(home, tmp_path, monkeypatch):
+    auth = tmp_path / "auth.yaml"
+    auth.write_text("server_metadata_url: http://127.0.0.1:9/.well-known/openid-configuration\n"
+                    "client_id: livedocs\n"
+                    f"client_secret: {'s' * 40}\n"
+                    f"cookie_secret: {'c' * 40}\n"
+                    "redirect_uri: http://localhost:8501/oauth2callback\n", encoding="utf-8")
+    auth.chmod(0o600)
+    access = tmp_path / "access.yaml"
+    access.write_text(ACCESS, encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_AUTH", str(auth))
+    monkeypatch.setenv("LIVEDOCS_ACCESS", str(access))
+    return home
+
+
+def app(user: dict | None = None, **query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    if user is not None:
+        at.user = user
+    at.query_params.update(query)
+    return at.run()
+
+
+def shown(markdown: str) -> str:
+    return re.sub(r"\\(.)", r"\1", markdown)
+
+
+def texts(elements) -> list[str]:
+    return [shown(str(e.value)) for e in elements]
+
+
+def everything(at: AppTest) -> str:
+    parts = [*texts(at.title), *texts(at.subheader), *texts(at.markdown), *texts(at.caption), *texts(at.error),
+             *texts(at.info), *texts(at.warning), *(shown(b.label) for b in at.button)]
+    return "\n".join(parts)
+
+
+def buttons(at: AppTest) -> list[str]:
+    return [shown(b.label) for b in at.button]
+
+
+def add_run(home: Path, config: Path = CREDIT, user: str = "someone", scenario: str = "baseline") -> RunRecord:
+    """A finished run of ``config`` in the store (no kernel needed to check who may see it)."""
+    return Store(home).add(RunRecord(
+        id=uuid.uuid4().hex[:12], status="succeeded", notebook=str((ROOT / "notebooks" / "credit_risk.ipynb").resolve()),
+        notebook_sha256="0" * 64, config=str(config.resolve()), title="Credit risk scorecard", scenario=scenario,
+        user=user, trigger="cli", parameters={"threshold": 0.5, "data_file": str(ROOT / "data" / "loans_2026Q3.csv")},
+        metrics={"approval_rate": 0.5}))
+
+
+def access_log(home: Path, **filters):
+    from livedocs_runner.records.access_log import read_access
+    return read_access(Store(home), **filters)
+
+
+# --- no sign-in: today's app ---------------------------------------------------------------------------
+
+def test_without_sign_in_the_name_field_stays_and_says_unverified(home):
+    at = app()
+    assert at.text_input(key="user").value == "tester"
+    assert "Not signed in — runs are recorded as tester (unverified)" in texts(at.caption)
+    assert "Access log" not in buttons(at) and "Sign out" not in buttons(at)
+    assert texts(at.subheader) == ["Credit risk scorecard", "Pricing what-if"]
+
+
+# --- behind a proxy ---------------------------------------------------------------------------------
+
+def test_proxy_without_headers_is_refused(home, monkeypatch, tmp_path):
+    """The real seam in AppTest: no client, so no headers and no address: refused, nothing of the app shown."""
+    monkeypatch.setenv("LIVEDOCS_AUTH_HEADER", "X-Forwarded-Email")
+    monkeypatch.setenv("LIVEDOCS_TRUSTED_PROXY", "10.0.0.0/8")
+    (tmp_path / "access.yaml").write_text(ACCESS, encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_ACCESS", str(tmp_path / "access.yaml"))
+    at = app()
+    assert not at.exception
+    assert any(e.startswith("You do not have access to this app") for e in texts(at.error))
+    assert not at.subheader and not at.sidebar.button
+
+
+@pytest.mark.parametrize("user, address, why", [
+    (RUNNER, "127.0.0.1", "did not come through a trusted proxy"),  # the header from an untrusted address
+    (RUNNER, None, "did not come through a trusted proxy"),
+    ("", PROXY, "no usable X-Forwarded-Email"),
+    (None, PROXY, "no usable X-Forwarded-Email"),
+])
+def test_proxy_header_believed_only_from_the_trusted_proxy(proxy, home, user, address, why):
+    proxy(user, address)
+    at = app(notebook="credit_risk")
+    [error] = texts(at.error)
+    assert error.startswith("You do not have access to this app") and why in error
+    assert not at.subheader and not at.slider and "Run" not in buttons(at)
+    [entry] = access_log(home, action="denied")
+    assert (entry.auth, entry.target, entry.address) == ("proxy", "app", address)
+    assert app(notebook="credit_risk").error  # a second session: refused again (and logged again)
+
+
+def test_a_forwarding_header_makes_the_address_untrustworthy(proxy, home, monkeypatch):
+    """Uvicorn rewrites the peer from X-Forwarded-For unless FORWARDED_ALLOW_IPS is empty: refuse then."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    proxy(RUNNER, PROXY, **{"x-forwarded-for": PROXY})
+    assert "forwarding header" in texts(app().error)[0]
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")  # what `livedocs app` sets: the peer is the real one
+    assert texts(app().subheader) == ["Credit risk scorecard"]
+
+
+def test_runner_sees_only_their_notebook_and_runs_it(proxy, home):
+    proxy(RUNNER)
+    at = app()
+    assert texts(at.subheader) == ["Credit risk scorecard"]  # pricing_whatif: no role, not listed
+    assert [shown(b.label) for b in at.sidebar.button] == ["All notebooks", "Credit risk scorecard"]
+    assert f"Signed in as {RUNNER}" in texts(at.sidebar.markdown)
+    assert not at.sidebar.text_input  # no "Your name": the name is the proxy's
+    form = app(notebook="credit_risk")
+    assert form.button(key="run:credit_risk") and form.selectbox(key="field:credit_risk:data_file").options
+    [entry] = access_log(home, action="sign-in")
+    assert (entry.user, entry.auth, entry.address) == (RUNNER, "proxy", PROXY)
+
+
+def test_sign_in_is_logged_once_per_session(proxy, home):
+    proxy(RUNNER)
+    at = app()
+    at.run()
+    at.button(key="open:credit_risk").click().run()
+    assert len(access_log(home, action="sign-in")) == 1
+
+
+def test_viewer_sees_results_but_cannot_run_and_a_run_link_is_refused_and_logged(proxy, home):
+    run = add_run(home)
+    proxy(VIEWER)
+    at = app(notebook="credit_risk", threshold="0.4")
+    assert texts(at.title) == ["Credit risk scorecard"]
+    assert any(i.startswith("You do not have access to run Credit risk scorecard") for i in texts(at.info))
+    assert "Run" not in buttons(at) and not at.slider and not at.selectbox  # no form, no data folder listing
+    assert run.id in set(at.dataframe[0].value["run"])  # the history
+    assert "Prepare audit bundle" not in buttons(at)  # evidence export: admins
+    [denied] = access_log(home, action="denied")
+    assert (denied.user, denied.target, denied.address) == (VIEWER, "notebook credit_risk", PROXY)
+    assert "a link with values" in denied.detail
+
+    page = app(run=run.id)
+    assert page.metric and "Share and go on" in texts(page.subheader)
+    assert "Rerun exactly" not in buttons(page)  # no Reproduce panel: it runs, and its pickers list files
+    assert not any(s.key and s.key.startswith("reproduce-file") for s in page.selectbox)
+    assert page.button(key="edit").disabled
+
+
+def _crafted_rerun(apps: str, run_id: str) -> None:
+    """A session that calls the rerun action directly, as a forged widget event would."""
+    import sys
+
+    import streamlit as st
+
+    sys.path.insert(0, apps)
+    from livedocs_ui import reproduce
+
+    from livedocs_runner.rerun import RerunOptions
+
+    try:
+        reproduce.submit_rerun(run_id, RerunOptions())
+        st.write("queued")
+    except Exception as exc:  # noqa: BLE001
+        st.error(str(exc))
+
+
+def test_direct_rerun_by_a_viewer_is_refused_without_any_button(proxy, home):
+    """The action itself checks the role, not only the page that draws its button."""
+    run = add_run(home)
+    proxy(VIEWER)
+    at = AppTest.from_function(_crafted_rerun, args=(str(APP.parent), run.id), default_timeout=60).run()
+    assert texts(at.error) == ["You do not have access to rerun credit_risk: that needs the runner role, yours is "
+                               "viewer. Ask an admin of this app for it."]
+    assert [r.id for r in Store(home).list(limit=10)] == [run.id]  # nothing queued
+    [denied] = access_log(home, action="denied")
+    assert (denied.user, denied.target) == (VIEWER, f"run {run.id}") and denied.detail.startswith("rerun credit_risk")
+
+
+def test_no_role_sees_no_notebook_and_no_run(proxy, home):
+    run = add_run(home)
+    proxy(NOBODY)
+    at = app()
+    assert not at.subheader
+    assert texts(at.info) == ["You do not have access to any notebook here yet. Ask an admin of this app for a role."]
+    hidden, unknown = app(run=run.id), app(run="0123456789ab")
+    assert texts(hidden.error) == [f"Error: no run '{run.id}' here, or you do not have access to it."]
+    assert texts(unknown.error) == ["Error: no run '0123456789ab' here, or you do not have access to it."]
+    assert not hidden.metric and "Credit" not in everything(hidden)
+    notebook, missing = app(notebook="credit_risk"), app(notebook="no_such")
+    assert texts(notebook.error) == ["Error: no notebook 'credit_risk' here, or you do not have access to it."]
+    assert texts(missing.error) == ["Error: no notebook 'no_such' here, or you do not have access to it."]
+    assert not notebook.slider and "Credit risk scorecard" not in everything(notebook)
+    for page in (app(compare=f"{run.id},{run.id}"), app(diff=f"{run.id},{run.id}")):
+        assert texts(page.error) == [f"Error: no run '{run.id}' here, or you do not have access to it."]
+    targets = {e.target for e in access_log(home, action="denied")}
+    assert {f"run {run.id}", "notebook credit_risk"} <= targets
+    assert "notebook no_such" not in targets  # not there: nothing was refused
+
+
+def test_a_viewer_of_one_notebook_does_not_see_another_notebooks_run(proxy, home):
+    other = add_run(home, config=PRICING)
+    proxy(VIEWER)
+    assert texts(app(run=other.id).error) == [f"Error: no run '{other.id}' here, or you do not have access to it."]
+    mine = add_run(home)
+    page = app(compare=f"{mine.id},{other.id}")
+    assert texts(page.error) == [f"Error: no run '{other.id}' here, or you do not have access to it."]
+
+
+def test_admin_sees_the_access_log_and_the_runner_does_not(proxy, home):
+    proxy(RUNNER)
+    runner = app(access="1")
+    assert "Access log" not in [shown(b.label) for b in runner.sidebar.button]
+    assert texts(runner.error) == ["Error: You do not have access to the access log: it needs the admin role. "
+                                   "Ask an admin of this app."]
+    assert not runner.dataframe
+    proxy(ADMIN)
+    admin = app()
+    assert "Access log" in [shown(b.label) for b in admin.sidebar.button]
+    admin.button(key="nav-access").click().run()
+    assert admin.query_params["access"] == "1" and texts(admin.title) == ["Access log"]
+    table = admin.dataframe[0].value
+    assert {"sign-in", "denied"} <= set(table["action"])
+    assert set(table["user"]) >= {RUNNER, ADMIN}
+    admin.selectbox(key="access-action").set_value("denied").run()
+    assert set(admin.dataframe[0].value["action"]) == {"denied"}
+    admin.text_input(key="access-user").set_value(ADMIN).run()
+    assert not admin.dataframe and "No entries match these filters." in texts(admin.info)
+
+
+def test_the_access_log_shows_hostile_names_as_text(proxy, home):
+    hostile = "[x](http://evil.example) **b** <img src=x onerror=alert(1)> \x1b[31m/srv/secret/file"
+    proxy(hostile)  # a name the proxy vouches for, with no role
+    app()
+    proxy(ADMIN)
+    admin = app(access="1")
+    row = admin.dataframe[0].value
+    cell = next(u for u in row["user"] if "evil" in u)
+    assert "\x1b" not in cell and "/srv/secret" not in cell and "<img" in cell  # plain text in a table cell
+
+
+def test_admin_can_export_evidence(proxy, home):
+    run = add_run(home)
+    proxy(ADMIN)
+    at = app(notebook="credit_risk")
+    at.multiselect(key="h-pick:credit_risk").set_value([run.id]).run()
+    assert "Prepare audit bundle" in buttons(at)
+
+
+def test_a_broken_access_file_closes_the_app(proxy, home, tmp_path):
+    proxy(ADMIN)
+    (tmp_path / "access.yaml").write_text("rules:\n  - configs: [credit_risk]\n    users: [x]\n    role: owner\n")
+    at = app()
+    assert any("unknown role 'owner'" in e for e in texts(at.error))
+    assert not at.subheader and not at.sidebar.button
+
+
+# --- OpenID Connect ---------------------------------------------------------------------------------
+
+def test_oidc_signed_out_sees_only_the_sign_in_page(oidc):
+    run = add_run(oidc)
+    for query in ({}, {"notebook": "credit_risk"}, {"run": run.id}, {"compare": f"{run.id},{run.id}"},
+                  {"access": "1"}):
+        at = app({"is_logged_in": False}, **query)
+        assert not at.exception
+        assert buttons(at) == ["Sign in"], query
+        assert not at.subheader and not at.metric and not at.dataframe and not at.sidebar.button
+        assert not at.text_input  # no "Your name"
+
+
+def test_oidc_signed_in_user_is_the_tokens_and_signs_out(oidc):
+    at = app({"is_logged_in": True, "email": RUNNER, "name": "R"})
+    assert f"Signed in as {RUNNER}" in texts(at.sidebar.markdown)
+    assert not at.sidebar.text_input
+    assert texts(at.subheader) == ["Credit risk scorecard"]
+    at.sidebar.button(key="sign-out").click().run()
+    assert buttons(at) == ["Sign in"]
+    actions = [(e.action, e.user, e.auth) for e in reversed(access_log(oidc))]
+    assert actions == [("sign-in", RUNNER, "oidc"), ("sign-out", RUNNER, "oidc")]
+
+
+def test_oidc_token_without_the_user_claim_is_refused(oidc):
+    at = app({"is_logged_in": True, "sub": "abc"})
+    assert any("has no usable 'email' claim" in e for e in texts(at.error))
+    assert buttons(at) == ["Sign out"] and not at.subheader
