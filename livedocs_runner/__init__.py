@@ -27,6 +27,8 @@ _LAZY = {
     "render_report": "report", "compare": "compare",
     "build_form": "forms", "form_values_to_params": "forms",
     "JobQueue": "jobs", "WarmPool": "pool", "PoolOptions": "pool",
+    "Role": "access", "Identity": "access", "AccessPolicy": "access", "AccessDenied": "access", "load_access": "access",
+    "AuthSettings": "auth", "load_auth": "auth",
 }
 
 __all__ = ["record", "__version__", *_LAZY]
@@ -46,6 +48,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .access import AccessDenied, AccessPolicy, Identity, Role, load_access
+    from .auth import AuthSettings, load_auth
     from .batch import run_batch
     from .rerun import plan_rerun
     from .compare import compare

@@ -186,6 +186,12 @@ def with_rules(policy: AccessPolicy, rules: Iterable[AccessRule]) -> AccessPolic
     return AccessPolicy(rules=policy.rules + tuple(rules), source=policy.source)
 
 
+def config_names(folder: Path) -> list[str]:
+    """The names access rules use: the file stems of the configs the app serves (``*.yaml``/``*.yml``)."""
+    folder = Path(folder)
+    return sorted({path.stem for path in folder.glob("*.y*ml") if path.suffix in (".yaml", ".yml")}) if folder.is_dir() else []
+
+
 def policy_from_env(environ: Mapping[str, str], config_names: Collection[str]) -> AccessPolicy:
     """The app's policy: the access file named by ``LIVEDOCS_ACCESS``, or open when it is unset."""
     path = (environ.get("LIVEDOCS_ACCESS") or "").strip()

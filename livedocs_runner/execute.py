@@ -48,7 +48,12 @@ CLEAN_EXIT_VALUES = ("", "0", "None", "False")
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
-    """How runs are executed. Usage: ``RunOptions(timeout=600, trigger="app", user="ana")``."""
+    """How runs are executed. Usage: ``RunOptions(timeout=600, trigger="app", user="ana")``.
+
+    ``auth`` says how ``user`` was established and is kept on the record: ``none`` (self-declared, or the
+    OS user of a CLI run), ``oidc`` (a verified sign-in) or ``proxy`` (a trusted reverse proxy's header);
+    with ``oidc``/``proxy`` the user must be given (the verified identity's name).
+    """
 
     timeout: float | None = None  # seconds from the first cell; the kernel is killed after it
     trigger: str = "cli"
@@ -56,6 +61,13 @@ class RunOptions:
     report: bool = True
     use_cache: bool = True
     startup_timeout: float = 60.0
+    auth: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("none", "oidc", "proxy"):
+            raise ValueError(f"RunOptions.auth must be none, oidc or proxy, not {self.auth!r}")
+        if self.auth != "none" and not (self.user or "").strip():
+            raise ValueError(f"RunOptions.auth={self.auth!r} needs the verified user's name in RunOptions.user")
 
 
 @dataclass(frozen=True)
@@ -141,7 +153,7 @@ def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
         config=str(plan.config) if plan.config else None, title=plan.title, scenario=plan.scenario,
         parameters=dict(plan.parameters),
         trigger=f"{options.trigger}:{plan.rerun_variant}" if plan.rerun_variant else options.trigger, user=options.user or current_user(),
-        rerun_of=plan.rerun_of, environment={"hostname": platform.node(), "pid": os.getpid()},
+        auth=options.auth, rerun_of=plan.rerun_of, environment={"hostname": platform.node(), "pid": os.getpid()},
     ))
 
 

@@ -295,3 +295,18 @@ def test_console_script_is_the_same_entry_point(home: Path) -> None:
                           capture_output=True, text=True, env={"LIVEDOCS_HOME": str(home), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["parameters"] == []
+
+
+@pytest.mark.kernel
+def test_cli_runs_record_auth_none_and_the_os_user(two: CliResult, module_cli: Callable[..., CliResult]) -> None:
+    """The CLI is a local tool: its runs say the user was not verified (auth none) and name the OS user."""
+    import getpass
+
+    records = two.json()
+    assert [(r["auth"], r["user"]) for r in records] == [("none", "tester")] * 2  # LIVEDOCS_USER=tester (cli_env)
+    shown = module_cli("show", records[0]["id"])
+    assert "User:             tester (not verified: the OS user or a name typed in; auth none)\n" in shown.stdout
+    assert module_cli("show", records[0]["id"], "--json").json()["auth"] == "none"
+    plain = module_cli("run", "notebooks/simple.ipynb", "--json", "--no-report", env={"LIVEDOCS_USER": ""})
+    assert plain.code == 0, plain.stderr
+    assert [(r["auth"], r["user"]) for r in plain.json()] == [("none", getpass.getuser())]

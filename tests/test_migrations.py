@@ -21,11 +21,13 @@ import pytest
 
 from livedocs_runner.errors import StoreError
 from livedocs_runner.records.migrations import CURRENT, MIGRATIONS, Migration, schema_version, upgrade
+from livedocs_runner.records import journal
+from livedocs_runner.records.access_log import read_access
 from livedocs_runner.records.store import Store
 from tests.conftest import DATA, cli_runner
 
 STORES = DATA / "stores"
-OLD_STORES = {"v0_demo": 1, "v2_demo": 2}  # folder -> the schema version the release wrote (0.1.0 left user_version at 0)
+OLD_STORES = {"v0_demo": 1, "v2_demo": 2, "v3_demo": 3}  # folder -> the schema version the release wrote (0.1.0 left user_version at 0)
 JSON_FIELDS = ("parameters", "error", "metrics", "inputs", "environment", "outputs")
 
 
@@ -128,6 +130,8 @@ def upgraded_and_read(home: Path, name: str) -> None:
         record = store.get(raw["id"]).to_json()
         # derived from trigger ('rerun:VARIANT'), not a column: None for every run of releases before variants
         assert record.pop("rerun_variant") is None
+        # schema 4: how the user was established was not recorded before; it stays unknown (never guessed)
+        assert record.pop("auth") is None
         assert record == {k: v for k, v in expected(raw).items() if k in record}, raw["id"]
         assert set(record) == set(raw) - {"notebook_name"}, "a field was added: extend this test for it"
         assert names[raw["id"]] == Path(raw["notebook"]).name
@@ -141,6 +145,19 @@ def upgraded_and_read(home: Path, name: str) -> None:
     assert all(e["note"].startswith("journaled by the upgrade to store schema 3 at ") for e in entries)
     assert [json.loads(line) for line in (home / "journal.jsonl").read_text().splitlines()] == entries
     assert [r.to_json() for r in listed] == [store.get(r.id).to_json() for r in listed]
+    # ... and the journal entries made by step 3 still match the records read with step 4's auth field
+    by_run = {e["run"]: e for e in entries}
+    for record in listed:
+        if record.id in by_run:
+            assert journal.sha256(journal.canonical(journal.record_fields(record))) == by_run[record.id]["record_sha256"]
+    # schema 4: an empty, append-only access log with its indexes
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM access_log").fetchone() == (0,)
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"access_log_at", "access_log_user"} <= indexes
+        triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert {"access_log_no_update", "access_log_no_delete"} <= triggers
+    assert read_access(store) == []
 
 
 def test_the_demo_store_after_the_upgrade(tmp_path: Path) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
 from ..errors import ConfigError, LivedocsError
 from . import cli, home_of
+from .format import safe
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
 
@@ -18,20 +20,102 @@ APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
 DEFAULT_HOST = "127.0.0.1"  # only this machine: serving others is a decision (--host 0.0.0.0)
 
 
+AUTH_ENV = ("LIVEDOCS_AUTH", "LIVEDOCS_ACCESS", "LIVEDOCS_AUTH_HEADER", "LIVEDOCS_TRUSTED_PROXY",
+            "LIVEDOCS_AUTH_GROUPS_HEADER")
+
+
 def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: int,
-                host: str = DEFAULT_HOST) -> tuple[list[str], dict[str, str]]:
+                host: str = DEFAULT_HOST, auth_env: Mapping[str, str] | None = None,
+                secrets_file: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The Streamlit command line and environment that serve the app (pure: used by tests too).
 
     Tracebacks never reach the browser (``client.showErrorDetails none``): the app shows a short
-    message with a reference id and logs the details on the server.
+    message with a reference id and logs the details on the server. ``auth_env`` holds the validated
+    sign-in settings (:data:`AUTH_ENV` names; any others inherited from this process are dropped);
+    ``secrets_file`` is the ``[auth]`` file ``st.login`` reads. Behind a trusted proxy uvicorn is told
+    to trust no ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS=""``), so the app sees the real peer address.
     """
     argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
             "--client.showErrorDetails", "none"]
-    env = {**os.environ, "LIVEDOCS_CONFIGS": str(configs.resolve()), "LIVEDOCS_HOME": str(home.resolve()),
-           "LIVEDOCS_WORKERS": str(workers)}
+    if secrets_file is not None:
+        argv += ["--secrets.files", str(secrets_file)]
+    env = {key: value for key, value in os.environ.items() if key not in AUTH_ENV}
+    env.update({"LIVEDOCS_CONFIGS": str(configs.resolve()), "LIVEDOCS_HOME": str(home.resolve()),
+                "LIVEDOCS_WORKERS": str(workers)})
+    env.update({key: value for key, value in (auth_env or {}).items() if key in AUTH_ENV and value})
+    if env.get("LIVEDOCS_AUTH_HEADER"):
+        env["FORWARDED_ALLOW_IPS"] = ""
     return argv, env
+
+
+def prepare_auth(*, configs: Path, home: Path, auth: Path | None, access: Path | None, header: str | None,
+                 trusted: str | None, groups_header: str | None, port: int = 8501) -> tuple[dict[str, str], Path | None, str]:
+    """Validate the sign-in and access settings before Streamlit starts; returns the environment for the
+    app, the secrets file written for ``st.login`` (or None) and a one-line summary. Raises ConfigError
+    (exit 2) for anything wrong, so the app never starts with access open by mistake."""
+    from ..access import config_names, load_access
+    from ..auth import check_provider, load_auth, proxy_settings, write_streamlit_secrets
+
+    if auth is not None and header:
+        raise ConfigError("--auth and --auth-header are both given.",
+                          hint="Use sign-in with OpenID Connect (--auth FILE) or a trusted proxy (--auth-header), not both.")
+    if not header and (trusted or groups_header):
+        given = "--trusted-proxy" if trusted else "--auth-groups-header"
+        raise ConfigError(f"{given} is given without --auth-header.", hint="Name the header the proxy sets, e.g. "
+                          "--auth-header X-Forwarded-Email.")
+    env: dict[str, str] = {}
+    secrets = None
+    if auth is not None:
+        settings = load_auth(auth)
+        if importlib.util.find_spec("authlib") is None:
+            raise LivedocsError("sign-in needs Authlib, which is not installed.",
+                                hint="Install it with `pip install -e '.[app]'`.")
+        _check_port(settings, port)
+        check_provider(settings)
+        env["LIVEDOCS_AUTH"] = str(auth.resolve())
+        how = f"sign-in with OpenID Connect ({settings.metadata_url})"
+    elif header:
+        settings = proxy_settings(header, trusted or "", groups_header)
+        env.update({"LIVEDOCS_AUTH_HEADER": settings.header,
+                    "LIVEDOCS_TRUSTED_PROXY": ",".join(str(n) for n in settings.trusted)})
+        if settings.groups_header:
+            env["LIVEDOCS_AUTH_GROUPS_HEADER"] = settings.groups_header
+        how = f"the {settings.header} header from {', '.join(str(n) for n in settings.trusted)}"
+    else:
+        settings = None
+        how = "no sign-in (names are self-declared)"
+    if access is not None:
+        if auth is None and not header:
+            raise ConfigError(f"--access {access} needs sign-in: roles are about verified users.",
+                              hint="Add --auth FILE (OpenID Connect) or --auth-header NAME --trusted-proxy CIDR.")
+        load_access(access, config_names(configs))
+        env["LIVEDOCS_ACCESS"] = str(access.resolve())
+        how += f"; roles from {access}"
+    elif auth is not None or header:
+        how += "; no --access, so everyone signed in may do everything"
+    if settings is not None and settings.mode == "oidc":  # last: nothing is written for a setup that is refused
+        secrets = write_streamlit_secrets(settings, home / "app")
+    return env, secrets, how
+
+
+def _check_port(settings, port: int) -> None:
+    """A redirect URI on this machine must name the port the app listens on (the provider sends people there)."""
+    from urllib.parse import urlparse
+
+    uri = settings.redirect_uri
+    if "{port}" in uri:  # Streamlit fills it in
+        return
+    parsed = urlparse(uri)
+    try:
+        given = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        return
+    if parsed.hostname in ("localhost", "127.0.0.1", "::1") and given != port:
+        raise ConfigError(f"{settings.where('redirect_uri')}: the redirect URI {uri!r} names port {given}, but the app "
+                          f"listens on {port}.", hint=f"Use --port {given}, or change the redirect URI (and its "
+                          "registration at the provider).")
 
 
 @cli.command()
@@ -45,8 +129,23 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Runs executed at once; further runs wait in a queue.")
+@click.option("--auth", "auth_file", type=click.Path(dir_okay=False, path_type=Path), envvar="LIVEDOCS_AUTH",
+              default=None, help="Sign-in with OpenID Connect: a TOML or YAML file with the provider's settings "
+                                 "(see the README). Env: LIVEDOCS_AUTH.")
+@click.option("--access", "access_file", type=click.Path(dir_okay=False, path_type=Path), envvar="LIVEDOCS_ACCESS",
+              default=None, help="Roles per notebook (access.yaml); needs sign-in. Env: LIVEDOCS_ACCESS.")
+@click.option("--auth-header", envvar="LIVEDOCS_AUTH_HEADER", default=None, metavar="NAME",
+              help="Behind a sign-in proxy: the header naming the user (e.g. X-Forwarded-Email); needs "
+                   "--trusted-proxy. Env: LIVEDOCS_AUTH_HEADER.")
+@click.option("--trusted-proxy", envvar="LIVEDOCS_TRUSTED_PROXY", default=None, metavar="CIDR[,CIDR...]",
+              help="Addresses of the proxy: the header is believed only on requests from them, others are "
+                   "refused. Env: LIVEDOCS_TRUSTED_PROXY.")
+@click.option("--auth-groups-header", envvar="LIVEDOCS_AUTH_GROUPS_HEADER", default=None, metavar="NAME",
+              help="Behind a sign-in proxy: a header with the user's groups, comma-separated (e.g. X-Forwarded-Groups).")
 @click.pass_context
-def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, port: int, workers: int) -> None:
+def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, port: int, workers: int,
+        auth_file: Path | None, access_file: Path | None, auth_header: str | None, trusted_proxy: str | None,
+        auth_groups_header: str | None) -> None:
     """Start the web app: every config as a form to fill in, run, compare and share."""
     if not configs.is_dir():
         raise ConfigError(f"configs folder {configs} does not exist.", hint="Give one with --configs DIR.")
@@ -57,8 +156,13 @@ def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, por
         raise LivedocsError("the web app needs Streamlit, which is not installed.",
                             hint="Install it with `pip install -e '.[app]'`.")
     home = app_home or home_of(ctx)
-    argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers, host=host)
+    auth_env, secrets, how = prepare_auth(configs=configs, home=home, auth=auth_file, access=access_file,
+                                          header=auth_header, trusted=trusted_proxy, groups_header=auth_groups_header,
+                                          port=port)
+    argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers, host=host,
+                            auth_env=auth_env, secrets_file=secrets)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {configs} on http://{shown}:{port}  (runs in {home}; Ctrl-C to stop)", err=True)
+    click.echo(f"Access: {safe(how)}", err=True)
     sys.stdout.flush()
     os.execve(argv[0], argv, env)

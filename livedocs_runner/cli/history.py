@@ -62,6 +62,10 @@ def runs(ctx: click.Context, notebook: str | None, scenario: str | None, status:
     click.echo(table(rows, ["ID", "STATUS", "SCENARIO", "NOTEBOOK", "STARTED (UTC)", "DURATION", "TRIGGER", "USER"]))
 
 
+_HOW_USER = {"none": " (not verified: the OS user or a name typed in; auth none)",
+             "oidc": " (verified: OpenID Connect sign-in; auth oidc)", "proxy": " (verified: trusted proxy; auth proxy)"}
+
+
 @cli.command()
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the full record as JSON.")
@@ -74,7 +78,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         return
     fields = [("Run", record.id), ("Status", record.status), ("Title", record.title), ("Scenario", record.scenario),
               ("Notebook", record.notebook), ("Notebook SHA-256", record.notebook_sha256),
-              ("Config", record.config or "-"), ("Trigger", record.trigger), ("User", record.user),
+              ("Config", record.config or "-"), ("Trigger", record.trigger), ("User", record.user + _HOW_USER.get(record.auth, "")),
               ("Started", record.started_at or "-"), ("Finished", record.finished_at or "-"),
               ("Duration", f"{record.duration_s:.3f}s" if record.duration_s is not None else "-")]
     if record.rerun_of:

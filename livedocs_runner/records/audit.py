@@ -6,7 +6,8 @@ A bundle keeps the home's layout for files (``runs/<id>/output.ipynb``, ``runs/<
 them: ``index.html`` (a static table of the runs linking to each report; built with an autoescaping
 Jinja template: text from records stays text), ``runs.csv``, ``runs.jsonl`` (the records),
 ``journal.jsonl`` (the journal entries from the first selected run's to the last's, so the chain can be
-followed), and ``MANIFEST.sha256`` (``sha256sum -c`` format). The zip is written to a temp file beside
+followed), ``access.jsonl`` (the access log from the first selected run's creation to the export: who
+signed in, ran, cancelled, downloaded, exported or was refused), and ``MANIFEST.sha256`` (``sha256sum -c`` format). The zip is written to a temp file beside
 the destination and renamed: a full or read-only destination leaves no half-written bundle.
 """
 
@@ -34,7 +35,7 @@ from .store import RunRecord, Store
 
 MANIFEST = "MANIFEST.sha256"
 _CSV_FIELDS = ("id", "status", "notebook", "config", "scenario", "created_at", "finished_at", "duration_s",
-               "user", "trigger", "cache_of", "rerun_of", "parameters", "metrics", "error")
+               "user", "auth", "trigger", "cache_of", "rerun_of", "parameters", "metrics", "error")
 
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
@@ -45,7 +46,7 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.
 <p>{{ runs|length }} runs exported on {{ exported_at }} from {{ home }}. Every file's SHA-256 is in
 <a href="MANIFEST.sha256">MANIFEST.sha256</a> (check with <code>sha256sum -c MANIFEST.sha256</code>); the records are in
 <a href="runs.csv">runs.csv</a> and <a href="runs.jsonl">runs.jsonl</a>, the journal entries in
-<a href="journal.jsonl">journal.jsonl</a>.</p>
+<a href="journal.jsonl">journal.jsonl</a>, the access log of the period in <a href="access.jsonl">access.jsonl</a>.</p>
 <table id="runs"><thead><tr><th>Run</th><th>Status</th><th>Notebook</th><th>Scenario</th><th>Created (UTC)</th>
 <th>Metrics</th><th>Files</th></tr></thead><tbody>
 {% for run in runs %}<tr class="{{ run.status }}"><td>{{ run.id }}</td><td>{{ run.status }}{% if run.cache_of %} (cache hit of {{ run.cache_of }}){% endif %}</td><td>{{ run.notebook }}</td>
@@ -141,10 +142,19 @@ def export(store: Store, destination: Path, selection: Selection) -> tuple[int, 
                                     for r in records).encode("utf-8")
     members["runs.csv"] = _csv(records)
     members["journal.jsonl"] = "".join(line + "\n" for line in lines).encode("utf-8")
+    members["access.jsonl"] = _access_lines(store, records[0].created_at)
     members["index.html"] = _index.render(title="Run evidence", runs=rows, exported_at=now(),
                                           home=str(store.home)).encode("utf-8")
     _write_zip(destination, members)
     return len(records), len(members) + 1
+
+
+def _access_lines(store: Store, since: str) -> bytes:
+    """The access log from ``since`` on, oldest first, one JSON object a line."""
+    from .access_log import read_access
+
+    events = read_access(store, since=since, limit=None)
+    return "".join(json.dumps(e.to_json(), ensure_ascii=False, sort_keys=True) + "\n" for e in reversed(events)).encode("utf-8")
 
 
 def _csv(records: list[RunRecord]) -> bytes:
@@ -153,8 +163,8 @@ def _csv(records: list[RunRecord]) -> bytes:
     writer.writerow(_CSV_FIELDS)
     for record in records:
         data = journal.record_fields(record)
-        writer.writerow([json.dumps(data[k], ensure_ascii=False) if isinstance(data[k], (dict, list)) else
-                         ("" if data[k] is None else data[k]) for k in _CSV_FIELDS])
+        writer.writerow([json.dumps(data[k], ensure_ascii=False) if isinstance(data.get(k), (dict, list)) else
+                         ("" if data.get(k) is None else data[k]) for k in _CSV_FIELDS])
     return out.getvalue().encode("utf-8")
 
 

@@ -40,8 +40,16 @@ def sha256(data: bytes) -> str:
 
 
 def record_fields(record: Any) -> dict[str, Any]:
-    """A RunRecord as the plain mapping the journal hashes (its stored fields, nothing derived)."""
-    return dataclasses.asdict(record)
+    """A RunRecord as the plain mapping the journal hashes (its stored fields, nothing derived). A field
+    added later is left out while unset, so records journaled before it existed still verify."""
+    fields = dataclasses.asdict(record)
+    for name in _LATER_FIELDS:
+        if fields.get(name) is None:
+            fields.pop(name, None)
+    return fields
+
+
+_LATER_FIELDS = ("auth",)  # store schema 4
 
 
 def field_hashes(fields: dict[str, Any]) -> dict[str, str]:

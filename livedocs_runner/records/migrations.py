@@ -94,12 +94,27 @@ def _v3_journal(db: sqlite3.Connection) -> None:
         db.row_factory = None
 
 
+def _v4_access_log_and_auth(db: sqlite3.Connection) -> None:
+    """The append-only access log (see access_log.py) and how each run's user was established (``auth``:
+    none | oidc | proxy; NULL on runs recorded before, which nobody can now attest)."""
+    db.execute("CREATE TABLE access_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL, "
+               "auth TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, address TEXT, detail TEXT NOT NULL)")
+    db.execute("CREATE INDEX access_log_at ON access_log(at)")
+    db.execute("CREATE INDEX access_log_user ON access_log(user, at)")
+    for verb in ("UPDATE", "DELETE"):  # the code never does either; this stops a casual edit too
+        db.execute(f"CREATE TRIGGER access_log_no_{verb.lower()} BEFORE {verb} ON access_log "
+                   f"BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END")
+    db.execute("ALTER TABLE runs ADD COLUMN auth TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, summary="the runs table of release 0.1.0", apply=_v1_runs_table),
     Migration(version=2, summary="exact notebook file-name filter (indexed notebook_name column), status index, "
                                  "store_meta table naming the release that upgraded the store", apply=_v2_notebook_name_and_meta),
     Migration(version=3, summary="the append-only, hash-chained run journal (journal table; runs already final "
                                  "are journaled, noted as such)", apply=_v3_journal),
+    Migration(version=4, summary="the append-only access log (access_log table) and the runs' auth column",
+              apply=_v4_access_log_and_auth),
 )
 CURRENT = MIGRATIONS[-1].version
 OLDEST_READABLE = 1  # a read-only store this old or newer (up to CURRENT) is read as it is, without upgrading

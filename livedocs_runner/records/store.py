@@ -71,6 +71,7 @@ class RunRecord:
     rerun_of: str | None = None
     cache_of: str | None = None
     cache_key: str | None = None
+    auth: str | None = None  # how ``user`` was established: none | oidc | proxy (None: recorded before 0.3)
 
     @property
     def rerun_variant(self) -> str | None:
