@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from livedocs_runner.records.store import Store
+
+from .conftest import run_records
 from .oidc_fixture import NOBODY, PASSWORD, RUNNER, VIEWER, Provider, require_provider, start_provider
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, livedocs_command, metrics_of, processes_with_home, settled
 
 pytestmark = [pytest.mark.browser]
 
@@ -96,6 +99,30 @@ def sign_in_on_provider(page, provider: Provider, email: str, password: str = PA
     page.get_by_role("button", name="Sign in").click()
 
 
+def test_the_provider_only_sends_people_back_to_registered_callbacks(provider, ports):
+    """The provider is strict where it matters: an unregistered redirect URI gets an error page, no redirect."""
+    import urllib.error
+    from urllib.parse import urlencode
+    query = {"client_id": provider.client_id, "response_type": "code", "scope": "openid email",
+             "redirect_uri": f"http://127.0.0.1:{ports['app']}/elsewhere"}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{provider.issuer}/auth?{urlencode(query)}", timeout=10)
+    assert refused.value.code == 400 and b"redirect_uri did not match" in refused.value.read()
+
+
+def test_without_the_package_the_tests_skip_with_the_install_command_or_fail_under_ci(monkeypatch, tmp_path):
+    from _pytest.outcomes import Failed, Skipped
+
+    from . import oidc_fixture
+    monkeypatch.setattr(oidc_fixture, "OIDC", tmp_path)  # no node_modules there
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(Skipped, match=re.escape("npm ci --prefix tests/oidc")):
+        require_provider()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(Failed, match="CI must install it"):
+        require_provider()
+
+
 # --- the chain on its own: a minimal st.login app -----------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -146,3 +173,234 @@ def test_the_probe_signs_in_and_out_through_the_real_provider(browser, provider,
     page.get_by_role("button", name="Yes, sign me out").click()  # the provider's session ends too
     page.get_by_text("not signed in").wait_for()
     assert page.get_by_text(RUNNER).count() == 0
+
+
+# --- the real app: `livedocs app --auth --access`, three people, one run --------------------------------
+
+SECRET_ENV, COOKIE_ENV = "LIVEDOCS_TEST_OIDC_CLIENT_SECRET", "LIVEDOCS_TEST_OIDC_COOKIE_SECRET"
+ACCESS_YAML = f"""\
+rules:
+  - configs: [credit_risk]
+    groups: [risk]            # from the token's groups claim: ana
+    role: runner
+  - configs: ["credit_*"]
+    users: [{VIEWER}]
+    role: viewer
+"""  # nora@example.com: no rule (default-deny); pricing_whatif: nobody
+
+
+class App:
+    """The served app and everything it showed or wrote, for the no-secret checks at the end."""
+
+    def __init__(self, url: str, home: Path, log: Path, secrets: tuple[str, ...]) -> None:
+        self.url, self.home, self.log, self.secrets = url, home, log, secrets
+        self.seen: list[tuple[str, bytes]] = []  # (where, what): page HTML and websocket frames
+        self.runs: dict[str, str] = {}  # who -> the run id they started
+
+    def page(self, browser):
+        """A fresh browser (own cookies) whose every HTML snapshot and websocket frame is kept."""
+        page = new_page(browser)
+
+        def on_websocket(ws) -> None:
+            ws.on("framereceived", lambda payload: self.seen.append(
+                (f"websocket {ws.url}", payload if isinstance(payload, bytes) else payload.encode())))
+        page.on("websocket", on_websocket)
+        return page
+
+    def snapshot(self, page) -> str:
+        html = page.content()
+        self.seen.append((f"page {page.url}", html.encode()))
+        return html
+
+
+@pytest.fixture(scope="module")
+def app(browser, provider, ports, tmp_path_factory) -> Iterator[App]:
+    folder = tmp_path_factory.mktemp("app")
+    port = ports["app"]
+    cookie_secret = "cookie-" + os.urandom(24).hex()
+    auth = folder / "auth.toml"
+    auth.write_text(
+        f'server_metadata_url = "{provider.metadata_url}"\n'
+        f'client_id = "{provider.client_id}"\n'
+        f'client_secret_env = "{SECRET_ENV}"\n'
+        f'cookie_secret_env = "{COOKIE_ENV}"\n'
+        f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+        'groups_claim = "groups"\n'
+        'scopes = "openid email profile groups"\n', encoding="utf-8")
+    access = folder / "access.yaml"
+    access.write_text(ACCESS_YAML, encoding="utf-8")
+    home = (folder / "home").resolve()
+    log_path = folder / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEDOCS_")}
+    env.update({SECRET_ENV: provider.client_secret, COOKIE_ENV: cookie_secret, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}/"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([*livedocs_command(), "app", "--auth", str(auth), "--access", str(access),
+                                 "--configs", str(ROOT / "configs"), "--home", str(home), "--port", str(port),
+                                 "--workers", "1"],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_for_health(proc, url, log_path, "livedocs app --auth --access")
+            yield App(url, home, log_path, (provider.client_secret, cookie_secret))
+        finally:
+            stop(proc)
+            for pid in processes_with_home(home):  # kernels live in their own process groups
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def sign_in(app: App, page, provider: Provider, email: str) -> None:
+    """From the app's sign-in page through the provider's form and back, signed in as ``email``."""
+    page.goto(app.url)
+    page.get_by_role("button", name="Sign in").click()
+    sign_in_on_provider(page, provider, email)
+    page.wait_for_url(re.compile(re.escape(app.url)))
+    page.get_by_text(f"Signed in as {email}").wait_for()
+    settled(page)
+
+
+def shows_sign_in_only(app: App, page) -> None:
+    page.get_by_role("button", name="Sign in").wait_for()
+    settled(page)
+    html = app.snapshot(page)
+    for inside in ("Credit risk scorecard", "Pricing what-if", "Notebooks you can run", "Signed in as", "Succeeded"):
+        assert inside not in html, inside
+
+
+def access_events(app: App, **filters):
+    from livedocs_runner.records.access_log import read_access
+    return read_access(Store(app.home), **filters)
+
+
+def test_not_signed_in_no_page_of_the_app_shows_but_sign_in(browser, app):
+    page = app.page(browser)
+    for query in ("", "?notebook=credit_risk", "?notebook=credit_risk&threshold=0.4", "?run=0123456789ab",
+                  "?compare=0123456789ab,ba9876543210", "?diff=0123456789ab,ba9876543210", "?access=1"):
+        page.goto(app.url + query)
+        shows_sign_in_only(app, page)
+    assert run_records(app.home) == []
+
+
+@pytest.fixture(scope="module")
+def runner_page(browser, app, provider):
+    """Ana (group risk: runner of credit_risk) signed in, having run credit_risk at threshold 0.45."""
+    page = app.page(browser)
+    sign_in(app, page, provider, RUNNER)
+    page.goto(app.url + "?notebook=credit_risk&threshold=0.45")
+    page.get_by_role("button", name="Run", exact=True).wait_for()
+    settled(page)
+    app.snapshot(page)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_url(re.compile(r"\?run=[0-9a-f]{12}$"), timeout=RUN_MS)
+    page.get_by_text("Succeeded").wait_for(timeout=RUN_MS)
+    app.runs[RUNNER] = page.url.rsplit("=", 1)[1]
+    return page
+
+
+@pytest.mark.kernel  # uses the runner's run
+def test_the_runner_signs_in_runs_and_the_record_says_who(app, runner_page):
+    page, run_id = runner_page, app.runs[RUNNER]
+    metrics = metrics_of(page, tiles=4)
+    assert list(metrics) == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    page.get_by_text(f"Run {run_id} · by {RUNNER} via app").wait_for()
+    app.snapshot(page)
+    record = Store(app.home).get(run_id)
+    assert (record.status, record.user, record.auth, record.trigger) == ("succeeded", RUNNER, "oidc", "app")
+    assert record.parameters["threshold"] == 0.45
+    assert page.get_by_label("Your name").count() == 0  # identity comes from the token only
+
+    page.goto(app.url)  # the catalog lists what ana may see: credit_risk, not pricing_whatif
+    page.get_by_text("Credit risk scorecard").first.wait_for()
+    settled(page)
+    assert "Pricing what-if" not in app.snapshot(page)
+    started = [e for e in access_events(app, user=RUNNER) if e.action == "run"]
+    assert len(started) == 1 and run_id in started[0].detail and started[0].auth == "oidc"
+    assert any(e.action == "sign-in" for e in access_events(app, user=RUNNER))
+
+
+@pytest.mark.kernel  # uses the runner's run
+def test_the_viewer_sees_results_but_cannot_run(browser, app, provider, runner_page):
+    run_id = app.runs[RUNNER]
+    page = app.page(browser)
+    sign_in(app, page, provider, VIEWER)
+    page.get_by_text("Credit risk scorecard").first.wait_for()
+
+    page.goto(f"{app.url}?run={run_id}")
+    page.get_by_text("Succeeded").wait_for()
+    assert list(metrics_of(page, tiles=4)) == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    page.get_by_text(f"Run {run_id} · by {RUNNER} via app").wait_for()
+    app.snapshot(page)
+    for button in ("Rerun exactly", "Rerun with today's notebook", "Cancel"):
+        assert page.get_by_role("button", name=button).count() == 0, button
+
+    before = len(access_events(app, user=VIEWER, action="denied"))
+    page.goto(f"{app.url}?notebook=credit_risk&threshold=0.4")  # a link with values: an attempt to run them
+    page.get_by_text("You do not have access to run").wait_for()
+    settled(page)
+    app.snapshot(page)
+    for button in ("Run", "Run anyway", "Run all"):
+        assert page.get_by_role("button", name=button, exact=True).count() == 0, button
+    denied = access_events(app, user=VIEWER, action="denied")
+    assert len(denied) == before + 1
+    assert (denied[0].target, denied[0].auth) == ("notebook credit_risk", "oidc")
+    assert "run credit_risk" in denied[0].detail and denied[0].address
+    assert [r["id"] for r in run_records(app.home)] == [run_id]  # nothing ran
+
+
+@pytest.mark.kernel  # uses the runner's run
+def test_someone_without_a_role_sees_neither_the_notebook_nor_its_runs(browser, app, provider, runner_page):
+    run_id = app.runs[RUNNER]
+    page = app.page(browser)
+    sign_in(app, page, provider, NOBODY)
+    page.get_by_text("You do not have access to any notebook here yet.").wait_for()
+    html = app.snapshot(page)
+    assert "Credit risk scorecard" not in html and "Pricing what-if" not in html
+
+    for query, kind, name in ((f"?run={run_id}", "run", run_id), ("?notebook=credit_risk", "notebook", "credit_risk"),
+                              ("?notebook=credit_risk&threshold=0.4", "notebook", "credit_risk"),
+                              (f"?compare={run_id},{run_id}", "run", run_id), (f"?diff={run_id},{run_id}", "run", run_id)):
+        page.goto(app.url + query)
+        page.get_by_text(f"no {kind} '{name}' here, or you do not have access to it.").first.wait_for()
+        settled(page)
+        html = app.snapshot(page)
+        for secret_of_ana in ("Succeeded", RUNNER, "Approval rate", "Credit risk scorecard", "N applications"):
+            assert secret_of_ana not in html, (query, secret_of_ana)
+    denied = access_events(app, user=NOBODY, action="denied")
+    assert {e.target for e in denied} >= {f"run {run_id}", "notebook credit_risk"}
+
+    # the same answer as for a run that does not exist: the app does not say which runs there are
+    page.goto(f"{app.url}?run=0123456789ab")
+    page.get_by_text("no run '0123456789ab' here, or you do not have access to it.").wait_for()
+
+
+@pytest.mark.kernel  # uses the runner's run
+def test_signing_out_ends_the_session(app, provider, runner_page):
+    page = runner_page
+    page.goto(app.url)
+    page.get_by_text(f"Signed in as {RUNNER}").wait_for()
+    settled(page)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(re.escape(provider.issuer) + r"/session/end"))
+    page.get_by_role("button", name="Yes, sign me out").click()
+    page.wait_for_url(re.compile(re.escape(app.url)))
+    shows_sign_in_only(app, page)
+    page.goto(f"{app.url}?run={app.runs[RUNNER]}")
+    shows_sign_in_only(app, page)
+    assert [e.action for e in access_events(app, user=RUNNER) if e.action in ("sign-in", "sign-out")][0] == "sign-out"
+
+
+def test_the_client_secret_is_in_no_page_record_or_log_line(app, provider):
+    """Last: everything the app showed, stored and logged during this module, searched for both secrets."""
+    assert app.seen, "no page was captured"
+    [secrets_file] = app.home.rglob("secrets.toml")  # where `livedocs app` hands them to Streamlit
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    assert provider.client_secret in secrets_file.read_text(encoding="utf-8")  # the search is for the real value
+    assert any(where.startswith("websocket") for where, _ in app.seen)  # what Streamlit sent, not only the DOM
+    places = [*app.seen, (f"server log {app.log}", app.log.read_bytes())]
+    places += [(str(path), path.read_bytes()) for path in sorted(app.home.rglob("*"))
+               if path.is_file() and path != secrets_file]
+    assert any(str(app.home / "runs.db") == where for where, _ in places)
+    for secret in app.secrets:
+        leaks = [where for where, content in places if secret.encode() in content]
+        assert leaks == [], f"a secret appears in {leaks}"
+    assert provider.client_secret.encode() not in provider.log.read_bytes()
