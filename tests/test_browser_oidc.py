@@ -274,8 +274,8 @@ def access_events(app: App, **filters):
 
 def test_not_signed_in_no_page_of_the_app_shows_but_sign_in(browser, app):
     page = app.page(browser)
-    for query in ("", "?notebook=credit_risk", "?notebook=credit_risk&threshold=0.4", "?run=0123456789ab",
-                  "?compare=0123456789ab,ba9876543210", "?diff=0123456789ab,ba9876543210", "?access=1"):
+    for query in ("", "?notebook=credit_risk&threshold=0.4", "?run=0123456789ab",
+                  "?compare=0123456789ab,ba9876543210", "?access=1"):  # one gate in front of every page
         page.goto(app.url + query)
         shows_sign_in_only(app, page)
     assert run_records(app.home) == []
@@ -387,6 +387,13 @@ def test_signing_out_ends_the_session(app, provider, runner_page):
     page.goto(f"{app.url}?run={app.runs[RUNNER]}")
     shows_sign_in_only(app, page)
     assert [e.action for e in access_events(app, user=RUNNER) if e.action in ("sign-in", "sign-out")][0] == "sign-out"
+
+    sign_in(app, page, provider, VIEWER)  # the same browser, someone else: nothing of ana's session is left
+    page.goto(app.url + "?notebook=credit_risk")
+    page.get_by_text("You do not have access to run").wait_for()
+    settled(page)
+    assert page.get_by_text(f"Signed in as {RUNNER}").count() == 0
+    assert page.get_by_role("button", name="Run", exact=True).count() == 0
 
 
 def test_the_client_secret_is_in_no_page_record_or_log_line(app, provider):
