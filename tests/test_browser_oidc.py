@@ -358,7 +358,8 @@ def test_someone_without_a_role_sees_neither_the_notebook_nor_its_runs(browser, 
 
     for query, kind, name in ((f"?run={run_id}", "run", run_id), ("?notebook=credit_risk", "notebook", "credit_risk"),
                               ("?notebook=credit_risk&threshold=0.4", "notebook", "credit_risk"),
-                              (f"?compare={run_id},{run_id}", "run", run_id), (f"?diff={run_id},{run_id}", "run", run_id)):
+                              (f"?compare={run_id},{run_id}", "run", run_id),
+                              (f"?diff={run_id},{run_id}", "run", run_id)):
         page.goto(app.url + query)
         page.get_by_text(f"no {kind} '{name}' here, or you do not have access to it.").first.wait_for()
         settled(page)
