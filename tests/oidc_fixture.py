@@ -51,15 +51,15 @@ class Provider:
 def require_provider() -> str:
     """The ``node`` executable, once Node and the installed package are there; else skip (fail under CI)."""
     node = shutil.which("node")
-    missing = ("Node.js (apt-get install nodejs npm)" if node is None else
-               None if (OIDC / "node_modules" / "oidc-provider" / "package.json").is_file() else
-               f"the test OpenID Connect provider's packages ({INSTALL})")
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} is missing; CI must install it (.ci/run does).")
-        pytest.skip(f"{missing} is missing: install it with `{INSTALL}`")
-    assert node is not None
-    return node
+    if node is None:
+        missing, fix = "Node.js", f"apt-get install nodejs npm && {INSTALL}"
+    elif not (OIDC / "node_modules" / "oidc-provider" / "package.json").is_file():
+        missing, fix = "the test OpenID Connect provider's packages (tests/oidc/node_modules)", INSTALL
+    else:
+        return node
+    if os.environ.get("CI"):
+        pytest.fail(f"{missing} not found; CI must install it (.ci/run does: {fix}).")
+    pytest.skip(f"{missing} not found: install with `{fix}`")
 
 
 def _discovery(issuer: str) -> dict[str, object] | None:
