@@ -197,13 +197,13 @@ class App:
         self.seen: list[tuple[str, bytes]] = []  # (where, what): page HTML and websocket frames
         self.runs: dict[str, str] = {}  # who -> the run id they started
 
-    def page(self, browser):
+    def page(self, browser, who: str = "nobody signed in"):
         """A fresh browser (own cookies) whose every HTML snapshot and websocket frame is kept."""
         page = new_page(browser)
 
         def on_websocket(ws) -> None:
             ws.on("framereceived", lambda payload: self.seen.append(
-                (f"websocket {ws.url}", payload if isinstance(payload, bytes) else payload.encode())))
+                (f"websocket {ws.url} ({who})", payload if isinstance(payload, bytes) else payload.encode())))
         page.on("websocket", on_websocket)
         return page
 
@@ -211,6 +211,10 @@ class App:
         html = page.content()
         self.seen.append((f"page {page.url}", html.encode()))
         return html
+
+    def sent_to(self, who: str) -> bytes:
+        """Everything the app's server sent to ``who``'s browser over the websocket so far."""
+        return b"".join(content for where, content in self.seen if where.endswith(f"({who})"))
 
 
 @pytest.fixture(scope="module")
@@ -279,12 +283,14 @@ def test_not_signed_in_no_page_of_the_app_shows_but_sign_in(browser, app):
         page.goto(app.url + query)
         shows_sign_in_only(app, page)
     assert run_records(app.home) == []
+    sent = app.sent_to("nobody signed in")
+    assert b"Sign in" in sent and b"Credit risk scorecard" not in sent and b"loans_" not in sent
 
 
 @pytest.fixture(scope="module")
 def runner_page(browser, app, provider):
     """Ana (group risk: runner of credit_risk) signed in, having run credit_risk at threshold 0.45."""
-    page = app.page(browser)
+    page = app.page(browser, RUNNER)
     sign_in(app, page, provider, RUNNER)
     page.goto(app.url + "?notebook=credit_risk&threshold=0.45")
     page.get_by_role("button", name="Run", exact=True).wait_for()
@@ -321,7 +327,7 @@ def test_the_runner_signs_in_runs_and_the_record_says_who(app, runner_page):
 @pytest.mark.kernel  # uses the runner's run
 def test_the_viewer_sees_results_but_cannot_run(browser, app, provider, runner_page):
     run_id = app.runs[RUNNER]
-    page = app.page(browser)
+    page = app.page(browser, VIEWER)
     sign_in(app, page, provider, VIEWER)
     page.get_by_text("Credit risk scorecard").first.wait_for()
 
@@ -345,12 +351,15 @@ def test_the_viewer_sees_results_but_cannot_run(browser, app, provider, runner_p
     assert (denied[0].target, denied[0].auth) == ("notebook credit_risk", "oidc")
     assert "run credit_risk" in denied[0].detail and denied[0].address
     assert [r["id"] for r in run_records(app.home)] == [run_id]  # nothing ran
+    # no file picker: the data folder's listing never reached the viewer's browser (it did reach the runner's)
+    unused = b"loans_2024Q3.csv"  # a quarterly file no run here reads
+    assert unused in app.sent_to(RUNNER) and unused not in app.sent_to(VIEWER)
 
 
 @pytest.mark.kernel  # uses the runner's run
 def test_someone_without_a_role_sees_neither_the_notebook_nor_its_runs(browser, app, provider, runner_page):
     run_id = app.runs[RUNNER]
-    page = app.page(browser)
+    page = app.page(browser, NOBODY)
     sign_in(app, page, provider, NOBODY)
     page.get_by_text("You do not have access to any notebook here yet.").wait_for()
     html = app.snapshot(page)
@@ -368,6 +377,9 @@ def test_someone_without_a_role_sees_neither_the_notebook_nor_its_runs(browser, 
             assert secret_of_ana not in html, (query, secret_of_ana)
     denied = access_events(app, user=NOBODY, action="denied")
     assert {e.target for e in denied} >= {f"run {run_id}", "notebook credit_risk"}
+    sent = app.sent_to(NOBODY)  # not in the page, nor anywhere in what the server sent
+    for secret_of_ana in (RUNNER.encode(), b"Approval rate", b"Credit risk scorecard", b"loans_"):
+        assert secret_of_ana not in sent, secret_of_ana
 
     # the same answer as for a run that does not exist: the app does not say which runs there are
     page.goto(f"{app.url}?run=0123456789ab")
