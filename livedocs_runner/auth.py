@@ -96,6 +96,8 @@ class AuthSettings:
     header: str = ""
     trusted: tuple[Network, ...] = ()
     groups_header: str | None = None
+    # the environment variables the secrets were read from (kept out of the app's and kernels' environment)
+    secret_env: tuple[str, ...] = ()
     # where the settings came from (for messages); lines of the auth file's keys
     source: Path | None = None
     lines: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False, hash=False)
@@ -131,7 +133,9 @@ def identity_from_claims(claims: Mapping[str, Any], settings: AuthSettings) -> I
 
 
 def identity_from_proxy(headers: Mapping[str, str], address: str | None, settings: AuthSettings) -> Identity:
-    """The identity a trusted reverse proxy put in ``settings.header``.
+    """The identity a trusted reverse proxy put in ``settings.header``. ``headers`` may be ``st.context.headers``
+    as it is (its ``get_all`` gives every line of a repeated header) or a mapping whose values are strings
+    or lists of strings.
 
     ``address`` is the TCP peer of the request. Give the raw peer (Streamlit's session client
     ``client_context.remote_ip``), not ``st.context.ip_address``, which turns loopback into None.
@@ -142,7 +146,7 @@ def identity_from_proxy(headers: Mapping[str, str], address: str | None, setting
         raise AccessDenied(f"request from {address or 'an unknown address'} did not come through a trusted proxy.",
                            hint="Open the app through the company's sign-in proxy.")
     name = _header(headers, settings.header)
-    if not name or not name.isprintable():
+    if not name or not name.isprintable() or "," in name:  # sent twice (joined by ','): neither is believed
         raise AccessDenied(f"the proxy sent no usable {settings.header} header.",
                            hint="Check that the proxy signs users in and sets that header.")
     groups: frozenset[str] = frozenset()
@@ -202,8 +206,8 @@ def settings_from_env(environ: Mapping[str, str]) -> AuthSettings:
     if path and header:
         raise ConfigError("both LIVEDOCS_AUTH and LIVEDOCS_AUTH_HEADER are set.",
                           hint="Use sign-in (--auth) or a trusted proxy (--auth-header), not both.")
-    if path:
-        return load_auth(Path(path))
+    if path:  # the app: st.login reads the secrets from the file `livedocs app` wrote
+        return load_auth(Path(path), environ, resolve_secrets=False)
     if header:
         return proxy_settings(header, environ.get("LIVEDOCS_TRUSTED_PROXY") or "",
                               (environ.get("LIVEDOCS_AUTH_GROUPS_HEADER") or "").strip() or None)
@@ -212,9 +216,13 @@ def settings_from_env(environ: Mapping[str, str]) -> AuthSettings:
 
 # -- the auth file ---------------------------------------------------------------------------------------------
 
-def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> AuthSettings:
+def load_auth(path: Path, environ: Mapping[str, str] | None = None, *, resolve_secrets: bool = True) -> AuthSettings:
     """Read an OpenID Connect auth file (TOML, or YAML for .yaml/.yml); ``*_env`` keys read the value from
-    that environment variable. ConfigError with file and line for anything missing or malformed."""
+    that environment variable. ConfigError with file and line for anything missing or malformed.
+
+    ``resolve_secrets=False`` (what the running app uses: ``st.login`` reads the secrets from the file
+    ``livedocs app`` wrote, and the secret variables are kept out of the app's and kernels' environment)
+    checks that the secrets are configured without reading them: the Secret values stay empty."""
     environ = os.environ if environ is None else environ
     path = Path(path)
     data, lines = _read(path)
@@ -224,6 +232,7 @@ def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> AuthSetti
             guess = did_you_mean(str(key), _KEYS)
             raise ConfigError(f"{where(key)}: unknown key {quote(key)}.", hint=guess or f"Known keys: {', '.join(_KEYS)}.")
     values: dict[str, Any] = {}
+    secret_env: list[str] = []
     for key in _KEYS:
         if key in data and not isinstance(data[key], str):
             raise ConfigError(f"{where(key)}: {key} must be text, got {quote(data[key])}.", hint="Quote it.")
@@ -231,15 +240,20 @@ def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> AuthSetti
         inline, env = data.get(key), data.get(f"{key}_env")
         if inline is not None and env is not None:
             raise ConfigError(f"{where(key + '_env')}: both {key} and {key}_env are given.", hint=f"Keep one ({key}_env is safer).")
-        if env is not None:
+        if env is not None and not resolve_secrets:
+            values[key] = Secret("")
+            secret_env.append(env.strip())
+        elif env is not None:
             value = environ.get(env.strip())
             if not value:
                 raise ConfigError(f"{where(key + '_env')}: the environment variable {quote(env)} ({key}_env) is not set.",
                                   hint=f"Export it before starting the app: export {env.strip()}=...")
             values[key] = Secret(value)
-            lines.setdefault(key, lines.get(key + "_env", 0))
-        elif inline is not None:
-            values[key] = Secret(inline)
+            secret_env.append(env.strip())
+        elif inline is not None and inline.strip():
+            values[key] = Secret(inline if resolve_secrets else "")
+        if key + "_env" in lines:
+            lines.setdefault(key, lines[key + "_env"])
     for key in _REQUIRED:
         if key not in values and not (data.get(key) or "").strip():
             raise ConfigError(f"{path}: {key} is missing.", hint=_HINTS[key])
@@ -248,8 +262,9 @@ def load_auth(path: Path, environ: Mapping[str, str] | None = None) -> AuthSetti
         client_secret=values["client_secret"], cookie_secret=values["cookie_secret"],
         redirect_uri=data["redirect_uri"].strip(), user_claim=(data.get("user_claim") or "email").strip(),
         groups_claim=(data.get("groups_claim") or "").strip() or None,
-        scopes=" ".join((data.get("scopes") or DEFAULT_SCOPES).split()), source=path, lines=dict(lines))
-    _check(settings, data)
+        scopes=" ".join((data.get("scopes") or DEFAULT_SCOPES).split()), source=path, lines=dict(lines),
+        secret_env=tuple(secret_env))
+    _check(settings, data, resolve_secrets)
     inline = [key for key in _SECRETS if key in data]
     if inline and os.name == "posix":
         mode = path.stat().st_mode
@@ -269,7 +284,7 @@ _HINTS = {
 }
 
 
-def _check(settings: AuthSettings, data: Mapping[str, Any]) -> None:
+def _check(settings: AuthSettings, data: Mapping[str, Any], resolve_secrets: bool = True) -> None:
     url = urlparse(settings.metadata_url)
     if url.scheme not in ("https", "http") or not url.hostname:
         raise ConfigError(f"{settings.where('server_metadata_url')}: {quote(settings.metadata_url)} is not an http(s) URL.",
@@ -282,7 +297,7 @@ def _check(settings: AuthSettings, data: Mapping[str, Any]) -> None:
         raise ConfigError(f"{settings.where('redirect_uri')}: {quote(settings.redirect_uri)} is not an http(s) URL ending "
                           f"in {CALLBACK_PATH}.", hint=f"Give the app's address followed by {CALLBACK_PATH}, and register the same "
                           "URL at the provider.")
-    if len(settings.cookie_secret.reveal()) < MIN_COOKIE_SECRET:
+    if resolve_secrets and len(settings.cookie_secret.reveal()) < MIN_COOKIE_SECRET:
         raise ConfigError(f"{settings.where('cookie_secret')}: the cookie secret is shorter than {MIN_COOKIE_SECRET} characters.",
                           hint=_HINTS["cookie_secret"])
     for key in ("user_claim", "groups_claim"):
@@ -437,10 +452,14 @@ def _groups(value: Any) -> frozenset[str]:
     return frozenset()
 
 
-def _header(headers: Mapping[str, str], name: str) -> str:
-    """Header lookup that ignores case (st.context.headers does; a plain dict does not)."""
-    value = headers.get(name)
+def _header(headers: Mapping[str, Any], name: str) -> str:
+    """Header lookup that ignores case (st.context.headers does; a plain dict does not). A header sent on
+    several lines may come as a list (oauth2-proxy sends one X-Forwarded-Groups line per group): joined by ','."""
+    get_all = getattr(headers, "get_all", None)  # st.context.headers: every line of a repeated header
+    value = get_all(name) or None if callable(get_all) else headers.get(name)
     if value is None:
         lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), None)
+        value = next((v for k, v in headers.items() if str(k).lower() == lowered), None)
+    if isinstance(value, list | tuple):
+        value = ",".join(v for v in value if isinstance(v, str))
     return value.strip() if isinstance(value, str) else ""

@@ -97,3 +97,52 @@ def test_audit_bundle_carries_the_access_log(store: Store, tmp_path: Path) -> No
 
     assert [AccessEvent(**json.loads(line)) for line in lines] == [logged]
     assert list(check(destination)) == []
+
+
+@pytest.mark.kernel
+def test_a_signed_in_run_records_who_and_how_and_no_secret(tmp_path: Path) -> None:
+    """A run started for a verified identity keeps its name and ``auth``; nothing the home holds afterwards
+    (store, journal, report, executed notebook) contains the client or cookie secret loaded in this process."""
+    import textwrap
+
+    from livedocs_runner.auth import load_auth
+    from livedocs_runner.batch import run_batch
+    from livedocs_runner.execute import RunOptions
+    from livedocs_runner.plan import plan_runs
+    from tests.conftest import NOTEBOOKS
+
+    client, cookie = "cs-7f3a9c1e5b2d4-very-secret", "ck-0123456789abcdef0123456789abcdef"
+    auth = tmp_path / "auth.toml"
+    auth.write_text(textwrap.dedent(f"""\
+        server_metadata_url = "https://login.example.com/.well-known/openid-configuration"
+        client_id = "livedocs"
+        client_secret = "{client}"
+        cookie_secret = "{cookie}"
+        redirect_uri = "https://livedocs.example.com/oauth2callback"
+        """))
+    auth.chmod(0o600)
+    settings = load_auth(auth, {})
+    store = Store(tmp_path / "home")
+    who = Identity("alice@example.com", "oidc")
+    [record] = run_batch(plan_runs(NOTEBOOKS / "simple.ipynb"), store,
+                         options=RunOptions(trigger="app", user=who.name, auth=who.auth, use_cache=False))
+    log_access(store, who, "run", "simple", address="10.0.0.5", detail=f"run {record.id} {settings!r}")
+    assert record.status == "succeeded", record.error
+    assert (store.get(record.id).user, store.get(record.id).auth) == ("alice@example.com", "oidc")
+    assert store.get(record.id).to_json()["auth"] == "oidc"
+    for path in (tmp_path / "home").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert client.encode() not in data and cookie.encode() not in data, path
+
+
+@pytest.mark.parametrize(("auth", "user", "message"), [
+    ("oidc", None, "needs the verified user's name"), ("proxy", "  ", "needs the verified user's name"),
+    ("basic", "a", "must be none, oidc or proxy"),
+])
+def test_run_options_refuse_an_unverified_auth(auth: str, user: str | None, message: str) -> None:
+    from livedocs_runner.execute import RunOptions
+
+    with pytest.raises(ValueError, match=message):
+        RunOptions(auth=auth, user=user)
+    assert RunOptions().auth == "none"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from livedocs_runner.cli.app import APP_SCRIPT, app_command, prepare_auth
+from livedocs_runner.cli.app import APP_SCRIPT, AppAuth, app_command, prepare_auth
 from livedocs_runner.errors import ConfigError
 from tests.conftest import CLI, REPO, cli_env, until
 
@@ -103,6 +103,9 @@ def test_app_command_passes_the_validated_settings(tmp_path: Path, monkeypatch: 
     assert argv[argv.index("--secrets.files") + 1] == str(secrets)
     assert (env["LIVEDOCS_AUTH"], env["LIVEDOCS_ACCESS"]) == ("/x/auth.toml", "/x/access.yaml")
     assert "LIVEDOCS_TRUSTED_PROXY" not in env and "OTHER" not in env and "FORWARDED_ALLOW_IPS" not in env
+    monkeypatch.setenv("OIDC_SECRET", CLIENT_SECRET)
+    _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1, hide_env=("OIDC_SECRET",))
+    assert "OIDC_SECRET" not in env
     argv, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1)
     assert "--secrets.files" not in argv and "LIVEDOCS_ACCESS" not in env and "LIVEDOCS_AUTH" not in env
     _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1,
@@ -115,9 +118,11 @@ def test_prepare_auth_oidc_writes_the_secrets_file(tmp_path: Path, provider: str
     for key, value in SECRETS_ENV.items():
         monkeypatch.setenv(key, value)
     auth, access = auth_toml(tmp_path, provider), access_yaml(tmp_path)
-    env, secrets, how = prepare_auth(configs=CONFIGS, home=tmp_path / "home", auth=auth, access=access, header=None,
-                                     trusted=None, groups_header=None)
+    prepared = prepare_auth(configs=CONFIGS, home=tmp_path / "home", auth=auth, access=access, header=None,
+                            trusted=None, groups_header=None)
+    env, secrets, how = prepared.env, prepared.secrets_file, prepared.summary
     assert env == {"LIVEDOCS_AUTH": str(auth), "LIVEDOCS_ACCESS": str(access)}
+    assert prepared.hide_env == ("OIDC_SECRET", "OIDC_COOKIE")
     assert secrets == tmp_path / "home" / "app" / "secrets.toml" and stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert tomllib.loads(secrets.read_text())["auth"]["client_secret"] == CLIENT_SECRET
     assert how == f"sign-in with OpenID Connect ({provider}); roles from {access}"
@@ -125,13 +130,14 @@ def test_prepare_auth_oidc_writes_the_secrets_file(tmp_path: Path, provider: str
 
 
 def test_prepare_auth_proxy(tmp_path: Path) -> None:
-    env, secrets, how = prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header="X-Forwarded-Email",
-                                     trusted="127.0.0.1, ::1", groups_header="X-Forwarded-Groups")
+    prepared = prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header="X-Forwarded-Email",
+                            trusted="127.0.0.1, ::1", groups_header="X-Forwarded-Groups")
+    env, secrets, how = prepared.env, prepared.secrets_file, prepared.summary
     assert env == {"LIVEDOCS_AUTH_HEADER": "X-Forwarded-Email", "LIVEDOCS_TRUSTED_PROXY": "127.0.0.1/32,::1/128",
                    "LIVEDOCS_AUTH_GROUPS_HEADER": "X-Forwarded-Groups"}
     assert secrets is None and how.endswith("no --access, so everyone signed in may do everything")
     assert prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header=None, trusted=None,
-                        groups_header=None) == ({}, None, "no sign-in (names are self-declared)")
+                        groups_header=None) == AppAuth({}, None, (), "no sign-in (names are self-declared)")
 
 
 # -- refusals, through the real CLI ------------------------------------------------------------------------------
@@ -222,6 +228,9 @@ def test_livedocs_app_starts_with_sign_in_and_roles(tmp_path: Path, provider: st
             assert tomllib.loads(secrets.read_text())["auth"]["redirect_uri"] == f"http://localhost:{port}/oauth2callback"
             environ = (Path("/proc") / str(proc.pid) / "environ").read_bytes().split(b"\0")
             assert f"LIVEDOCS_ACCESS={access}".encode() in environ and f"LIVEDOCS_AUTH={auth}".encode() in environ
+            # the secrets' variables stay out of the app's environment (and so out of its kernels')
+            assert not any(CLIENT_SECRET.encode() in item or COOKIE_SECRET.encode() in item for item in environ)
+            assert not any(item.startswith((b"OIDC_SECRET=", b"OIDC_COOKIE=")) for item in environ)
             cmdline = (Path("/proc") / str(proc.pid) / "cmdline").read_bytes().split(b"\0")
             assert str(secrets).encode() in cmdline
         finally:
@@ -246,3 +255,29 @@ def test_refusals_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=access_yaml(tmp_path), header=None, trusted=None,
                      groups_header=None)
+
+
+def test_behind_a_proxy_the_app_sees_the_real_peer(tmp_path: Path) -> None:
+    """Streamlit serves through uvicorn, which by default replaces a loopback peer's address by the
+    X-Forwarded-For it sends; with the environment `livedocs app` gives it in proxy mode it does not,
+    so the trusted-proxy check sees the proxy's own address."""
+    pytest.importorskip("uvicorn")
+    _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=1,
+                         auth_env={"LIVEDOCS_AUTH_HEADER": "X-Forwarded-Email", "LIVEDOCS_TRUSTED_PROXY": "127.0.0.1/32"})
+    probe = textwrap.dedent("""\
+        import asyncio, uvicorn
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+        seen = []
+        async def app(scope, receive, send):
+            seen.append(scope["client"][0])
+        config = uvicorn.Config(app)
+        wrapped = ProxyHeadersMiddleware(app, trusted_hosts=config.forwarded_allow_ips)
+        scope = {"type": "websocket", "client": ("127.0.0.1", 5000), "headers": [(b"x-forwarded-for", b"203.0.113.9")]}
+        asyncio.run(wrapped(scope, None, None))
+        print(seen[0])
+        """)
+    with_proxy_env = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert with_proxy_env.stdout.strip() == "127.0.0.1"
+    plain = {k: v for k, v in env.items() if k != "FORWARDED_ALLOW_IPS"}
+    default = subprocess.run([sys.executable, "-c", probe], env=plain, capture_output=True, text=True, check=True)
+    assert default.stdout.strip() == "203.0.113.9"  # without it: the address the proxy forwarded, not the proxy

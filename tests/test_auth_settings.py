@@ -100,6 +100,26 @@ def test_identity_from_a_trusted_proxy() -> None:
     headers = {"x-forwarded-email": " alice@example.com ", "X-Forwarded-Groups": "risk, ops,,"}
     assert identity_from_proxy(headers, "10.1.0.9", PROXY) == Identity("alice@example.com", "proxy", frozenset({"risk", "ops"}))
     assert identity_from_proxy({"X-Forwarded-Email": "bob"}, "::1", PROXY) == Identity("bob", "proxy")
+    repeated = {"X-Forwarded-Email": "carol", "x-forwarded-groups": ["lab", "ops,staff"]}  # one line per group
+    assert identity_from_proxy(repeated, "127.0.0.1", PROXY).groups == {"lab", "ops", "staff"}
+    with pytest.raises(AccessDenied, match="no usable X-Forwarded-Email"):  # two names on two lines: neither is believed
+        identity_from_proxy({"X-Forwarded-Email": ["alice", "mallory"]}, "127.0.0.1", PROXY)
+
+
+def test_identity_from_streamlit_headers() -> None:
+    """Streamlit's own header mapping, repeated lines included (``get_all``)."""
+    pytest.importorskip("streamlit")
+    from streamlit.runtime.context import StreamlitHeaders
+
+    headers = StreamlitHeaders([("X-Forwarded-Email", "alice@example.com"), ("X-Forwarded-Groups", "lab"),
+                                ("x-forwarded-groups", "ops,staff")])
+    assert identity_from_proxy(headers, "127.0.0.1", PROXY) == Identity("alice@example.com", "proxy",
+                                                                         frozenset({"lab", "ops", "staff"}))
+    twice = StreamlitHeaders([("X-Forwarded-Email", "alice@example.com"), ("X-Forwarded-Email", "mallory@example.com")])
+    with pytest.raises(AccessDenied, match="no usable X-Forwarded-Email"):
+        identity_from_proxy(twice, "127.0.0.1", PROXY)
+    with pytest.raises(AccessDenied, match="no usable X-Forwarded-Email"):
+        identity_from_proxy(StreamlitHeaders([]), "127.0.0.1", PROXY)
 
 
 @pytest.mark.parametrize(("headers", "address", "message"), [
@@ -109,6 +129,7 @@ def test_identity_from_a_trusted_proxy() -> None:
     ({}, "127.0.0.1", "the proxy sent no usable X-Forwarded-Email header"),
     ({"X-Forwarded-Email": "   "}, "127.0.0.1", "the proxy sent no usable X-Forwarded-Email header"),
     ({"X-Forwarded-Email": "a\x1b[31mb"}, "127.0.0.1", "the proxy sent no usable X-Forwarded-Email header"),
+    ({"X-Forwarded-Email": "alice@example.com, mallory@example.com"}, "127.0.0.1", "no usable X-Forwarded-Email header"),
 ])
 def test_identity_from_proxy_refuses(headers: dict, address: str | None, message: str) -> None:
     with pytest.raises(AccessDenied, match=message.replace("[", r"\[")):
@@ -133,11 +154,15 @@ def test_settings_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert proxy.mode == "proxy" and proxy.header == "X-Auth" and proxy.trusted == (ipaddress.ip_network("127.0.0.1/32"),)
     with pytest.raises(ConfigError, match="needs --trusted-proxy"):
         settings_from_env({"LIVEDOCS_AUTH_HEADER": "X-Auth"})
-    for key, value in ENV.items():
-        monkeypatch.setenv(key, value)
+    for key in ENV:  # the app runs without the secrets' variables: st.login reads the file livedocs app wrote
+        monkeypatch.delenv(key, raising=False)
     path = write(tmp_path, GOOD_TOML)
     settings = settings_from_env({"LIVEDOCS_AUTH": str(path)})
-    assert settings.mode == "oidc" and settings.client_secret.reveal() == CLIENT_SECRET
+    assert (settings.mode, settings.user_claim, settings.groups_claim) == ("oidc", "email", "groups")
+    assert settings.client_secret.reveal() == "" and settings.cookie_secret.reveal() == ""
+    assert settings.secret_env == ("OIDC_SECRET", "OIDC_COOKIE")
+    with pytest.raises(ConfigError, match="client_secret is missing"):  # still checked: configured, just not read
+        settings_from_env({"LIVEDOCS_AUTH": str(write(tmp_path, GOOD_TOML.replace('client_secret_env = "OIDC_SECRET"\n', "")))})
     with pytest.raises(ConfigError, match="both LIVEDOCS_AUTH and LIVEDOCS_AUTH_HEADER are set"):
         settings_from_env({"LIVEDOCS_AUTH": str(path), "LIVEDOCS_AUTH_HEADER": "X-Auth"})
 
@@ -146,6 +171,7 @@ def test_settings_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_load_auth_toml(tmp_path: Path) -> None:
     settings = oidc_settings(tmp_path)
+    assert settings.secret_env == ("OIDC_SECRET", "OIDC_COOKIE")
     assert (settings.mode, settings.client_id, settings.user_claim, settings.groups_claim) == ("oidc", "livedocs", "email", "groups")
     assert settings.redirect_uri == "http://localhost:8501/oauth2callback"
     assert settings.client_secret.reveal() == CLIENT_SECRET and settings.cookie_secret.reveal() == COOKIE_SECRET
@@ -195,6 +221,7 @@ def test_secrets_never_show(tmp_path: Path) -> None:
     (GOOD_TOML + 'groups_claim = "x"\n', "auth.toml, line 7: malformed TOML: Cannot overwrite a value."),
     ("[auth]\n" + GOOD_TOML, "auth.toml, line 1: the section 'auth' is not expected"),
     (GOOD_TOML + 'client_secret = "inline"\n', "auth.toml, line 3: both client_secret and client_secret_env are given."),
+    (GOOD_TOML.replace('client_secret_env = "OIDC_SECRET"', 'client_secret = "  "'), "auth.toml: client_secret is missing."),
 ])
 def test_bad_auth_file(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -26,13 +27,14 @@ AUTH_ENV = ("LIVEDOCS_AUTH", "LIVEDOCS_ACCESS", "LIVEDOCS_AUTH_HEADER", "LIVEDOC
 
 def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: int,
                 host: str = DEFAULT_HOST, auth_env: Mapping[str, str] | None = None,
-                secrets_file: Path | None = None) -> tuple[list[str], dict[str, str]]:
+                secrets_file: Path | None = None, hide_env: Collection[str] = ()) -> tuple[list[str], dict[str, str]]:
     """The Streamlit command line and environment that serve the app (pure: used by tests too).
 
     Tracebacks never reach the browser (``client.showErrorDetails none``): the app shows a short
     message with a reference id and logs the details on the server. ``auth_env`` holds the validated
     sign-in settings (:data:`AUTH_ENV` names; any others inherited from this process are dropped);
-    ``secrets_file`` is the ``[auth]`` file ``st.login`` reads. Behind a trusted proxy uvicorn is told
+    ``secrets_file`` is the ``[auth]`` file ``st.login`` reads; ``hide_env`` names variables kept out of the
+    app's environment (the secrets' ``*_env`` variables: the app and its kernels never see them). Behind a trusted proxy uvicorn is told
     to trust no ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS=""``), so the app sees the real peer address.
     """
     argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host,
@@ -41,7 +43,7 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
             "--client.showErrorDetails", "none"]
     if secrets_file is not None:
         argv += ["--secrets.files", str(secrets_file)]
-    env = {key: value for key, value in os.environ.items() if key not in AUTH_ENV}
+    env = {key: value for key, value in os.environ.items() if key not in AUTH_ENV and key not in hide_env}
     env.update({"LIVEDOCS_CONFIGS": str(configs.resolve()), "LIVEDOCS_HOME": str(home.resolve()),
                 "LIVEDOCS_WORKERS": str(workers)})
     env.update({key: value for key, value in (auth_env or {}).items() if key in AUTH_ENV and value})
@@ -50,11 +52,21 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
     return argv, env
 
 
+@dataclass(frozen=True)
+class AppAuth:
+    """Validated sign-in settings for the app: its environment, the secrets file ``st.login`` reads (or
+    None), the variables to keep out of its environment, and a one-line summary for the console."""
+
+    env: dict[str, str]
+    secrets_file: Path | None
+    hide_env: tuple[str, ...]
+    summary: str
+
+
 def prepare_auth(*, configs: Path, home: Path, auth: Path | None, access: Path | None, header: str | None,
-                 trusted: str | None, groups_header: str | None, port: int = 8501) -> tuple[dict[str, str], Path | None, str]:
-    """Validate the sign-in and access settings before Streamlit starts; returns the environment for the
-    app, the secrets file written for ``st.login`` (or None) and a one-line summary. Raises ConfigError
-    (exit 2) for anything wrong, so the app never starts with access open by mistake."""
+                 trusted: str | None, groups_header: str | None, port: int = 8501) -> AppAuth:
+    """Validate the sign-in and access settings before Streamlit starts. Raises ConfigError (exit 2) for
+    anything wrong, so the app never starts with access open by mistake."""
     from ..access import config_names, load_access
     from ..auth import check_provider, load_auth, proxy_settings, write_streamlit_secrets
 
@@ -97,7 +109,7 @@ def prepare_auth(*, configs: Path, home: Path, auth: Path | None, access: Path |
         how += "; no --access, so everyone signed in may do everything"
     if settings is not None and settings.mode == "oidc":  # last: nothing is written for a setup that is refused
         secrets = write_streamlit_secrets(settings, home / "app")
-    return env, secrets, how
+    return AppAuth(env=env, secrets_file=secrets, hide_env=settings.secret_env if settings else (), summary=how)
 
 
 def _check_port(settings, port: int) -> None:
@@ -141,7 +153,8 @@ def _check_port(settings, port: int) -> None:
               help="Addresses of the proxy: the header is believed only on requests from them, others are "
                    "refused. Env: LIVEDOCS_TRUSTED_PROXY.")
 @click.option("--auth-groups-header", envvar="LIVEDOCS_AUTH_GROUPS_HEADER", default=None, metavar="NAME",
-              help="Behind a sign-in proxy: a header with the user's groups, comma-separated (e.g. X-Forwarded-Groups).")
+              help="Behind a sign-in proxy: a header with the user's groups, comma-separated (e.g. X-Forwarded-Groups). "
+                   "Env: LIVEDOCS_AUTH_GROUPS_HEADER.")
 @click.pass_context
 def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, port: int, workers: int,
         auth_file: Path | None, access_file: Path | None, auth_header: str | None, trusted_proxy: str | None,
@@ -156,13 +169,13 @@ def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, por
         raise LivedocsError("the web app needs Streamlit, which is not installed.",
                             hint="Install it with `pip install -e '.[app]'`.")
     home = app_home or home_of(ctx)
-    auth_env, secrets, how = prepare_auth(configs=configs, home=home, auth=auth_file, access=access_file,
+    prepared = prepare_auth(configs=configs, home=home, auth=auth_file, access=access_file,
                                           header=auth_header, trusted=trusted_proxy, groups_header=auth_groups_header,
                                           port=port)
     argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers, host=host,
-                            auth_env=auth_env, secrets_file=secrets)
+                            auth_env=prepared.env, secrets_file=prepared.secrets_file, hide_env=prepared.hide_env)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {configs} on http://{shown}:{port}  (runs in {home}; Ctrl-C to stop)", err=True)
-    click.echo(f"Access: {safe(how)}", err=True)
+    click.echo(f"Access: {safe(prepared.summary)}", err=True)
     sys.stdout.flush()
     os.execve(argv[0], argv, env)
