@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import sys
 import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,15 @@ def test_proxy_without_headers_is_refused(home, monkeypatch, tmp_path):
     assert not at.subheader and not at.sidebar.button
 
 
+def test_a_user_header_sent_twice_is_not_believed(proxy, home):
+    """Streamlit keeps every value of a repeated header; the app hands them all to the core, which refuses."""
+    proxy(None, PROXY, **{"x-forwarded-email": [ADMIN, RUNNER]})
+    at = app()
+    assert any(e.startswith("You do not have access to this app") for e in texts(at.error))
+    [entry] = access_log(home, action="denied")
+    assert entry.user == f"{ADMIN},{RUNNER}" and "not verified" in entry.detail
+
+
 @pytest.mark.parametrize("user, address, why", [
     (RUNNER, "127.0.0.1", "did not come through a trusted proxy"),  # the header from an untrusted address
     (RUNNER, None, "did not come through a trusted proxy"),
@@ -177,8 +187,9 @@ def test_proxy_header_believed_only_from_the_trusted_proxy(proxy, home, user, ad
 def test_a_forwarding_header_makes_the_address_untrustworthy(proxy, home, monkeypatch):
     """Uvicorn rewrites the peer from X-Forwarded-For unless FORWARDED_ALLOW_IPS is empty: refuse then."""
     monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
-    proxy(RUNNER, PROXY, **{"x-forwarded-for": PROXY})
-    assert "forwarding header" in texts(app().error)[0]
+    for header in ("X-Forwarded-For", "forwarded"):
+        proxy(RUNNER, PROXY, **{header: PROXY})
+        assert "forwarding header" in texts(app().error)[0]
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "")  # what `livedocs app` sets: the peer is the real one
     assert texts(app().subheader) == ["Credit risk scorecard"]
 
@@ -192,8 +203,8 @@ def test_runner_sees_only_their_notebook_and_runs_it(proxy, home):
     assert not at.sidebar.text_input  # no "Your name": the name is the proxy's
     form = app(notebook="credit_risk")
     assert form.button(key="run:credit_risk") and form.selectbox(key="field:credit_risk:data_file").options
-    [entry] = access_log(home, action="sign-in")
-    assert (entry.user, entry.auth, entry.address) == (RUNNER, "proxy", PROXY)
+    entries = access_log(home, action="sign-in")  # two sessions (AppTest runs), one sign-in each
+    assert [(e.user, e.auth, e.address, e.target) for e in entries] == [(RUNNER, "proxy", PROXY, "app")] * 2
 
 
 def test_sign_in_is_logged_once_per_session(proxy, home):
@@ -301,19 +312,27 @@ def test_admin_sees_the_access_log_and_the_runner_does_not(proxy, home):
     assert set(table["user"]) >= {RUNNER, ADMIN}
     admin.selectbox(key="access-action").set_value("denied").run()
     assert set(admin.dataframe[0].value["action"]) == {"denied"}
+    admin.text_input(key="access-user").set_value(RUNNER).run()
+    assert set(admin.dataframe[0].value["user"]) == {RUNNER}
     admin.text_input(key="access-user").set_value(ADMIN).run()
     assert not admin.dataframe and "No entries match these filters." in texts(admin.info)
+    admin.selectbox(key="access-action").set_value("all")
+    admin.date_input(key="access-dates").set_value((date(2020, 1, 1), date(2020, 1, 2))).run()
+    assert not admin.dataframe  # nothing happened then
+    admin.date_input(key="access-dates").set_value((datetime.now(UTC).date(),) * 2).run()
+    assert set(admin.dataframe[0].value["action"]) == {"sign-in"}  # today: the admin's own sign-in
 
 
 def test_the_access_log_shows_hostile_names_as_text(proxy, home):
-    hostile = "[x](http://evil.example) **b** <img src=x onerror=alert(1)> \x1b[31m/srv/secret/file"
+    hostile = "[x](http://evil.example) **b** <img src=x onerror=alert(1)> \x1b[31m in /srv/secret/file"
     proxy(hostile)  # a name the proxy vouches for, with no role
     app()
     proxy(ADMIN)
     admin = app(access="1")
     row = admin.dataframe[0].value
     cell = next(u for u in row["user"] if "evil" in u)
-    assert "\x1b" not in cell and "/srv/secret" not in cell and "<img" in cell  # plain text in a table cell
+    assert "\x1b" not in cell and "/srv/secret" not in cell  # no control characters, no server paths
+    assert cell.startswith("[x](http://evil.example) **b** <img src=x onerror=alert(1)>")  # a table cell: plain text
 
 
 def test_admin_can_export_evidence(proxy, home):
@@ -360,3 +379,98 @@ def test_oidc_token_without_the_user_claim_is_refused(oidc):
     at = app({"is_logged_in": True, "sub": "abc"})
     assert any("has no usable 'email' claim" in e for e in texts(at.error))
     assert buttons(at) == ["Sign out"] and not at.subheader
+
+
+# --- runs started from the app, and who may cancel them (real kernel) --------------------------------
+
+@pytest.mark.kernel
+def test_runs_are_recorded_as_the_verified_user_and_cancel_is_own_or_admin(proxy, home, tmp_path, monkeypatch):
+    import shutil
+
+    from .conftest import until
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    shutil.copy(ROOT / "tests" / "data" / "notebooks" / "slow.ipynb", configs / "slow.ipynb")
+    (configs / "slow.yaml").write_text("notebook: slow.ipynb\nscenarios:\n  long: {seconds: 600}\n", encoding="utf-8")
+    (tmp_path / "access.yaml").write_text(
+        f"rules:\n  - {{configs: [slow], users: [{RUNNER}, other@example.com], role: runner}}\n"
+        f"  - {{configs: [slow], users: [{VIEWER}], role: viewer}}\n"
+        f"  - {{configs: '*', users: [{ADMIN}], role: admin}}\n", encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    proxy(RUNNER)
+    at = app(notebook="slow")
+    at.button(key="run:slow").click().run()
+    run_id = at.query_params["run"]
+    try:
+        record = Store(home).get(run_id)
+        assert (record.user, record.auth, record.trigger) == (RUNNER, "proxy", "app")
+        [started] = access_log(home, action="run")
+        assert (started.user, started.auth, started.address, started.target) == (RUNNER, "proxy", PROXY, "notebook slow")
+        assert run_id in started.detail
+        for user in (VIEWER, "other@example.com"):  # a viewer, and a runner whose run it is not
+            proxy(user)
+            assert not [b for b in app(run=run_id).button if b.key == f"cancel:{run_id}"], user
+        proxy(ADMIN)
+        assert app(run=run_id).button(key=f"cancel:{run_id}")  # an admin may cancel anyone's
+        proxy(RUNNER)
+        page = app(run=run_id)
+        page.button(key=f"cancel:{run_id}").click().run()
+        until(lambda: Store(home).get(run_id).status == "cancelled", "the run to be cancelled", timeout=240)
+        [cancel] = access_log(home, action="cancel")
+        assert (cancel.user, cancel.address) == (RUNNER, PROXY) and run_id in cancel.detail
+    finally:
+        import livedocs_ui.services as services
+        services.services().queue.cancel(run_id)
+
+
+def test_oidc_groups_claim_gives_the_role_and_names_stay_text(home, tmp_path, monkeypatch):
+    secret = "client-secret-" + "x" * 30
+    auth = tmp_path / "auth.yaml"
+    auth.write_text("server_metadata_url: http://127.0.0.1:9/.well-known/openid-configuration\n"
+                    f"client_id: livedocs\nclient_secret: {secret}\ncookie_secret: {'c' * 40}\n"
+                    "redirect_uri: http://localhost:8501/oauth2callback\ngroups_claim: groups\n", encoding="utf-8")
+    auth.chmod(0o600)
+    (tmp_path / "access.yaml").write_text("rules:\n  - {configs: [credit_*], groups: [risk-team], role: runner}\n",
+                                          encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_AUTH", str(auth))
+    monkeypatch.setenv("LIVEDOCS_ACCESS", str(tmp_path / "access.yaml"))
+    name = "[x](javascript:alert(1))**@example.com"
+    at = app({"is_logged_in": True, "email": name, "groups": ["risk-team"]}, notebook="credit_risk")
+    assert at.button(key="run:credit_risk")  # the role comes from the token's group
+    [signed] = [m.value for m in at.sidebar.markdown if "Signed in as" in shown(m.value)]
+    assert shown(signed) == f"Signed in as {name}" and "\\[x\\]" in signed  # every Markdown character escaped
+    outsider = app({"is_logged_in": True, "email": "o@example.com", "groups": ["sales"]}, notebook="credit_risk")
+    assert texts(outsider.error) == ["Error: no notebook 'credit_risk' here, or you do not have access to it."]
+    for page in (at, outsider, app({"is_logged_in": False})):  # the client secret is on no page
+        assert secret not in everything(page) and not any(secret in str(c.value) for c in page.code)
+
+
+@pytest.mark.kernel
+def test_a_rerun_from_the_app_is_recorded_as_the_verified_user(proxy, home, tmp_path, monkeypatch):
+    from livedocs_runner.batch import run_batch
+    from livedocs_runner.execute import RunOptions
+    from livedocs_runner.plan import plan_runs
+
+    from .conftest import until
+
+    configs = ROOT / "tests" / "data" / "configs"
+    (tmp_path / "access.yaml").write_text(f"rules:\n  - {{configs: [simple], users: [{RUNNER}], role: runner}}\n"
+                                          f"  - {{configs: [simple], users: [{VIEWER}], role: viewer}}\n",
+                                          encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    [original] = run_batch(plan_runs(configs / "simple.yaml", scenarios=["one"]), Store(home),
+                           options=RunOptions(trigger="cli", user="cli-user"))
+    assert original.status == "succeeded", original.error
+    proxy(VIEWER)
+    assert "Rerun exactly" not in buttons(app(run=original.id))
+    proxy(RUNNER)
+    page = app(run=original.id)
+    page.button(key=f"reproduce-exact:{original.id}").click().run()
+    rerun_id = page.query_params["run"]
+    rerun = until(lambda: (r := Store(home).get(rerun_id)).status in ("succeeded", "failed") and r,
+                  "the rerun to finish", timeout=240)
+    assert (rerun.status, rerun.rerun_of, rerun.user, rerun.auth) == ("succeeded", original.id, RUNNER, "proxy")
+    [logged] = access_log(home, action="rerun")
+    assert (logged.user, logged.address, logged.target) == (RUNNER, PROXY, "notebook simple")
+    assert rerun_id in logged.detail and original.id in logged.detail

@@ -6,7 +6,7 @@ Every value in the log came from a token, a header or a URL: it is shown on a pl
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -17,7 +17,6 @@ from . import identity
 from .safe import callback, public, roots
 from .services import go, services
 
-ACTIONS = ("sign-in", "sign-out", "run", "rerun", "cancel", "denied", "download", "export")
 LIMIT = 500
 
 
@@ -26,7 +25,7 @@ def access_page() -> None:
         identity.record_denied_once("access log", "view the access log: needs the admin role on every notebook")
         raise AccessDenied("You do not have access to the access log: it needs the admin role.",
                            hint="Ask an admin of this app.")
-    from livedocs_runner.records.access_log import read_access
+    from livedocs_runner.records.access_log import ACTIONS, read_access
 
     st.button("← Catalog", key="back-catalog", on_click=callback(go))
     st.title("Access log")
@@ -34,12 +33,12 @@ def access_page() -> None:
     cols = st.columns(3)
     user = cols[0].text_input("User", key="access-user", help="Exactly as recorded, e.g. alice@example.com.").strip()
     action = cols[1].selectbox("Action", ["all", *ACTIONS], key="access-action")
-    today = date.today()
+    today = datetime.now(UTC).date()
     chosen = cols[2].date_input("Dates (UTC)", value=(today - timedelta(days=30), today), key="access-dates")
     first, last = (tuple(chosen) + (None, None))[:2] if isinstance(chosen, tuple | list) else (chosen, chosen)
     events = read_access(services().store, user=user or None, action=None if action == "all" else action,
                          since=first.isoformat() if first else None,
-                         until=(last + timedelta(days=1)).isoformat() if last else None, limit=LIMIT)
+                         until=last.isoformat() if last else None, limit=LIMIT)  # a date: that whole day
     rows = [{"when (UTC)": _plain(e.at)[:19].replace("T", " "), "user": _plain(e.user), "sign-in": _plain(e.auth),
              "action": _plain(e.action), "what": _plain(e.target), "from": _plain(e.address or ""),
              "detail": _plain(e.detail)} for e in events]

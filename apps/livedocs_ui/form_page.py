@@ -180,7 +180,7 @@ def _form(name: str, config: Config) -> None:
         _offer_cached(name, plan, offer[1])
     elif st.button("Run", type="primary", key=f"run:{name}"):
         hit = cached_result(plan, services().store)
-        if hit is not None:
+        if hit is not None and identity.allowed(Role.VIEWER, identity.config_of(hit)):  # never another config's run
             st.session_state[f"offer:{name}"] = (params, hit.id)
             st.rerun()
         _submit(plan, use_cache=False)

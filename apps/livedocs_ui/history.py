@@ -36,7 +36,7 @@ def _short(value: Any) -> str:
 
 def history(config: Config) -> None:
     runs = services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000)
-    runs = [r for r in runs if identity.allowed(Role.VIEWER, identity.config_of(r))]  # another config's runs
+    runs = identity.visible_runs(runs)  # not another config's runs of the same notebook
     if not runs:
         st.info("No runs yet. Fill in the form and press Run, or run it from the command line.")
         return

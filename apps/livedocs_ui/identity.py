@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from livedocs_runner.auth import AuthSettings, identity_from_claims, identity_fr
 from livedocs_runner.errors import LivedocsError
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.provenance import current_user
-from livedocs_runner.records.store import RunRecord
+from livedocs_runner.records.store import RunRecord, now
 
 from .safe import log, public, roots, text
 
@@ -80,7 +79,7 @@ def policy() -> AccessPolicy:
 
 # --- who is asking --------------------------------------------------------------------------------------
 
-def request() -> tuple[Mapping[str, str], str | None]:
+def request() -> tuple[Mapping[str, Any], str | None]:
     """This session's request headers and the raw TCP peer address (loopback included; ``st.context.ip_address``
     turns loopback into None). The seam the tests replace to present a proxy's headers without a server."""
     address = None
@@ -91,7 +90,8 @@ def request() -> tuple[Mapping[str, str], str | None]:
         address = client.remote_ip if client is not None else None
     except Exception:  # noqa: BLE001 - a Streamlit without it: the public value (None for loopback: refused)
         address = st.context.ip_address
-    return st.context.headers, address
+    headers = st.context.headers  # every value of a header sent on several lines: the core refuses a repeated name
+    return {name: headers.get_all(name) for name in headers}, address
 
 
 def address() -> str | None:
@@ -112,7 +112,8 @@ def identity() -> Identity:
         return identity_from_claims(st.user.to_dict(), settings())
     if mode == "proxy":
         headers, peer = request()
-        if any(headers.get(h) is not None for h in _FORWARDING) and os.environ.get("FORWARDED_ALLOW_IPS") != "":
+        forwarded = {str(name).lower() for name in headers}.intersection(_FORWARDING)
+        if forwarded and os.environ.get("FORWARDED_ALLOW_IPS") != "":
             raise AccessDenied("the request carries a forwarding header the web server may have believed, so its "
                                "address cannot be trusted.",
                                hint="Start the app with `livedocs app` (it sets FORWARDED_ALLOW_IPS to nothing).")
@@ -136,10 +137,6 @@ def run_options(**options: Any) -> RunOptions:
 
 # --- the access log ---------------------------------------------------------------------------------------
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def record(action: str, target: str = "", detail: str = "", *, user: Identity | None = None) -> None:
     """Append one entry to the access log (never raises into the page: a failed write goes to the server log)."""
     from .services import services
@@ -148,7 +145,7 @@ def record(action: str, target: str = "", detail: str = "", *, user: Identity | 
     try:
         from livedocs_runner.records.access_log import AccessEvent, append_access
 
-        append_access(services().store, AccessEvent(at=_now(), user=me.name if me else "", auth=me.auth if me else
+        append_access(services().store, AccessEvent(at=now(), user=me.name if me else "", auth=me.auth if me else
                                                     settings().mode, action=action, target=target,
                                                     address=address(), detail=detail))
     except Exception as exc:  # noqa: BLE001
@@ -175,7 +172,9 @@ def gate() -> Identity:
     try:
         me = identity()
     except AccessDenied as exc:
-        record_denied_once("app", str(exc), user=Identity(name=_claimed_name(), auth=mode))
+        claimed = _claimed_name()
+        record_denied_once("app", f"refused: {exc}" + (" (the name is as claimed, not verified)" if claimed else ""),
+                           user=Identity(name=claimed, auth=mode))
         st.title("livedocs")
         st.error(text(f"You do not have access to this app: {public(str(exc), roots())}"))
         if mode == "oidc":
@@ -192,7 +191,9 @@ def _claimed_name() -> str:
     try:
         if settings().mode == "oidc":
             return str(st.user.to_dict().get(settings().user_claim) or "")
-        return (request()[0].get(settings().header) or "")[:200]
+        wanted = settings().header.lower()
+        value = next((v for k, v in request()[0].items() if str(k).lower() == wanted), "")
+        return (",".join(value) if isinstance(value, list | tuple) else str(value or ""))[:200]
     except Exception:  # noqa: BLE001
         return ""
 
@@ -252,6 +253,12 @@ def open_access() -> bool:
 
 def visible(names: Iterable[str]) -> list[str]:
     return [n for n in names if allowed(Role.VIEWER, n)]
+
+
+def visible_runs(runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs whose config this user may view (asked once per config, not once per run)."""
+    ok = {name: allowed(Role.VIEWER, name) for name in {config_of(r) for r in runs}}
+    return [r for r in runs if ok[config_of(r)]]
 
 
 _ACTIONS = {Role.VIEWER: "view", Role.RUNNER: "run", Role.ADMIN: "administer"}

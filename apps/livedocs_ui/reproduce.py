@@ -129,7 +129,7 @@ def banner(result: RunDiff, first: RunRecord, second: RunRecord, *, rerun: bool)
 def rerun_verdict(record: RunRecord) -> None:
     """On a finished rerun's page: the verdict against its original, then what differs."""
     try:
-        original = services().store.get(record.rerun_of or "")
+        original, = identity.runs([record.rerun_of or ""])
     except LivedocsError as exc:
         show_error(exc)
         return

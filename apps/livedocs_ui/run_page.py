@@ -85,7 +85,7 @@ def _cancel(run_id: str) -> None:
 
 def _baseline_candidates(record: RunRecord) -> list[RunRecord]:
     runs = services().store.list(notebook=record.notebook, status="succeeded", limit=200)
-    return [r for r in runs if r.id != record.id and identity.allowed(Role.VIEWER, identity.config_of(r))]
+    return [r for r in identity.visible_runs(runs) if r.id != record.id]
 
 
 def _default_baseline(record: RunRecord, config: Config | None, candidates: list[RunRecord]) -> RunRecord | None:
@@ -204,7 +204,8 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):
         if path and Path(path).is_file():
             column.download_button(label, Path(path).read_bytes(), file_name=f"{record.id}-{Path(path).name}",
-                                   mime=mime, key=f"download:{label}")
+                                   mime=mime, key=f"download:{label}", on_click=identity.record,
+                                   args=("download", f"run {record.id}", label))
 
 
 def _edit(record: RunRecord) -> None:
