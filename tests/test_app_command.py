@@ -130,12 +130,13 @@ def test_prepare_auth_oidc_writes_the_secrets_file(tmp_path: Path, provider: str
 
 
 def test_prepare_auth_proxy(tmp_path: Path) -> None:
-    prepared = prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header="X-Forwarded-Email",
+    access = access_yaml(tmp_path)
+    prepared = prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=access, header="X-Forwarded-Email",
                             trusted="127.0.0.1, ::1", groups_header="X-Forwarded-Groups")
     env, secrets, how = prepared.env, prepared.secrets_file, prepared.summary
     assert env == {"LIVEDOCS_AUTH_HEADER": "X-Forwarded-Email", "LIVEDOCS_TRUSTED_PROXY": "127.0.0.1/32,::1/128",
-                   "LIVEDOCS_AUTH_GROUPS_HEADER": "X-Forwarded-Groups"}
-    assert secrets is None and how.endswith("no --access, so everyone signed in may do everything")
+                   "LIVEDOCS_AUTH_GROUPS_HEADER": "X-Forwarded-Groups", "LIVEDOCS_ACCESS": str(access.resolve())}
+    assert secrets is None and how == "the X-Forwarded-Email header from 127.0.0.1/32, ::1/128; roles from " + str(access)
     assert prepare_auth(configs=CONFIGS, home=tmp_path, auth=None, access=None, header=None, trusted=None,
                         groups_header=None) == AppAuth({}, None, (), "no sign-in (names are self-declared)")
 
@@ -180,6 +181,10 @@ def refusals(folder: Path, provider: str) -> list[tuple[list[str | Path], str, s
          "Error: --trusted-proxy: 'localhost' is not an address or network", "Write addresses or CIDR networks"),
         (["--trusted-proxy", "127.0.0.1"], "Error: --trusted-proxy is given without --auth-header.",
          "Name the header the proxy sets, e.g. --auth-header X-Forwarded-Email."),
+        (["--auth", good], "Error: sign-in is on but no --access file says who may do what, so nobody could open a "
+         "notebook.", "Give --access access.yaml; a rule for everyone signed in is"),
+        (["--auth-header", "X-Forwarded-Email", "--trusted-proxy", "127.0.0.1"], "Error: sign-in is on but no --access "
+         "file says who may do what", "Give --access access.yaml"),
         (["--auth", good, "--auth-header", "X-Forwarded-Email", "--trusted-proxy", "127.0.0.1"],
          "Error: --auth and --auth-header are both given.", "Use sign-in with OpenID Connect (--auth FILE) or a trusted proxy"),
     ]

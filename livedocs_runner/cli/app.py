@@ -105,8 +105,10 @@ def prepare_auth(*, configs: Path, home: Path, auth: Path | None, access: Path |
         load_access(access, config_names(configs))
         env["LIVEDOCS_ACCESS"] = str(access.resolve())
         how += f"; roles from {access}"
-    elif auth is not None or header:
-        how += "; no --access, so everyone signed in may do everything"
+    elif auth is not None or header:  # default-deny with no rules: nobody could use the app
+        raise ConfigError("sign-in is on but no --access file says who may do what, so nobody could open a notebook.",
+                          hint="Give --access access.yaml; a rule for everyone signed in is "
+                               "`rules: [{configs: \"*\", users: \"*\", role: runner}]`.")
     if settings is not None and settings.mode == "oidc":  # last: nothing is written for a setup that is refused
         secrets = write_streamlit_secrets(settings, home / "app")
     return AppAuth(env=env, secrets_file=secrets, hide_env=settings.secret_env if settings else (), summary=how)

@@ -73,7 +73,7 @@ def _sha_file(path: Path) -> str | None:
         with open(path, "rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a recorded path with a NUL byte names no file
         return None
     return digest.hexdigest()
 
