@@ -35,10 +35,8 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
 
 
 @cli.command()
-@click.option("--configs", type=click.Path(path_type=Path), default=Path("configs"), show_default=True,
-              help="Folder of scenario configs (*.yaml) to serve.")
-@click.option("--home", "app_home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run store folder (default: the global --home, $LIVEDOCS_HOME or .livedocs).")
+@click.option("--configs", type=click.Path(path_type=Path), default=None,
+              help="Folder of scenario configs (*.yaml) to serve. Default: the nearest configs/ in this folder or a parent.")
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to listen on. The default serves this machine only; 0.0.0.0 serves everyone "
                    "who can reach the port.")
@@ -46,8 +44,15 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Runs executed at once; further runs wait in a queue.")
 @click.pass_context
-def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, port: int, workers: int) -> None:
-    """Start the web app: every config as a form to fill in, run, compare and share."""
+def app(ctx: click.Context, configs: Path | None, host: str, port: int, workers: int) -> None:
+    """Start the web app: every config as a form to fill in, run, compare and share.
+
+    The run store is found as every command finds it: --home, $LIVEDOCS_HOME, else the nearest .livedocs/.
+    """
+    if configs is None:
+        from ..home import find_upward
+
+        configs = find_upward(Path.cwd(), "configs") or Path("configs")
     if not configs.is_dir():
         raise ConfigError(f"configs folder {configs} does not exist.", hint="Give one with --configs DIR.")
     if not APP_SCRIPT.is_file():
@@ -56,7 +61,7 @@ def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, por
     if importlib.util.find_spec("streamlit") is None:
         raise LivedocsError("the web app needs Streamlit, which is not installed.",
                             hint="Install it with `pip install -e '.[app]'`.")
-    home = app_home or home_of(ctx)
+    home = home_of(ctx)
     argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers, host=host)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {configs} on http://{shown}:{port}  (runs in {home}; Ctrl-C to stop)", err=True)
