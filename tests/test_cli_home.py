@@ -109,6 +109,16 @@ def test_a_read_only_parent_is_fine(tmp_path: Path) -> None:
         parent.chmod(0o755)
 
 
+def test_a_store_above_the_project_root_is_used_and_named(tmp_path: Path) -> None:
+    user = tmp_path / "user"
+    (user / ".livedocs").mkdir(parents=True)  # e.g. a stray store from a run in $HOME
+    root = project(user / "proj", "pyproject.toml")
+    found = discover_home(root / "notebooks", user_home=user)
+    assert found == HomeLocation(path=user / ".livedocs", exists=True, reason="found", project=root)
+    (root / ".livedocs").mkdir()
+    assert discover_home(root / "notebooks", user_home=user).project is None
+
+
 def test_find_upward_finds_the_configs_folder(tmp_path: Path) -> None:
     root = project(tmp_path / "user" / "proj", "configs")
     assert find_upward(root / "notebooks" / "deep", "configs", user_home=tmp_path / "user") == root / "configs"
@@ -138,6 +148,19 @@ def test_a_new_store_is_announced_once_and_found_from_a_subfolder(tmp_path: Path
         assert again.code == 0 and NEW_STORE not in again.stderr
         assert again.stderr.strip().endswith(".livedocs.")  # "No runs in <the same store>."
     assert [p.name for p in root.rglob(".livedocs")] == [".livedocs"]  # no second history anywhere
+
+
+def test_a_store_above_the_project_is_used_with_a_note_until_the_project_has_its_own(tmp_path: Path) -> None:
+    user = tmp_path / "user"
+    (user / ".livedocs").mkdir(parents=True)
+    root = project(user / "proj", "configs")
+    result = livedocs("runs", cwd=root / "notebooks", user_home=user)
+    assert result.code == 0 and (user / ".livedocs" / "runs.db").is_file()
+    assert result.stderr.splitlines()[0] == (f"Note: using the run store {user / '.livedocs'}, found above this project's "
+                                             f"folder {root}. To keep this project's runs apart: mkdir {root / '.livedocs'}")
+    (root / ".livedocs").mkdir()
+    again = livedocs("runs", cwd=root / "notebooks", user_home=user)
+    assert again.code == 0 and "Note:" not in again.stderr and (root / ".livedocs" / "runs.db").is_file()
 
 
 def test_a_new_store_goes_next_to_pyproject_toml(tmp_path: Path) -> None:
