@@ -4,6 +4,8 @@ cache hits that name their original, --workers from the CPUs, --failed-only."""
 from __future__ import annotations
 
 import os
+import platform
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +46,13 @@ def test_verbose_restores_a_line_per_cell(run_cli: Callable[..., CliResult]) -> 
     cells = [line for line in mine if "cell" in line]
     assert len(cells) >= 4 and len(mine) > 2, mine  # simple.ipynb has 5 code cells
     assert mine[-1].startswith(f"run {record['id']} one: succeeded in ")
+
+    for flags, per_cell in (((), False), (("-v",), True)):  # rerun prints its progress the same way
+        again = run_cli("rerun", record["id"], "--json", *flags)
+        assert again.code == 0, again.stderr
+        [rerun] = again.json()
+        mine = [line for line in progress_lines(again.stderr) if line.startswith(f"run {rerun['id']} one: ")]
+        assert (len(mine) > 2) is per_cell and mine[-1].startswith(f"run {rerun['id']} one: succeeded in "), mine
 
 
 @pytest.mark.kernel
@@ -168,3 +177,22 @@ def test_failed_only_takes_cancelled_and_abandoned_runs_too_but_not_running_or_u
     assert describe(latest) == "1 last cancelled, 1 last failed, 1 last succeeded, 1 never ran, 1 running now"
     # a bare notebook's runs are not a config's, and the other way round
     assert [item.record for item in latest_runs(store, plan_runs(CONFIGS.parent / "notebooks" / "simple.ipynb"))] == [None]
+
+
+@pytest.mark.kernel
+def test_failed_only_reruns_a_run_whose_process_died(run_cli: Callable[..., CliResult], home: Path,
+                                                     tmp_path: Path) -> None:
+    config = flaky_project(tmp_path / "project")
+    (tmp_path / "project" / "broken").unlink()
+    assert run_cli("run", config, "-s", "fine", "--no-report").code == 0
+    store = Store(home)
+    [plan] = plan_runs(config, scenarios=["zero"])
+    record = new_record(plan, store, RunOptions())
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    store.update(record, status="running", environment={"hostname": platform.node(), "pid": dead.pid})
+    result = run_cli("run", config, "-s", "fine", "-s", "zero", "--failed-only", "--json", "--no-report")
+    assert result.code == 0, result.stderr
+    assert [(r["scenario"], r["status"]) for r in result.json()] == [("zero", "succeeded")]
+    assert "Running again 1 of 2 scenario(s), whose latest run did not succeed: zero (cancelled)." in result.stderr
+    assert store.get(record.id).error["ename"] == "Abandoned"
