@@ -74,7 +74,8 @@ def create_home(location: HomeLocation) -> bool:
     except FileExistsError:
         if path.is_dir():
             return False
-        raise StoreError(f"{path} is a file, not a run store folder.",
+        kind = "a broken link" if path.is_symlink() else "a file"
+        raise StoreError(f"{path} is {kind}, not a run store folder.",
                          hint="Move it away, or pass a run store folder with --home DIR (or $LIVEDOCS_HOME).") from None
     except OSError as exc:
         raise StoreError(f"cannot make the run store folder {path} ({exc.strerror or exc}).",

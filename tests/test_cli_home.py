@@ -75,6 +75,11 @@ def test_a_livedocs_file_is_never_taken_for_a_store(tmp_path: Path) -> None:
         create_home(location)
     assert caught.value.message == f"{root / '.livedocs'} is a file, not a run store folder."
     assert "--home DIR" in (caught.value.hint or "")
+    (root / ".livedocs").unlink()
+    (root / ".livedocs").symlink_to(root / "gone")  # a broken link is not a store either
+    assert not discover_home(root / "notebooks", user_home=tmp_path / "user").exists
+    with pytest.raises(StoreError, match="is a broken link, not a run store folder"):
+        create_home(location)
 
 
 def test_the_search_stops_above_home_and_at_the_filesystem_root(tmp_path: Path) -> None:
@@ -170,6 +175,16 @@ def test_a_new_store_goes_next_to_pyproject_toml(tmp_path: Path) -> None:
     assert result.code == 0, result.stderr
     assert result.stderr.startswith(f"{NEW_STORE}{root / '.livedocs'} (next to pyproject.toml;")
     assert (root / ".livedocs").is_dir() and not (root / "notebooks" / ".livedocs").exists()
+
+
+def test_a_livedocs_file_where_the_store_belongs_is_refused_with_the_fix(tmp_path: Path) -> None:
+    user = tmp_path / "user"
+    root = project(user / "proj", "configs")
+    (root / ".livedocs").write_text("notes", encoding="utf-8")
+    result = livedocs("runs", cwd=root / "notebooks", user_home=user)
+    assert result.code == 2
+    assert result.stderr.splitlines() == [f"Error: {root / '.livedocs'} is a file, not a run store folder.",
+                                          "Move it away, or pass a run store folder with --home DIR (or $LIVEDOCS_HOME)."]
 
 
 def test_a_bad_input_makes_no_store(tmp_path: Path) -> None:
