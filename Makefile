@@ -20,7 +20,7 @@ demo: setup  ## validate the demo configs, run their scenarios, say where the re
 	$(BIN)/livedocs run configs/credit_risk.yaml --workers 2
 	$(BIN)/livedocs run configs/pricing_whatif.yaml -s baseline -s summer_discount -s winter_rise --workers 2
 	$(BIN)/livedocs runs --limit 12
-	@echo "Open any report above, e.g.: $$(ls -t .livedocs/runs/*/report.html | head -1)"
+	@echo "Open any report listed above in a browser (the runs are kept in the project's .livedocs/)."
 	@id=$$($(BIN)/livedocs runs --notebook credit_risk.ipynb --scenario baseline --status succeeded --limit 1 --json \
 	  | $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)[0]["id"])') && \
 	echo "" && echo "Compliance: rerun the baseline run $$id exactly, and verify it reproduces:" && \

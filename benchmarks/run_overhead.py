@@ -99,7 +99,7 @@ def main(argv: list[str]) -> None:
         folder = Path(tmp)
         plain = statistics.median(plain_script_runs(n, folder))
         paper = statistics.median(papermill_runs(n, folder))
-        batch = livedocs_batch_per_run(n, folder)
+        batch = livedocs_batch_per_run(n, folder, "--workers", "1")  # sequential, as the papermill loop
     print(f"Demo notebook {NOTEBOOK.relative_to(REPO)}, N={n}; {machine()}")
     print("| way                                            | per run      | vs papermill |")
     print("|------------------------------------------------|--------------|--------------|")

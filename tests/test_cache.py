@@ -66,7 +66,7 @@ def test_a_hit_never_imports_the_execution_machinery(run_cli: Callable[..., CliR
     proc = subprocess.run([*CLI[:1], "-X", "importtime", *CLI[1:], "run", str(CONFIGS / "simple.yaml"), "-s", "two"],
                           cwd=DATA, env=cli_env(home), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "cached from" in proc.stdout
+    assert "cached: same inputs as run" in proc.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
     assert not imported & {"nbclient", "jupyter_client", "zmq", "nbconvert", "papermill", "distributed"}

@@ -15,7 +15,7 @@ def queued(view: ProgressView, run_id: str, scenario: str) -> None:
 
 def test_plain_lines_say_which_run_and_which_cell() -> None:
     out = io.StringIO()
-    view = ProgressView(workers=2, stream=out, live=False)
+    view = ProgressView(workers=2, stream=out, live=False, verbose=True)
     queued(view, "aaa", "baseline")
     queued(view, "bbb", "stress")
     view(Progress("aaa", "baseline", "running", 1, 3, 0.1))
@@ -26,6 +26,25 @@ def test_plain_lines_say_which_run_and_which_cell() -> None:
     assert lines[1] == "run aaa baseline: cell 2 of 3"
     assert lines[2] == "run aaa baseline: succeeded in 2.0s [1 done, 0 failed, 0 running, 1 queued, ETA 1s]"
     assert "\r" not in out.getvalue()
+
+
+def test_plain_lines_are_quiet_by_default_one_line_per_state_change() -> None:
+    out = io.StringIO()
+    view = ProgressView(workers=2, stream=out, live=False)
+    queued(view, "aaa", "baseline")
+    queued(view, "bbb", "stress")
+    view(Progress("aaa", "baseline", "running", 0, 3, 0.0))
+    view(Progress("aaa", "baseline", "running", 1, 3, 0.1))
+    view(Progress("bbb", "stress", "running", 1, 2, 0.1))
+    view(Progress("aaa", "baseline", "running", 2, 3, 0.2))
+    view(Progress("bbb", "stress", "failed", 2, 2, 1.0))
+    view(Progress("aaa", "baseline", "succeeded", 3, 3, 2.0))
+    assert out.getvalue().splitlines() == [
+        "run aaa baseline: started [0 done, 0 failed, 1 running, 1 queued]",
+        "run bbb stress: started [0 done, 0 failed, 2 running, 0 queued]",
+        "run bbb stress: failed in 1.0s [0 done, 1 failed, 1 running, 0 queued, ETA 0s]",
+        "run aaa baseline: succeeded in 2.0s [1 done, 1 failed, 0 running, 0 queued]",
+    ]
 
 
 def test_live_line_rewrites_itself_with_counts() -> None:

@@ -19,16 +19,36 @@ import click
 from ..errors import LivedocsError
 from .format import SafeStream, error_text
 
-DEFAULT_HOME = ".livedocs"
+HOME_HELP = ("Run store folder (or $LIVEDOCS_HOME). Default: the nearest .livedocs/ in this folder or a parent, "
+             "else a new one next to configs/ or pyproject.toml.")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="LIVEDOCS_HOME",
-              default=DEFAULT_HOME, show_default=True, help="Run store folder (or $LIVEDOCS_HOME).")
+def _lift_home(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """``--home`` given after a command name: kept on the root context (the last one given wins)."""
+    if value is not None:
+        ctx.find_root().meta["livedocs.home"] = value
+
+
+class HomeGroup(click.Group):
+    """A group whose commands (and sub-groups' commands) all accept ``--home`` too, so
+    ``livedocs runs --home X`` means ``livedocs --home X runs``."""
+
+    group_class = type  # sub-groups (``audit``) are HomeGroups as well
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        if not any("--home" in getattr(p, "opts", ()) for p in cmd.params):
+            cmd.params.append(click.Option(["--home"], type=click.Path(file_okay=False, path_type=Path),
+                                           expose_value=False, callback=_lift_home, metavar="DIR", help=HOME_HELP))
+        super().add_command(cmd, name)
+
+
+@click.group(cls=HomeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="LIVEDOCS_HOME", default=None,
+              metavar="DIR", help=HOME_HELP)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="livedocs-runner")
 @click.pass_context
-def cli(ctx: click.Context, home: Path, debug: bool) -> None:
+def cli(ctx: click.Context, home: Path | None, debug: bool) -> None:
     """Run Jupyter notebooks as parameterized, recorded, reproducible jobs."""
     ctx.obj = {"home": home, "debug": debug}
 
@@ -69,7 +89,27 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def home_of(ctx: click.Context) -> Path:
-    return ctx.find_root().obj["home"]
+    """The run store folder: ``--home`` (after or before the command), ``$LIVEDOCS_HOME``, else found from the
+    working directory (see :mod:`livedocs_runner.home`); a new one is made and announced on stderr once."""
+    root = ctx.find_root()
+    if "livedocs.home" not in root.meta:
+        home = root.obj.get("home") if root.obj else None
+        if home is None:
+            import shlex
+
+            from ..home import HOME_DIR, create_home, discover_home
+
+            location = discover_home(Path.cwd())
+            if not location.exists and create_home(location):
+                click.echo(f"New run store: {location.path} ({location.reason}; livedocs finds it from "
+                           f"{location.path.parent} and every folder below).", err=True)
+            elif location.project is not None:
+                click.echo(f"Note: using the run store {location.path}, found above this project's folder "
+                           f"{location.project}. To keep this project's runs apart: mkdir "
+                           f"{shlex.quote(str(location.project / HOME_DIR))}", err=True)
+            home = location.path
+        root.meta["livedocs.home"] = home
+    return root.meta["livedocs.home"]
 
 
 from . import app, audit, diff, env, history, inspect, run, verify  # noqa: E402  (commands register themselves on `cli`)

@@ -133,10 +133,8 @@ def _check_port(settings, port: int) -> None:
 
 
 @cli.command()
-@click.option("--configs", type=click.Path(path_type=Path), default=Path("configs"), show_default=True,
-              help="Folder of scenario configs (*.yaml) to serve.")
-@click.option("--home", "app_home", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Run store folder (default: the global --home, $LIVEDOCS_HOME or .livedocs).")
+@click.option("--configs", type=click.Path(path_type=Path), default=None,
+              help="Folder of scenario configs (*.yaml) to serve. Default: the nearest configs/ in this folder or a parent.")
 @click.option("--host", default=DEFAULT_HOST, show_default=True,
               help="Address to listen on. The default serves this machine only; 0.0.0.0 serves everyone "
                    "who can reach the port.")
@@ -158,10 +156,17 @@ def _check_port(settings, port: int) -> None:
               help="Behind a sign-in proxy: a header with the user's groups, comma-separated (e.g. X-Forwarded-Groups). "
                    "Env: LIVEDOCS_AUTH_GROUPS_HEADER.")
 @click.pass_context
-def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, port: int, workers: int,
+def app(ctx: click.Context, configs: Path | None, host: str, port: int, workers: int,
         auth_file: Path | None, access_file: Path | None, auth_header: str | None, trusted_proxy: str | None,
         auth_groups_header: str | None) -> None:
-    """Start the web app: every config as a form to fill in, run, compare and share."""
+    """Start the web app: every config as a form to fill in, run, compare and share.
+
+    The run store is found as every command finds it: --home, $LIVEDOCS_HOME, else the nearest .livedocs/.
+    """
+    if configs is None:
+        from ..home import find_upward
+
+        configs = find_upward(Path.cwd(), "configs") or Path("configs")
     if not configs.is_dir():
         raise ConfigError(f"configs folder {configs} does not exist.", hint="Give one with --configs DIR.")
     if not APP_SCRIPT.is_file():
@@ -170,10 +175,9 @@ def app(ctx: click.Context, configs: Path, app_home: Path | None, host: str, por
     if importlib.util.find_spec("streamlit") is None:
         raise LivedocsError("the web app needs Streamlit, which is not installed.",
                             hint="Install it with `pip install -e '.[app]'`.")
-    home = app_home or home_of(ctx)
+    home = home_of(ctx)
     prepared = prepare_auth(configs=configs, home=home, auth=auth_file, access=access_file,
-                                          header=auth_header, trusted=trusted_proxy, groups_header=auth_groups_header,
-                                          port=port)
+                            header=auth_header, trusted=trusted_proxy, groups_header=auth_groups_header, port=port)
     argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers, host=host,
                             auth_env=prepared.env, secrets_file=prepared.secrets_file, hide_env=prepared.hide_env)
     shown = f"[{host}]" if ":" in host else host

@@ -1,4 +1,5 @@
-"""Progress of a batch on stderr: a live line on a terminal, plain lines otherwise."""
+"""Progress of a batch on stderr: a live line on a terminal; otherwise (logs) one line per run state change
+(started, succeeded, failed, cancelled, cached), or per cell with ``verbose``."""
 
 from __future__ import annotations
 
@@ -8,17 +9,21 @@ import threading
 import time
 from typing import TextIO
 
+from ..errors import LivedocsError
 from ..execute import Progress
-from ..records.store import FINAL, RunRecord
+from ..records.store import FINAL, RunRecord, Store
 from .format import raw_stream, safe
 
 
 class ProgressView:
     """Tracks every run's state from progress events and renders done/failed/running/queued + ETA."""
 
-    def __init__(self, workers: int, stream: TextIO | None = None, live: bool | None = None) -> None:
+    def __init__(self, workers: int, stream: TextIO | None = None, live: bool | None = None, *,
+                 verbose: bool = False, store: Store | None = None) -> None:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
+        self.verbose = verbose  # plain lines: every cell, not only state changes
+        self.store = store  # to name the run a cache hit answered from
         self.terminal = raw_stream(self.stream)  # the live line's cursor controls; its text is made safe
         self.workers = max(1, workers)
         self.state: dict[str, Progress] = {}
@@ -74,14 +79,38 @@ class ProgressView:
             return
         name = safe(event.scenario)
         if event.status in FINAL:
-            self.stream.write(f"run {event.run_id} {name}: {event.status} in {event.elapsed:.1f}s [{self.summary()}]\n")
+            self.stream.write(f"run {event.run_id} {name}: {self._outcome(event)} [{self.summary()}]\n")
+        elif not self.verbose:
+            if previous is None or previous.status != event.status:
+                self.stream.write(f"run {event.run_id} {name}: started [{self.summary()}]\n")
         elif event.cells and (previous is None or previous.cell != event.cell):
             self.stream.write(f"run {event.run_id} {name}: cell {event.cell} of {event.cells}\n")
         elif previous is None or previous.status != event.status:
             self.stream.write(f"run {event.run_id} {name}: {event.status}\n")
         self.stream.flush()
 
+    def _outcome(self, event: Progress) -> str:
+        """``succeeded in 2.0s``, or for a cache hit ``cached: same inputs as run 3f2a9c1d0b7e (2026-11-20)``."""
+        if event.status == "succeeded" and not event.cells and self.store is not None:
+            try:
+                record = self.store.get(event.run_id)
+            except LivedocsError:
+                record = None
+            if record is not None and record.cache_of:
+                return cache_note(self.store, record.cache_of)
+        return f"{event.status} in {event.elapsed:.1f}s"
+
     def close(self) -> None:
         if self.live:
             self.terminal.write("\r\x1b[2K")
             self.terminal.flush()
+
+
+def cache_note(store: Store, original_id: str) -> str:
+    """``cached: same inputs as run 3f2a9c1d0b7e (2026-11-20)``: what a cache hit answered from, and when that ran."""
+    try:
+        original = store.get(original_id)
+        when = f" ({(original.started_at or original.created_at)[:10]})"
+    except LivedocsError:  # the original was deleted or is damaged: still say what it was
+        when = ""
+    return f"cached: same inputs as run {original_id}{when}"

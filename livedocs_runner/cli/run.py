@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from . import cli, home_of
 if TYPE_CHECKING:
     from ..records.verdicts import Tolerances
 from .format import metric_summary, relative
-from .progress import ProgressView
+from .progress import ProgressView, cache_note
 
 
 @cli.command()
@@ -27,10 +28,14 @@ from .progress import ProgressView
               help="Scenario or sweep to run (repeatable). Default: all of the config's, or the notebook's defaults.")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Override a parameter; the value is converted by the parameter's type.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Scenarios run in parallel, each in its own kernel process.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Scenarios run in parallel, each in its own kernel process. Default: the number of CPUs, at most "
+                   "one per scenario.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="Time limit for each run, from its first cell; the kernel is killed and the run recorded failed.")
+@click.option("--failed-only", is_flag=True,
+              help="Only the chosen scenarios (and sweep points) whose latest run failed, timed out or was cancelled.")
+@click.option("-v", "--verbose", is_flag=True, help="Without a terminal, print a progress line per cell, not per state change.")
 @click.option("--no-cache", is_flag=True, help="Execute even when an identical earlier run succeeded.")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report (faster).")
 @click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
@@ -39,9 +44,9 @@ from .progress import ProgressView
               help="Dask scheduler address for --executor dask, e.g. tcp://HOST:8786 (the home must be shared).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as a JSON list on stdout.")
 @click.pass_context
-def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tuple[str, ...], workers: int,
-        timeout: float | None, no_cache: bool, no_report: bool, executor: str, scheduler: str | None,
-        as_json: bool) -> None:
+def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tuple[str, ...], workers: int | None,
+        timeout: float | None, failed_only: bool, verbose: bool, no_cache: bool, no_report: bool, executor: str,
+        scheduler: str | None, as_json: bool) -> None:
     """Run a config's scenarios (or a notebook) and record every run.
 
     TARGET is a config (configs/*.yaml) or a notebook (.ipynb).
@@ -50,16 +55,50 @@ def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tu
     if executor == "dask" and not scheduler:
         raise InputError("--executor dask needs --scheduler ADDRESS.", hint="E.g. --scheduler tcp://HOST:8786.")
     plans = plan_runs(target, scenarios=list(scenarios), overrides=parse_overrides(list(params)))
+    store = Store(home_of(ctx))  # after planning: bad input is refused before a store is made
+    if failed_only:
+        plans = only_failed(store, plans, target)
+        if not plans:
+            if as_json:
+                click.echo("[]")
+            return
     options = RunOptions(timeout=timeout, trigger="cli", use_cache=not no_cache, report=not no_report)
-    records = execute_plans(ctx, plans, options, workers, scheduler=scheduler if executor == "dask" else None)
-    finish(records, as_json)
+    records = execute_plans(ctx, plans, options, workers, scheduler=scheduler if executor == "dask" else None,
+                            verbose=verbose, store=store)
+    finish(records, as_json, store)
 
 
-def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions, workers: int, *,
-                  scheduler: str | None = None) -> list[RunRecord]:
-    """Run ``plans`` locally (a warm pool of ``workers`` kernels for a batch) or on a Dask cluster."""
-    store = Store(home_of(ctx))
-    view = ProgressView(workers=min(workers, len(plans)))
+def only_failed(store: Store, plans: list[RunPlan], target: Path) -> list[RunPlan]:
+    """The plans whose scenario's latest run did not succeed, said on stderr (with why there are none)."""
+    from ..retry import describe, latest_runs
+
+    store.abandon_stale()  # a run whose process died counts as cancelled, so it is due again
+    latest = latest_runs(store, plans)
+    due = [item for item in latest if item.due]
+    if not due:
+        click.echo(f"Nothing to run again: of the {len(plans)} chosen scenario(s) of {relative(target)}, "
+                   f"{describe(latest)}.", err=True)
+        return []
+    shown = ", ".join(f"{item.scenario} ({item.record.status})" for item in due if item.record)
+    click.echo(f"Running again {len(due)} of {len(plans)} scenario(s), whose latest run did not succeed: {shown}.",
+               err=True)
+    return [plan for plan, item in zip(plans, latest) if item.due]
+
+
+def default_workers(runs: int) -> int:
+    """One worker per CPU this process may use, at most one per run (and at least one)."""
+    count = getattr(os, "process_cpu_count", None)
+    cpus = count() if count else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    return max(1, min(cpus or 1, runs, 64))
+
+
+def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions, workers: int | None, *,
+                  scheduler: str | None = None, verbose: bool = False, store: Store | None = None) -> list[RunRecord]:
+    """Run ``plans`` locally (a warm pool of ``workers`` kernels for a batch; None: one per CPU) or on a
+    Dask cluster."""
+    store = store or Store(home_of(ctx))
+    workers = workers or default_workers(len(plans))
+    view = ProgressView(workers=min(workers, len(plans)), verbose=verbose, store=store)
     try:
         if scheduler is not None:
             from ..dask_executor import run_on_dask
@@ -70,25 +109,36 @@ def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions,
         view.close()
 
 
-def finish(records: list[RunRecord], as_json: bool) -> None:
-    """Print what happened (records as JSON on stdout, or one line each) and set the exit code."""
+def finish(records: list[RunRecord], as_json: bool, store: Store) -> None:
+    """Print what happened (records as JSON on stdout, or one line each, then every report's path) and set the
+    exit code."""
     if as_json:
         click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
     for record in records:
         if record.status == "succeeded":
-            cached = f" (cached from {record.cache_of})" if record.cache_of else ""
-            line = f"✓ {record.id}  {record.scenario}  {record.duration_s:.2f}s{cached}  {metric_summary(record.metrics)}"
+            took = cache_note(store, record.cache_of) if record.cache_of else f"{record.duration_s:.2f}s"
+            line = f"✓ {record.id}  {record.scenario}  {took}  {metric_summary(record.metrics)}"
             click.echo(line, err=as_json)
         else:
             click.echo(failure_line(record), err=True)
-    reports = [r.report_html for r in records if r.report_html]
-    if reports and not as_json:
-        click.echo(f"Reports: {relative(Path(reports[0]).parent.parent)}/<run id>/report.html"
-                   if len(reports) > 1 else f"Report: {relative(reports[0])}")
+    if not as_json:
+        echo_reports(records)
     failed = [r for r in records if r.status != "succeeded"]
     if failed:
         raise RunFailed(f"{len(failed)} of {len(records)} run(s) did not succeed.",
                         hint="See `livedocs show RUN_ID` for details.")
+
+
+def echo_reports(records: list[RunRecord]) -> None:
+    """``Report: PATH`` for one run; for several, one ``  SCENARIO  PATH`` line each (a cache hit's is its original's)."""
+    reports = [(r.scenario, r.report_html) for r in records if r.report_html]
+    if len(reports) == 1:
+        click.echo(f"Report: {relative(reports[0][1])}")
+    elif reports:
+        width = min(30, max(len(name) for name, _ in reports))
+        click.echo("Reports:")
+        for name, path in reports:
+            click.echo(f"  {name:<{width}}  {relative(path)}")
 
 
 def failure_line(record: RunRecord) -> str:
@@ -119,8 +169,9 @@ def error_summary(err: RunError | None) -> str:
                    "path. Any other value (a .ipynb path or file name) selects the runs of that notebook.")
 @click.option("--from", "since", metavar="DATE", help="Rerun runs created on or after DATE (YYYY-MM-DD[THH:MM]).")
 @click.option("--to", "until", metavar="DATE", help="Rerun runs created on or before DATE.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Reruns in parallel, each in its own kernel process.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Reruns in parallel, each in its own kernel process. Default: the number of CPUs, at most one per rerun.")
+@click.option("-v", "--verbose", is_flag=True, help="Without a terminal, print a progress line per cell, not per state change.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS")
 @click.option("--verify", is_flag=True,
               help="Then compare each rerun with its original, as `livedocs diff` does: exit 0 only if all reproduced.")
@@ -129,8 +180,8 @@ def error_summary(err: RunError | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the new run records as a JSON list on stdout.")
 @click.pass_context
 def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...], inputs: str,
-          notebook_opts: tuple[str, ...], since: str | None, until: str | None, workers: int, timeout: float | None,
-          verify: bool, rtol: float, atol: float, as_json: bool) -> None:
+          notebook_opts: tuple[str, ...], since: str | None, until: str | None, workers: int | None, verbose: bool,
+          timeout: float | None, verify: bool, rtol: float, atol: float, as_json: bool) -> None:
     """Run past runs again, exactly (recorded notebook copy, input snapshots, parameters) or with one thing changed.
 
     Give RUN_IDs, or select finished runs (not reruns) with --from/--to/--notebook NAME. Each rerun is recorded with rerun_of and its
@@ -168,8 +219,8 @@ def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...],
         for warning in item.warnings:
             click.echo(f"Warning: {warning}", err=True)
     run_options = RunOptions(timeout=timeout, trigger="rerun", use_cache=False)
-    records = execute_plans(ctx, [p.plan for p in planned], run_options, workers)
-    finish(records, as_json)
+    records = execute_plans(ctx, [p.plan for p in planned], run_options, workers, verbose=verbose, store=store)
+    finish(records, as_json, store)
     if tolerances is not None:
         verify_reruns(ctx, store, records, tolerances)
 
