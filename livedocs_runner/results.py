@@ -424,12 +424,14 @@ def _text(value: Any) -> str:
 
 def format_value(value: Any, spec: ResultSpec | None = None) -> str:
     """``value`` as the spec says (``0.531`` -> ``53.1 %``, ``3290000`` -> ``€3.29 M``); never raises.
-    Anything but a number is shown as text (None as ``—``); the unit follows a number."""
+    Anything but a number is shown as text (None and NaN as ``—``); the unit follows a number."""
     number = _number(value)
     if number is None:
         return _text(value)
     if isinstance(number, int) and abs(number) >= 1e308:
         return _digits(number)
+    if isinstance(number, float) and math.isnan(number):  # a missing value (in a table, say): as None
+        return _text(None)
     try:
         return _with_unit(_format_number(number, spec.format if spec else None), spec)
     except (ValueError, OverflowError, TypeError):  # a format this version cannot read: plain

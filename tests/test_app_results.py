@@ -98,3 +98,15 @@ def test_table_heading_uses_its_label(home):
                                                               "data": [["north", 1]]}})
     at = app(run="c0000000000c")
     assert "By region" in [shown(s.value) for s in at.subheader]
+
+
+def test_table_columns_named_like_a_result_take_its_label_and_format(home):
+    store = Store(home)
+    add_run(store, "c0000000000d", "baseline", {"by_region": {
+        "type": "table", "columns": ["region", "applications", "default_rate", "approval_rate"],
+        "data": [["north", 1200, 0.0531, 0.9], ["south", 800, None, 0.85]]}})
+    at = app(run="c0000000000d")
+    assert not at.exception
+    frame = at.dataframe[0].value
+    assert list(frame.columns) == ["region", "applications", "Default rate", "Approval rate"]
+    assert frame.values.tolist() == [["north", 1200, "5.31 %", "90.0 %"], ["south", 800, "—", "85.0 %"]]

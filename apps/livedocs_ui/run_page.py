@@ -171,7 +171,20 @@ def _tables(record: RunRecord, config: Config | None) -> None:
     for name, value in record.metrics.items():
         if is_table(value):
             st.subheader(text(_title(name, specs.get(name))))
-            st.dataframe(pd.DataFrame(value["data"], columns=value["columns"]), hide_index=True)
+            st.dataframe(_frame(value, specs), hide_index=True)
+
+
+def _frame(table: dict[str, Any], specs: dict[str, ResultSpec]) -> pd.DataFrame:
+    """A recorded table; a column named like a result with a spec takes its label and format."""
+    frame = pd.DataFrame(table["data"], columns=table["columns"])
+    for column in dict.fromkeys(frame.columns):
+        spec = specs.get(column)
+        if spec and (spec.format or spec.unit) and frame.columns.tolist().count(column) == 1:
+            frame[column] = [format_value(v, spec) for v in frame[column].tolist()]
+    labels = [specs[c].label if specs.get(c) and specs[c].label else c for c in frame.columns]
+    if len(set(labels)) == len(labels):  # a label may not make two columns one
+        frame.columns = labels
+    return frame
 
 
 def _figures(record: RunRecord) -> None:
