@@ -277,3 +277,38 @@ def test_demo_configs_format_their_headline_results() -> None:
     pricing = load_config(ROOT / "configs" / "pricing_whatif.yaml").results
     assert format_value(-1234.5, pricing["units_change"]) == "-1,234 units"
     assert format_delta(12_000.0, 10_000.0, pricing["revenue_change"]).text == "+€2,000"
+
+
+# --- what runs store, and the CLI's line ----------------------------------------------------------
+
+def test_result_specs_put_the_config_over_record_keywords() -> None:
+    from livedocs_runner.results import kept_specs, result_specs
+
+    recorded = {"dr": make_spec(label="DR", format="percent", better="lower"), "n": make_spec(unit="loans")}
+    configured = {"dr": make_spec(label="Default rate"), "loss": make_spec(format="€")}
+    stored = result_specs(recorded, configured)
+    assert stored == {"results": {"dr": {"label": "Default rate", "format": "percent:1", "better": "lower"},
+                                  "n": {"unit": "loans"}, "loss": {"format": "currency:EUR"}}}
+    assert result_specs({}, None) == {} and result_specs({"n": PLAIN}, {}) == {}
+    assert kept_specs({"python": "3.11", **stored}) == stored
+    assert kept_specs({"results": {}}) == {} and kept_specs(None) == {} and kept_specs({"results": [1]}) == {}
+
+
+def test_summary_line() -> None:
+    from livedocs_runner.results import summary
+
+    metrics = {"dr": 0.0531, "by_region": {"type": "table", "columns": [], "data": []}, "loss": 3_290_000.0,
+               "note": "x" * 40, "n": 5, "late": 1}
+    specs = {"dr": make_spec(label="Default rate", format="percent:2"), "loss": make_spec(format="€")}
+    assert summary(metrics, specs) == f"Default rate: 5.31 %  loss: €3.29 M  note: {'x' * 21}...  n: 5"
+    assert summary({"a": 0.5}) == "a: 0.5"
+    assert summary({}) == ""
+
+
+def test_record_refuses_a_bad_keyword_outside_a_kernel_too() -> None:
+    from livedocs_runner import record
+
+    with pytest.raises(ValueError, match=r"record\('dr', \.\.\.\): better 'worse' is not allowed"):
+        record("dr", 0.1, better="worse")
+    with pytest.raises(TypeError):
+        record("dr", 0.1, "Default rate")  # keywords only: a positional label is a mistake
