@@ -91,3 +91,21 @@ def test_a_bad_keyword_fails_the_run_naming_it(project: Path, module_cli) -> Non
     done = module_cli("run", project / "bad.ipynb")
     assert done.code == 1
     assert "ValueError: record('x', ...): format 'percnt' is not a known format. Did you mean 'percent'?" in done.stderr
+
+
+def test_a_cache_hit_takes_the_config_block_as_it_is_now(tmp_path: Path, module_cli) -> None:
+    """A results: block added after the run it is answered from (a store from before 0.3, say) still applies."""
+    write_notebook(tmp_path / "late.ipynb", ["from livedocs_runner import record\nrecord('share', 0.5)"])
+    config = tmp_path / "late.yaml"
+    config.write_text("notebook: late.ipynb\n", encoding="utf-8")
+    done = module_cli("run", config, "--json")
+    assert done.code == 0, done.stderr
+    [first] = done.json()
+    assert "results" not in first["environment"] and "share: 0.5" in done.stderr
+    config.write_text("notebook: late.ipynb\nresults:\n  share: {label: Share, format: percent}\n", encoding="utf-8")
+    done = module_cli("run", config, "--json")
+    assert done.code == 0, done.stderr
+    [hit] = done.json()
+    assert hit["cache_of"] == first["id"]
+    assert hit["environment"]["results"] == {"share": {"label": "Share", "format": "percent:1"}}
+    assert "Share: 50.0 %" in done.stderr
