@@ -14,7 +14,8 @@ Stable surface (announced in commits starting ``INTERFACE:`` when it changes):
 
 - :class:`ResultSpec` (frozen): ``label``, ``unit``, ``format`` (canonical text), ``better``
   (``"higher"``, ``"lower"`` or None); :meth:`ResultSpec.over` merges key by key;
-  :meth:`ResultSpec.title` is the label or the metric's name.
+  :meth:`ResultSpec.title` is the label or the metric's name; a spec that says nothing
+  (:data:`PLAIN`) is falsy.
 - :func:`make_spec` validates keywords (``ValueError`` naming the bad value and the allowed ones);
   :func:`spec_from_config` does the same for one entry of a ``results:`` block (:class:`SpecProblem`
   says which key is wrong, so the config error can give its line).

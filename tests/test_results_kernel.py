@@ -57,6 +57,9 @@ def test_keywords_and_the_config_block_reach_the_record(first: dict) -> None:
     record = first["record"]
     assert record["metrics"] == {"default_rate": 0.0531, "expected_loss": 3290000.5, "n": 12345, "plain": 0.126}
     assert record["environment"]["results"] == EXPECTED
+    shown = Path(record["output_notebook"]).read_text(encoding="utf-8")  # what the notebook itself displays
+    for line in ("DR: 5.31 %", "Expected loss: €3.29 M", "n: 12,345 loans", "plain: 0.126"):
+        assert json.dumps(line, ensure_ascii=False)[1:-1] in shown
 
 
 def test_cli_summary_line_is_labelled_and_formatted(first: dict) -> None:
