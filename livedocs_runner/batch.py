@@ -7,7 +7,7 @@ shows what it meant to do; Ctrl-C cancels the lot and leaves every record in a f
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import Interrupted
@@ -16,6 +16,7 @@ from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run,
 from .kernels import FreshKernels, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
+from .results import ResultSpec, result_specs, specs_for
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -33,7 +34,7 @@ def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptio
         if options.use_cache and record.cache_key and not control.is_cancelled(record.id):
             hit = store.find_cached(record.cache_key)
             if hit is not None:
-                record = answer_from_cache(store, record, hit)
+                record = answer_from_cache(store, record, hit, results=plan.results)
                 if progress is not None:
                     progress(Progress(record.id, record.scenario, record.status))
                 return record
@@ -43,10 +44,13 @@ def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptio
         return finish_crashed(store, record, exc)
 
 
-def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord) -> RunRecord:
-    """Record ``record`` as a cache hit of the earlier run ``hit`` (same files, same results)."""
+def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord, *,
+                      results: Mapping[str, ResultSpec] | None = None) -> RunRecord:
+    """Record ``record`` as a cache hit of the earlier run ``hit`` (same files, same results); how its
+    results are shown: ``hit``'s, under ``results`` (the config's ``results:`` now)."""
     stamp = now()
     return store.update(record, status="succeeded", cache_of=hit.id, metrics=hit.metrics, outputs=hit.outputs,
+                        environment={**record.environment, **result_specs(specs_for(hit), results)},
                         output_notebook=hit.output_notebook, report_html=hit.report_html, error=None,
                         started_at=stamp, finished_at=stamp, duration_s=0.0)
 

@@ -150,7 +150,7 @@ def test_fill_run_and_share_in_a_real_browser(browser, server):  # browser first
     page.wait_for_url(re.compile(r"\?run=[0-9a-f]{12}$"))
     page.get_by_text("Succeeded").wait_for()
     metrics = metrics_of(page, tiles=4)  # the credit-risk notebook records four numbers
-    assert list(metrics) == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    assert list(metrics) == ["Applications", "Approval rate", "Default rate", "Expected loss"]  # labels: configs/credit_risk.yaml
     run_id = page.url.rsplit("=", 1)[1]
     record = Store(home).get(run_id)
     assert (record.status, record.trigger, record.user) == ("succeeded", "app", "browser-test")

@@ -99,11 +99,6 @@ def show_value(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def metric_summary(metrics: dict[str, Any], limit: int = 4) -> str:
-    scalars = [(k, v) for k, v in metrics.items() if not is_table(v)]
-    return "  ".join(f"{safe(k)}={show_value(v, 20)}" for k, v in scalars[:limit])
-
-
 def table(rows: list[list[str]], header: list[str]) -> str:
     """Aligned columns; every cell is made :func:`safe` (one line, no control characters)."""
     rows = [[safe(c) for c in r] for r in rows]

@@ -18,7 +18,9 @@ from . import cli, home_of
 
 if TYPE_CHECKING:
     from ..records.verdicts import Tolerances
-from .format import metric_summary, relative
+from .format import relative
+from .format import safe
+from ..results import specs_for, summary
 from .progress import ProgressView, cache_note
 
 
@@ -117,7 +119,7 @@ def finish(records: list[RunRecord], as_json: bool, store: Store) -> None:
     for record in records:
         if record.status == "succeeded":
             took = cache_note(store, record.cache_of) if record.cache_of else f"{record.duration_s:.2f}s"
-            line = f"✓ {record.id}  {record.scenario}  {took}  {metric_summary(record.metrics)}"
+            line = f"✓ {record.id}  {record.scenario}  {took}  {safe(summary(record.metrics, specs_for(record)))}"
             click.echo(line, err=as_json)
         else:
             click.echo(failure_line(record), err=True)
