@@ -307,7 +307,7 @@ def runner_page(browser, app, provider):
 def test_the_runner_signs_in_runs_and_the_record_says_who(app, runner_page):
     page, run_id = runner_page, app.runs[RUNNER]
     metrics = metrics_of(page, tiles=4)
-    assert list(metrics) == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    assert list(metrics) == ["Applications", "Approval rate", "Default rate", "Expected loss"]
     page.get_by_text(f"Run {run_id} · by {RUNNER} via app").wait_for()
     app.snapshot(page)
     record = Store(app.home).get(run_id)
@@ -333,7 +333,7 @@ def test_the_viewer_sees_results_but_cannot_run(browser, app, provider, runner_p
 
     page.goto(f"{app.url}?run={run_id}")
     page.get_by_text("Succeeded").wait_for()
-    assert list(metrics_of(page, tiles=4)) == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    assert list(metrics_of(page, tiles=4)) == ["Applications", "Approval rate", "Default rate", "Expected loss"]
     page.get_by_text(f"Run {run_id} · by {RUNNER} via app").wait_for()
     app.snapshot(page)
     for button in ("Rerun exactly", "Rerun with today's notebook", "Cancel"):
@@ -373,7 +373,7 @@ def test_someone_without_a_role_sees_neither_the_notebook_nor_its_runs(browser, 
         page.get_by_text(f"no {kind} '{name}' here, or you do not have access to it.").first.wait_for()
         settled(page)
         html = app.snapshot(page)
-        for secret_of_ana in ("Succeeded", RUNNER, "Approval rate", "Credit risk scorecard", "N applications"):
+        for secret_of_ana in ("Succeeded", RUNNER, "Approval rate", "Credit risk scorecard", "Applications"):
             assert secret_of_ana not in html, (query, secret_of_ana)
     denied = access_events(app, user=NOBODY, action="denied")
     assert {e.target for e in denied} >= {f"run {run_id}", "notebook credit_risk"}
