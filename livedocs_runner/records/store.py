@@ -28,11 +28,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RunError, RunNotFound, StoreError, StoreWarning
 from . import journal
 from .migrations import CURRENT, OLDEST_READABLE, newer_store, notebook_name, schema_version, upgrade
+
+if TYPE_CHECKING:
+    from .query import RunQuery
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -355,6 +358,20 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         with self._connect() as db:
             rows = db.execute(sql, args).fetchall()
+        return self._records(rows)
+
+    def query(self, query: RunQuery) -> list[RunRecord]:
+        """Runs matching ``query`` (dates, users, triggers, parameter values...: see :mod:`.query`), newest
+        first, ``query.limit`` of them from ``query.offset`` (a page). ``config`` and ``notebook`` are paths,
+        matched as the absolute paths records keep. A damaged record is left out with a :class:`StoreWarning`."""
+        from .query import where
+
+        if query.config:
+            query = dataclasses.replace(query, config=_resolved(query.config))
+        clause, args = where(query, _resolved(query.notebook) if query.notebook else None)
+        sql = f"SELECT * FROM runs{clause} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        with self._connect() as db:
+            rows = db.execute(sql, [*args, query.limit or -1, max(0, query.offset)]).fetchall()
         return self._records(rows)
 
     def _records(self, rows: list[sqlite3.Row]) -> list[RunRecord]:
