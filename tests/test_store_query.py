@@ -59,6 +59,9 @@ def ids(store: Store, **query: Any) -> list[str]:
     ({"sweep": "threshold"}, []),
     ({"config": "/p/configs/credit.yaml"}, ["000000000002", "000000000001"]),
     ({"scenarios": ["stress"]}, ["000000000003"]),
+    ({"notebook": "nb.ipynb", "users": ["bo"]}, ["000000000002"]),  # a file name: any folder
+    ({"notebook": "/p/nb.ipynb", "users": ["bo"]}, ["000000000002"]),
+    ({"notebook": "other.ipynb"}, []), ({"notebook": "/q/nb.ipynb"}, []),
     # parameter values as JSON values: the number 0.4 is not the text "0.4"
     ({"params": {"threshold": [0.4]}}, ["000000000002"]),
     ({"params": {"threshold": ["0.4"]}}, ["000000000003"]),

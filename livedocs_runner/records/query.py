@@ -89,8 +89,9 @@ def _value_test(value: Any) -> tuple[str, list[Any]]:
     return "(j.type IN ('array', 'object') AND j.value = json(?))", [json.dumps(value, ensure_ascii=False)]
 
 
-def where(query: RunQuery, resolved_notebook: str | None = None) -> tuple[str, list[Any]]:
-    """The ``WHERE`` clause (``""`` for none) and its arguments."""
+def where(query: RunQuery, resolved_notebook: str | None = None, notebook_name: str | None = None) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause (``""`` for none) and its arguments; the notebook as an absolute path
+    (``resolved_notebook``) or a bare file name (``notebook_name``, any folder)."""
     clauses: list[str] = []
     args: list[Any] = []
     if query.since:
@@ -116,6 +117,9 @@ def where(query: RunQuery, resolved_notebook: str | None = None) -> tuple[str, l
     if resolved_notebook:
         clauses.append("notebook = ?")
         args.append(resolved_notebook)
+    if notebook_name:
+        clauses.append("notebook_name = ?")
+        args.append(notebook_name)
     for name, values in query.params.items():
         tests = [_value_test(v) for v in values]
         if not tests:

@@ -362,13 +362,21 @@ class Store:
 
     def query(self, query: RunQuery) -> list[RunRecord]:
         """Runs matching ``query`` (dates, users, triggers, parameter values...: see :mod:`.query`), newest
-        first, ``query.limit`` of them from ``query.offset`` (a page). ``config`` and ``notebook`` are paths,
-        matched as the absolute paths records keep. A damaged record is left out with a :class:`StoreWarning`."""
+        first, ``query.limit`` of them from ``query.offset`` (a page). ``config`` is a path and ``notebook`` a path
+        or a bare file name, as in :meth:`list`. A damaged record is left out with a :class:`StoreWarning`."""
         from .query import where
 
         if query.config:
             query = dataclasses.replace(query, config=_resolved(query.config))
-        clause, args = where(query, _resolved(query.notebook) if query.notebook else None)
+        path = name = None
+        if query.notebook and (os.sep in query.notebook or (os.altsep and os.altsep in query.notebook)):
+            path = _resolved(query.notebook)
+        elif query.notebook:
+            if self.version < 2:
+                raise StoreError(f"{self.db_path} (schema {self.version}) cannot find runs by notebook file name.",
+                                 hint="Give the notebook's path, or open the store once with write access to upgrade it.")
+            name = query.notebook
+        clause, args = where(query, path, name)
         sql = f"SELECT * FROM runs{clause} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         with self._connect() as db:
             rows = db.execute(sql, [*args, query.limit or -1, max(0, query.offset)]).fetchall()
