@@ -193,7 +193,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
     header = ["run", *(["status"] if status else []), *(["scenario"] if scenario else []), *params, *metrics]
     short = _short_ids([r.id for r in records])
     rows = [[short[r.id], *([cell(r.status + (" (cached)" if r.cache_of else ""))] if status else []),
-             *([cell(r.scenario, 20)] if scenario else []),
+             *([cell(r.scenario, 40)] if scenario else []),
              *(cell(r.parameters.get(p, "—")) for p in params), *(cell(_scalar(r.metrics.get(m))) for m in metrics)]
             for r in records]
     text, key, left_out = fitted(header, rows, width, keep=1 + status + scenario + len(params))
