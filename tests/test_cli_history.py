@@ -37,6 +37,9 @@ BASE = {"data_file": "/proj/data/loans_2025Q4.csv", "threshold": 0.5, "unemploym
         "min_credit_score": 580, "segments": ["north", "south", "east", "west"]}
 
 
+SPECS = {"results": {"approval_rate": {"format": "percent:1"}, "expected_loss_eur": {"format": "currency:EUR"}}}
+
+
 def metrics(threshold: float) -> dict[str, Any]:
     return {"approval_rate": round(1 - threshold * 0.8, 4), "default_rate": round(0.02 + threshold / 40, 5),
             "expected_loss_eur": 3_290_000.0 * threshold, "approved_applications": int(10_000 * (1 - threshold)),
@@ -52,7 +55,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i in range(20):
         t = round(0.05 * (i + 1), 2)
         add(store, f"5{i:011x}", 3 + i / 100, scenario=f"threshold_sweep[threshold={t}]", trigger="cli", user="ana",
-            parameters={**BASE, "threshold": t}, metrics=metrics(t))
+            parameters={**BASE, "threshold": t}, metrics=metrics(t), environment=SPECS)
     add(store, "50000000a1d0", 9, scenario="threshold_sweep[threshold=0.05]", trigger="cli", user="ana",
         parameters={**BASE, "threshold": 0.05}, metrics={**metrics(0.05), "approval_rate": 0.0})
     add(store, "000000000ba5", 2, scenario="baseline", trigger="app", user="Zoë O'Brien", parameters=BASE,
@@ -157,7 +160,8 @@ def test_compare_sweep_fits_80_columns(cli: Callable[..., CliResult]) -> None:
     assert header[2].startswith("appr") and f"{header[2]} = approval_rate" in lines[21]  # varying results first
     assert [float(r.split()[1]) for r in rows] == [round(0.05 * i, 2) for i in range(1, 21)]  # in sweep order
     assert rows[0].split()[0] == "500000000000"  # the newest run of the twice-run point (ids told apart)
-    assert rows[0].split()[2] == "0.96"
+    assert rows[0].split()[2:4] == ["96.0", "%"]  # formatted as the run recorded: format="percent:1"
+    assert "€1.32 M" in rows[7]  # expected_loss_eur at threshold 0.4: currency:EUR
     assert any(line.startswith("Same in all runs: data_file=") for line in lines)
     assert any("more columns did not fit in 80" in line for line in lines) or "= model_version" in result.stdout
 
@@ -187,6 +191,6 @@ def test_compare_two_runs_is_a_table_with_the_change(cli: Callable[..., CliResul
     assert result.stdout.splitlines()[0].split()[:4] == ["run", "scenario", "threshold", "unemployment_…"]
     assert result.stdout.splitlines()[1].split()[:4] == ["000000000b", "baseline", "0.5", "0"]
     assert "unemployment_… = unemployment_shock" in result.stdout
-    assert "approval_rate: +0.08 (+13.3%) from 000000000b to 0000000005" in result.stdout
+    assert "approval_rate: +0.08 (+13.3 %) from 000000000b to 0000000005" in result.stdout
     data = cli("compare", "000000000ba5", "000000000575", "--json").json()
     assert data["view"]["kind"] == "table" and "differ in 2 inputs" in data["view"]["why"]

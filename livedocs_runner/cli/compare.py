@@ -160,6 +160,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
             columns: str | None, csv_to: str | None, as_json: bool) -> None:
     """Compare runs, one row each: the inputs that vary and the results (RUN_IDs or --sweep NAME)."""
     from ..compare import change, choose_view
+    from ..results import format_delta
     from ..compare import compare as compare_runs  # lazy: keeps `livedocs run` start-up light
 
     store = Store(home_of(ctx))
@@ -191,10 +192,11 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
     status = any(r.status != "succeeded" or r.cache_of for r in records)
     scenario = not sweep and len(set(result.scenarios)) > 1  # a sweep's point names repeat its inputs
     header = ["run", *(["status"] if status else []), *(["scenario"] if scenario else []), *params, *metrics]
+    specs = _specs(records)
     short = _short_ids([r.id for r in records])
     rows = [[short[r.id], *([cell(r.status + (" (cached)" if r.cache_of else ""))] if status else []),
              *([cell(r.scenario, 40)] if scenario else []),
-             *(cell(r.parameters.get(p, "—")) for p in params), *(cell(_scalar(r.metrics.get(m))) for m in metrics)]
+             *(cell(r.parameters.get(p, "—")) for p in params), *(_result(r.metrics.get(m), specs.get(m)) for m in metrics)]
             for r in records]
     text, key, left_out = fitted(header, rows, width, keep=1 + status + scenario + len(params))
     click.echo(text)
@@ -209,10 +211,42 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
             if moved is not None:
                 pct = f" ({moved.relative:+.1%})" if moved.relative is not None else ""
                 sign = "+" if moved.difference > 0 else ""
-                notes += wrap([f"{m}: {sign}{cell(moved.difference)}{pct} from {short[records[0].id]} to "
-                               f"{short[records[1].id]}"], width)
+                delta = format_delta(records[1].metrics.get(m), records[0].metrics.get(m), specs.get(m))
+                shown = f"{delta.text} ({delta.relative})" if delta and delta.relative else delta.text or \
+                    f"{sign}{cell(moved.difference)}{pct}"
+                notes += wrap([f"{m}: {shown} from {short[records[0].id]} to {short[records[1].id]}"], width)
     for line in notes:
         click.echo(line)
+
+
+def _specs(records: list[RunRecord]) -> dict[str, Any]:
+    """How each result is shown (label, unit, format): what the runs stored, under their config's ``results:``
+    when they share one config that still loads."""
+    from ..errors import LivedocsError
+    from ..results import specs_for
+
+    config = None
+    paths = {r.config for r in records}
+    if len(paths) == 1 and (path := paths.pop()) and Path(path).is_file():
+        try:
+            from ..scenarios import load_config
+
+            config = load_config(path)
+        except LivedocsError:
+            config = None
+    specs: dict[str, Any] = {}
+    for record in records:
+        specs = {**specs_for(record, config), **specs}  # the first run's spec wins for a name
+    return specs
+
+
+def _result(value: Any, spec: Any) -> str:
+    """A result for the fitted table: formatted like everywhere else (``53.1 %``, ``€3.29 M``), then cut."""
+    if value is None or is_table(value) or not isinstance(value, int | float) or isinstance(value, bool):
+        return cell(_scalar(value))
+    from ..results import format_value
+
+    return cell(format_value(value, spec))
 
 
 def _short_ids(ids: list[str]) -> dict[str, str]:
