@@ -140,6 +140,8 @@ def test_runs_csv_to_stdout_and_file(cli: Callable[..., CliResult], tmp_path: Pa
     assert [r["id"] for r in rows] == ["000000000575", "000000000ba5"]
     assert rows[1]["user"] == "Zoë O'Brien" and rows[0]["trigger"] == "app:exact"
     assert rows[0]["threshold"] == "0.4" and rows[0]["expected_loss_eur"] == "1316000.0"  # full values, no rounding
+    assert rows[0]["duration"] == "1.5" and rows[0]["rerun_of"] == "000000000ba5" and rows[0]["status"] == "succeeded"
+    assert rows[0]["config"] == CONFIG and rows[0]["started"].startswith(NOW.date().isoformat()[:4])
     assert json.loads(rows[0]["segments"]) == ["north", "south", "east", "west"]
     assert rows[0]["by_region"] == "(table, 1 rows)"
     out = tmp_path / "runs.csv"

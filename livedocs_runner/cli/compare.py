@@ -194,7 +194,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
     header = ["run", *(["status"] if status else []), *(["scenario"] if scenario else []), *params, *metrics]
     specs = _specs(records)
     short = _short_ids([r.id for r in records])
-    rows = [[short[r.id], *([cell(r.status + (" (cached)" if r.cache_of else ""))] if status else []),
+    rows = [[short[r.id], *([cell("cached" if r.cache_of else r.status)] if status else []),
              *([cell(r.scenario, 40)] if scenario else []),
              *(cell(r.parameters.get(p, "—")) for p in params), *(_result(r.metrics.get(m), specs.get(m)) for m in metrics)]
             for r in records]
@@ -204,7 +204,8 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
     if left_out:
         notes += wrap([f"{left_out} more columns did not fit in {width}: pick some with --columns, or use --csv/--json."], width)
     if result.same:
-        notes += wrap([f"Same in all runs: {', '.join(f'{k}={show_value(v, 20)}' for k, v in result.same.items())}"], width)
+        same = [f"{k}={relative(v) if _is_path(v) else show_value(v, 24)}" for k, v in result.same.items()]
+        notes += wrap(["Same in all runs:", *(f"{item}," for item in same[:-1]), same[-1]], width, sep=" ")
     if len(records) == 2:
         for m in result.varying_metrics:
             moved = change(records[1].metrics.get(m), records[0].metrics.get(m))
@@ -247,6 +248,10 @@ def _result(value: Any, spec: Any) -> str:
     from ..results import format_value
 
     return cell(format_value(value, spec))
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith("/") and "\n" not in value and len(value) < 4096
 
 
 def _short_ids(ids: list[str]) -> dict[str, str]:

@@ -37,18 +37,23 @@ def store_warnings() -> Iterator[None]:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
-_FIELDS = {  # the columns `runs` knows besides parameters and results: header, value
-    "id": ("ID", lambda r: r.id),
-    "status": ("STATUS", lambda r: r.status + (" (cached)" if r.cache_of else "")),
-    "scenario": ("SCENARIO", lambda r: r.scenario),
-    "notebook": ("NOTEBOOK", lambda r: Path(r.notebook).name),
-    "config": ("CONFIG", lambda r: Path(r.config).name if r.config else None),
-    "started": ("STARTED (UTC)", lambda r: (r.started_at or r.created_at)[:19].replace("T", " ")),
-    "duration": ("DURATION", lambda r: f"{r.duration_s:.2f}s" if r.duration_s is not None else "-"),
-    "trigger": ("TRIGGER", lambda r: r.trigger),
-    "user": ("USER", lambda r: r.user),
+_FIELDS = {  # the columns `runs` knows besides parameters and results: header, shown value, CSV value
+    "id": ("ID", lambda r: r.id, lambda r: r.id),
+    "status": ("STATUS", lambda r: r.status + (" (cached)" if r.cache_of else ""), lambda r: r.status),
+    "scenario": ("SCENARIO", lambda r: r.scenario, lambda r: r.scenario),
+    "notebook": ("NOTEBOOK", lambda r: Path(r.notebook).name, lambda r: r.notebook),
+    "config": ("CONFIG", lambda r: Path(r.config).name if r.config else None, lambda r: r.config),
+    "started": ("STARTED (UTC)", lambda r: (r.started_at or r.created_at)[:19].replace("T", " "),
+                lambda r: r.started_at or r.created_at),
+    "duration": ("DURATION", lambda r: f"{r.duration_s:.2f}s" if r.duration_s is not None else "-",
+                 lambda r: r.duration_s),
+    "trigger": ("TRIGGER", lambda r: r.trigger, lambda r: r.trigger),
+    "user": ("USER", lambda r: r.user, lambda r: r.user),
+    "cache_of": ("CACHED FROM", lambda r: r.cache_of, lambda r: r.cache_of),
+    "rerun_of": ("RERUN OF", lambda r: r.rerun_of, lambda r: r.rerun_of),
 }
 _DEFAULT = ["id", "status", "scenario", "notebook", "started", "duration", "trigger", "user"]
+_CSV = _DEFAULT + ["config", "cache_of", "rerun_of"]
 
 
 def param_values(items: tuple[str, ...]) -> dict[str, list[Any]]:
@@ -71,10 +76,11 @@ def param_values(items: tuple[str, ...]) -> dict[str, list[Any]]:
     return wanted
 
 
-def _column(name: str, records: list[Any]) -> tuple[str, Any]:
+def _column(name: str, records: list[Any], *, raw: bool = False) -> tuple[str, Any]:
     """A column's header and value function: a field, else a parameter, else a result."""
     if name in _FIELDS:
-        return _FIELDS[name]
+        header, shown, value = _FIELDS[name]
+        return (name, value) if raw else (header, shown)
     if any(name in r.parameters for r in records):
         return name, lambda r: r.parameters.get(name)
     if any(name in r.metrics for r in records) or not records:
@@ -101,7 +107,8 @@ def _column(name: str, records: list[Any]) -> tuple[str, Any]:
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
               help="Only runs with this parameter value (repeatable; the same name twice: either value).")
 @click.option("--columns", metavar="NAME,...", help="Columns to show: id, status, scenario, notebook, config, started, "
-                                                   "duration, trigger, user, and any parameter or result name.")
+                                                   "duration, trigger, user, cache_of, rerun_of, and any parameter or "
+                                                   "result name.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--csv", "csv_to", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
               help="Write CSV to FILE, or to stdout (default columns: the fields, every parameter and result).")
@@ -127,11 +134,11 @@ def runs(ctx: click.Context, notebook: str | None, config: str | None, scenario:
     if columns:
         names = [c.strip() for c in columns.split(",") if c.strip()]
     elif csv_to:
-        names = _DEFAULT + list(dict.fromkeys(k for r in records for k in r.parameters))
+        names = _CSV + list(dict.fromkeys(k for r in records for k in r.parameters))
         names += [m for m in dict.fromkeys(k for r in records for k in r.metrics) if m not in names]
     else:
         names = _DEFAULT
-    chosen = [_column(n, records) for n in names]
+    chosen = [_column(n, records, raw=bool(csv_to)) for n in names]
     if csv_to:
         from .compare import write_csv
 
