@@ -137,8 +137,9 @@ def test_tick_to_compare_and_which_notebook_again_uses(runs):
 def test_a_sweep_compares_as_a_chart_runs_as_rows(runs):
     at = app(compare="500000000000,500000000010,500000000020,500000000030")
     assert not at.exception, at.exception
-    chart = at.selectbox(key="chart-y")
-    assert chart.value == "approval_rate"  # a result that varies, not n_applications (the same in every run)
+    chosen = at.selectbox(key="compare-metric")
+    assert chosen.value == "approval_rate"  # a result that varies, not n_applications (the same in every run)
+    assert "approval_rate against threshold" in texts(at.subheader)  # a one-number sweep: a chart
     sheet = next(d.value for d in at.dataframe if "run" in d.value.columns)
     assert list(sheet["threshold"]) == ["0.3", "0.4", "0.5", "0.6"] and len(sheet) == 4
     assert "% change" in sheet.columns and list(sheet["% change"])[0] in ("—", "+0.0 %", "0.0 %", "+0 %", "0 %")
@@ -147,7 +148,8 @@ def test_a_sweep_compares_as_a_chart_runs_as_rows(runs):
 def test_two_inputs_differ_so_no_chart_but_differences(runs):
     at = app(compare="ba5e00000001,57e550000001")
     assert not at.exception, at.exception
-    assert not [s for s in at.selectbox if s.key == "chart-y"]
+    assert not [s for s in at.selectbox if s.key == "compare-metric"]
+    assert not [h for h in texts(at.subheader) if " against " in h]
     assert any(c.startswith("No chart: the runs differ in 2 inputs (threshold, unemployment_shock)") for c in texts(at.caption))
     pair = next(d.value for d in at.dataframe if "difference" in d.value.columns)
     assert list(pair.columns) == ["result", "ba5e000 · baseline", "57e5500 · stress", "difference", "% change"]

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from livedocs_runner.compare import Comparison, View, choose_view, compare, is_number
+from livedocs_runner.compare import Comparison, choose_view, compare, is_number
 from livedocs_runner.errors import LivedocsError
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
@@ -94,14 +94,19 @@ def compare_page(ids: list[str]) -> None:
     if result.same:
         with st.expander("Inputs that are the same"):
             st.dataframe(pd.DataFrame({"value": [_short(v) for v in result.same.values()]}, index=list(result.same)))
+    metric = view.metric
     if result.metrics:
         st.subheader("Results")
+        if view.metrics and (len(records) > 2 or view.kind == "chart"):  # one choice for the table and the chart
+            metric = st.selectbox("Result", list(view.metrics), index=list(view.metrics).index(view.metric)
+                                  if view.metric in view.metrics else 0, format_func=lambda m: title(m, specs),
+                                  key="compare-metric", help="Default: a result that differs between the runs.")
         if len(records) == 2:
             _pair(records, result, specs, header)
         else:
-            _sheet(records, result, view, specs, header)
-    if view.kind == "chart":
-        _chart(result, view, specs)
+            _sheet(records, result, metric, specs, header)
+    if view.kind == "chart" and metric:
+        _chart(result, view.x or "", metric, specs)
     elif result.metrics:
         st.caption(text(f"No chart: {view.why}. A chart is drawn only when the runs differ in exactly one "
                         "number (a sweep)."))
@@ -138,14 +143,10 @@ def _pair(records: list[RunRecord], result: Comparison, specs: dict[str, Any], h
     st.caption(text(f"Difference and % change: {header[1]} against {header[0]}."))
 
 
-def _sheet(records: list[RunRecord], result: Comparison, view: View, specs: dict[str, Any], header: list[str]) -> None:
+def _sheet(records: list[RunRecord], result: Comparison, metric: str | None, specs: dict[str, Any],
+           header: list[str]) -> None:
     """Many runs: a run per row, the inputs that differ and every result as columns, and for one result the
     difference and % change against the first run."""
-    metric = view.metric
-    if view.metrics:
-        metric = st.selectbox("Result to compare", list(view.metrics), index=list(view.metrics).index(view.metric)
-                              if view.metric in view.metrics else 0, format_func=lambda m: title(m, specs),
-                              key="compare-metric")
     frame = []
     for index, r in enumerate(records):
         row: dict[str, Any] = {"run": header[index]}
@@ -161,13 +162,10 @@ def _sheet(records: list[RunRecord], result: Comparison, view: View, specs: dict
         st.caption(text(f"Difference and % change against the first run, {header[0]}."))
 
 
-def _chart(result: Comparison, view: View, specs: dict[str, Any]) -> None:
+def _chart(result: Comparison, x: str, metric: str, specs: dict[str, Any]) -> None:
     """A result against the one number that varies across the runs (a sweep): the only chart that cannot mix
     the effects of several inputs."""
-    x = view.x or ""
-    st.subheader(text(f"Results against {x}"))
-    metric = st.selectbox("Result", list(view.metrics), index=list(view.metrics).index(view.metric)
-                          if view.metric in view.metrics else 0, format_func=lambda m: title(m, specs), key="chart-y")
+    st.subheader(text(f"{title(metric, specs)} against {x}"))
     points = [(xv, yv) for xv, yv in zip(result.differing[x], result.metrics[metric]) if is_number(yv)]
     frame = pd.DataFrame(points, columns=[x, title(metric, specs)]).sort_values(x)
     st.line_chart(frame, x=x, y=title(metric, specs))
