@@ -27,6 +27,7 @@ _LAZY = {
     "render_report": "report", "compare": "compare",
     "build_form": "forms", "form_values_to_params": "forms",
     "JobQueue": "jobs", "WarmPool": "pool", "PoolOptions": "pool",
+    "ResultSpec": "results", "format_value": "results", "format_delta": "results", "specs_for": "results",
 }
 
 __all__ = ["record", "__version__", *_LAZY]
@@ -59,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .plan import RunPlan, plan_runs
     from .pool import PoolOptions, WarmPool
     from .report import render_report
+    from .results import ResultSpec, format_delta, format_value, specs_for
     from .scenarios import Config, Scenario, load_config, load_target
     from .schema import Schema
     from .records.store import RunRecord, Store

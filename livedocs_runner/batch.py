@@ -16,6 +16,7 @@ from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run,
 from .kernels import FreshKernels, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
+from .results import kept_specs
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -47,6 +48,7 @@ def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord) -> RunRec
     """Record ``record`` as a cache hit of the earlier run ``hit`` (same files, same results)."""
     stamp = now()
     return store.update(record, status="succeeded", cache_of=hit.id, metrics=hit.metrics, outputs=hit.outputs,
+                        environment={**record.environment, **kept_specs(hit.environment)},
                         output_notebook=hit.output_notebook, report_html=hit.report_html, error=None,
                         started_at=stamp, finished_at=stamp, duration_s=0.0)
 

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 from .errors import LivedocsError, RunError
 from .inject import parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
-from .outputs import OutputProblem, collect_outputs
+from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .provenance import capture_environment, current_user, environment, hash_inputs
 from .records.environments import store_environment, variables
 from .records.store import RunRecord, Store, atomic_write, new_id, now
+from .results import result_specs
 
 if TYPE_CHECKING:
     import nbformat
@@ -383,6 +384,8 @@ class _Execution:
         language = nb.metadata.get("language_info", {})  # what the kernel itself reported
         environment = {**self.record.environment, "kernel_language": language.get("name"),
                        "kernel_language_version": language.get("version")}
+        with contextlib.suppress(Exception):  # how to show the results: record()'s keywords under the config's
+            environment.update(result_specs(read_specs(nb), self.plan.results))
         status, error = _with_problems(status, error, problems)
         record = dataclasses.replace(
             self.record, status=status, error=error.to_json() if error else None, metrics=metrics,

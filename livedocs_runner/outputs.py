@@ -1,4 +1,4 @@
-"""Read a run's results back out of its executed notebook: recorded values and figures."""
+"""Read a run's results back out of its executed notebook: recorded values, how to show them, and figures."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .recording import RECORD_MIME, SCRAPBOOK_MIME
 from .records.store import atomic_write
+from .results import ResultSpec, specs_from_json
 
 if TYPE_CHECKING:
     import nbformat
@@ -59,6 +60,17 @@ def read_metrics(nb: nbformat.NotebookNode) -> dict[str, Any]:
                 if isinstance(scrap, dict) and scrap.get("name") and scrap.get("encoder") in ("json", "text", None):
                     metrics[scrap["name"]] = scrap.get("data")
     return metrics
+
+
+def read_specs(nb: nbformat.NotebookNode) -> dict[str, ResultSpec]:
+    """How ``record()`` said to show each value (``label=``, ``unit=``, ``format=``, ``better=``); the last
+    record of a name wins, as for its value. A spec this version cannot read is left out (shown plain)."""
+    found: dict[str, Any] = {}
+    for _index, output in _display_outputs(nb):
+        payload = output.get("data", {}).get(RECORD_MIME)
+        if isinstance(payload, dict) and isinstance(payload.get("name"), str) and payload["name"]:
+            found[payload["name"]] = payload.get("spec")
+    return specs_from_json({name: spec for name, spec in found.items() if spec})
 
 
 def collect_outputs(nb: nbformat.NotebookNode, folder: Path) -> tuple[dict[str, Any], list[Path]]:

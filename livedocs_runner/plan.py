@@ -14,6 +14,7 @@ from typing import Any
 from .errors import ParameterError
 from .params import quote
 from .notebook import Notebook
+from .results import ResultSpec
 from .scenarios import Config, load_target
 from .schema import Source
 
@@ -37,6 +38,7 @@ class RunPlan:
     run_id: str | None = None  # set by a rerun, whose restored inputs live in the new run's folder
     rerun_variant: str | None = None  # exact, inputs-current, notebook-current, params (joined by '+')
     env_vars: tuple[str, ...] = ()  # a config's ``env:``: variables recorded with the environment
+    results: Mapping[str, ResultSpec] = field(default_factory=dict)  # a config's ``results:``: how to show them
 
     @property
     def cwd(self) -> Path:
@@ -77,5 +79,5 @@ def plan_for(config: Config, scenario: str, params: Mapping[str, Any], *, rerun_
         kernel_name=config.kernel or config.notebook.kernel_name,
         warm_imports=config.warm_imports or config.notebook.top_level_imports(), rerun_of=rerun_of,
         cache=config.cache, no_snapshot=tuple(p.name for p in config.schema.params if p.type == "path" and not p.snapshot),
-        env_vars=config.env,
+        env_vars=config.env, results=config.results,
     )

@@ -2,7 +2,8 @@
 
 It displays the value like any other output, and attaches a machine-readable copy under the
 ``application/vnd.livedocs.record+json`` MIME type. Jupyter ignores that type, so outside the
-runner the cell just shows the value; the runner reads it back into the run's ``metrics``.
+runner the cell just shows the value; the runner reads it back into the run's ``metrics`` (and the keywords saying how to show it into
+the record's result specs, see :mod:`livedocs_runner.results`).
 Kept free of heavy imports: it runs inside every kernel.
 """
 
@@ -13,22 +14,35 @@ import math
 import sys
 from typing import Any
 
+from .results import ResultSpec, SpecProblem, format_value, make_spec
+
 RECORD_MIME = "application/vnd.livedocs.record+json"
 SCRAPBOOK_MIME = "application/scrapbook.scrap.json+json"
 MAX_TABLE_ROWS = 1000
 
 
-def record(name: str, value: Any) -> None:
+def record(name: str, value: Any, *, label: str | None = None, unit: str | None = None,
+           format: str | None = None, better: str | None = None) -> None:  # noqa: A002 - the word users know
     """Display ``value`` and record it as the run's metric ``name``.
 
     ``value`` may be a number, a string, a bool, a list/dict of those, or a pandas DataFrame
     (at most 1000 rows; stored as ``{"columns": [...], "data": [[...], ...]}``).
+    How it is shown (a config's ``results:`` block wins over these): ``label`` (``"Default rate"``),
+    ``unit`` (``"loans"``), ``format`` (``plain``, ``integer``, ``decimals:N``, ``percent[:N]``,
+    ``currency:EUR`` or ``€``) and ``better`` (``"higher"`` or ``"lower"``: colours the change
+    against a baseline). A bad keyword raises ``ValueError`` naming it and the allowed values.
     """
     if not isinstance(name, str) or not name:
         raise ValueError("record() needs a non-empty string name, e.g. record('default_rate', 0.12)")
+    try:
+        spec = make_spec(label=label, unit=unit, format=format, better=better)
+    except SpecProblem as exc:
+        raise ValueError(f"record({name!r}, ...): {exc}") from None
     payload = {"name": name, **encode(value)}
+    if spec:
+        payload["spec"] = spec.to_json()
     bundle = {RECORD_MIME: payload}
-    bundle.update(_representations(name, value))
+    bundle.update(_representations(name, value, spec))
     ipython = sys.modules.get("IPython")  # never imported here: a kernel has it loaded already
     if ipython is None or ipython.get_ipython() is None:  # plain Python: nothing to display into
         print(f"{name} = {value!r}")
@@ -75,9 +89,11 @@ def _has_named_index(frame: Any) -> bool:
     return any(name is not None for name in frame.index.names)
 
 
-def _representations(name: str, value: Any) -> dict[str, Any]:
+def _representations(name: str, value: Any, spec: ResultSpec) -> dict[str, Any]:
     if _is_dataframe(value):
         return {"text/html": value.to_html(max_rows=50), "text/plain": repr(value)}
+    if spec.format or spec.unit:
+        return {"text/plain": f"{spec.title(name)}: {format_value(value, spec)}"}
     if isinstance(value, float):
-        return {"text/plain": f"{name}: {value:.6g}"}
-    return {"text/plain": f"{name}: {value!r}"}
+        return {"text/plain": f"{spec.title(name)}: {value:.6g}"}
+    return {"text/plain": f"{spec.title(name)}: {value!r}"}

@@ -23,7 +23,9 @@ from markupsafe import Markup
 from nbconvert import HTMLExporter
 
 from .errors import RunError
+from .outputs import is_table
 from .records.store import RunRecord, atomic_write
+from .results import format_value, specs_for
 
 # No scripts at all, nothing fetched from anywhere; inline styles and embedded (data:) images only.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
@@ -61,6 +63,14 @@ _HEADER_TEMPLATE = """\
 {%- else %}{{ value }}{% endif %}</td></tr>
 {%- endfor %}
 </table>
+{%- if results %}
+<h3>Results</h3>
+<table class="livedocs-results" style="margin-left:0">
+{%- for label, value in results %}
+<tr><th style="text-align:left;padding-right:1em">{{ label }}</th><td>{{ value }}</td></tr>
+{%- endfor %}
+</table>
+{%- endif %}
 <h3>Parameters</h3>
 <table class="livedocs-parameters" style="margin-left:0">
 {%- for name, value in parameters %}
@@ -119,7 +129,8 @@ def error_text(error: RunError) -> str:
 
 
 def provenance_html(record: RunRecord) -> Markup:
-    """The header: status, scenario, parameters, timing, notebook hash, inputs, environment.
+    """The header: status, scenario, results (labelled and formatted), parameters, timing, notebook hash,
+    inputs, environment.
 
     Built by an autoescaping template from plain text values, so it is always well-formed HTML
     in which every field is text.
@@ -145,7 +156,20 @@ def provenance_html(record: RunRecord) -> Markup:
     parameters = [(name, json.dumps(value, ensure_ascii=False)) for name, value in record.parameters.items()]
     inputs = [(str(i.get("path")), str(i.get("size")), str(i.get("sha256"))) for i in record.inputs]
     heading = f"{record.title or Path(record.notebook).stem} — {record.scenario}"
-    return Markup(_header.render(heading=heading, rows=rows, parameters=parameters, inputs=inputs))
+    return Markup(_header.render(heading=heading, rows=rows, results=results_rows(record), parameters=parameters,
+                                 inputs=inputs))
+
+
+def results_rows(record: RunRecord) -> list[tuple[str, str]]:
+    """``(label, formatted value)`` of each recorded value but tables, as the run's specs say."""
+    specs = specs_for(record)
+    rows = []
+    for name, value in record.metrics.items():
+        if not is_table(value):
+            spec = specs.get(name)
+            text = format_value(value, spec)
+            rows.append((spec.title(name) if spec else name, text if len(text) <= 200 else text[:197] + "..."))
+    return rows
 
 
 def _resources(header: Markup, name: str) -> dict:

@@ -26,6 +26,7 @@ from .plan import RunPlan
 from .provenance import hash_tree, sha256_file
 from .records.snapshots import Blobs, max_snapshot_mb
 from .records.store import RunRecord, Store, new_id
+from .results import RESULTS_KEY, specs_from_json
 from .schema import Schema, Source, schema_for
 
 VARIANTS = ("exact", "inputs-current", "notebook-current", "params")
@@ -153,7 +154,8 @@ def _plan(store: Store, checked: _Checked, options: RerunOptions) -> Rerun:
                    warm_imports=notebook.top_level_imports(), rerun_of=original.id, run_id=run_id,
                    rerun_variant=options.variant, env_vars=tuple(original.environment.get("variables") or ()),
                    no_snapshot=tuple(i["parameter"] for i in original.inputs if i.get("why") == "snapshot: false in the config"),
-                   cache=original.cache_key is not None or original.cache_of is not None)
+                   cache=original.cache_key is not None or original.cache_of is not None,
+                   results=specs_from_json(original.environment.get(RESULTS_KEY)))
     return Rerun(plan=plan, warnings=checked.warnings, original=original)
 
 

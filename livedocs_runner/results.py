@@ -23,6 +23,7 @@ Stable surface (announced in commits starting ``INTERFACE:`` when it changes):
 - :func:`format_delta` -> :class:`Delta` (``text``, ``relative``, ``tone`` good/bad/neutral,
   ``direction`` up/down/none); falsy when there is nothing to show (a value is not a number).
   :func:`metric_color` turns it into ``st.metric``'s ``delta_color`` (normal/inverse/off).
+- :func:`summary`: the first values on one line with labels (the CLI's line after a run).
 - :func:`specs_for` gives the spec of every metric of a record: what the run stored (the
   notebook's ``record()`` keywords merged with its config's block when it ran), overridden by the
   ``results:`` of ``config`` when given. A record keeps them in ``environment["results"]``
@@ -230,6 +231,21 @@ def specs_from_json(data: Any) -> dict[str, ResultSpec]:
     return out
 
 
+def result_specs(recorded: Mapping[str, ResultSpec], configured: Mapping[str, ResultSpec] | None) -> dict[str, Any]:
+    """``{"results": {...}}`` to merge into a finished run's ``environment``: what ``record()`` said, under
+    the config's ``results:`` key by key; ``{}`` when neither says anything."""
+    configured = configured or {}
+    merged = {name: configured.get(name, PLAIN).over(recorded.get(name)) for name in dict.fromkeys([*recorded, *configured])}
+    stored = specs_to_json(merged)
+    return {RESULTS_KEY: stored} if stored else {}
+
+
+def kept_specs(environment: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``{"results": ...}`` part of a record's ``environment`` (for a cache hit to keep its original's)."""
+    kept = (environment or {}).get(RESULTS_KEY)
+    return {RESULTS_KEY: kept} if isinstance(kept, Mapping) and kept else {}
+
+
 def specs_for(source: Any = None, config: Any = None) -> dict[str, ResultSpec]:
     """The spec of every result of ``source`` (a run record, or a mapping of metrics), key by key:
     the record's stored specs, under ``config``'s ``results:`` (a Config or a mapping of specs).
@@ -430,6 +446,8 @@ def _delta_text(diff: float, value: float, baseline: float, fmt: str | None) -> 
         text = _money(diff, arg, parts, sign="+")
         if parts is not None and not any(c in "123456789" for c in text):
             text = _money(diff, arg, sign="+")  # too small for the values' scale: in its own
+        if not any(c in "123456789" for c in text):  # less than a cent: as precisely as it is
+            text = f"{'-' if diff < 0 else '+'}{_currency_symbol(arg)}{_plain(abs(diff))}"
         return text
     if kind in ("percent", "decimals", "integer"):
         text = _format_number(diff, fmt, sign=True, delta=True)
@@ -471,6 +489,24 @@ def _relative(value: float, baseline: float) -> str | None:
         return None
     text = _fixed(change, 1) if abs(change) < _ORDINARY else _wide(change)
     return _signed(text, "+") + " %"
+
+
+def summary(metrics: Mapping[str, Any], specs: Mapping[str, ResultSpec] | None = None, *, limit: int = 4,
+            width: int = 24) -> str:
+    """The first ``limit`` values but tables on one line: ``Default rate: 5.31 %  Expected loss: €3.10 M``
+    (each value cut to ``width`` characters). Not made safe for a terminal: the caller does that."""
+    specs = specs or {}
+    parts = []
+    for name, value in [(k, v) for k, v in metrics.items() if not _is_table(v)][:limit]:
+        spec = specs.get(name)
+        text = format_value(value, spec)
+        text = text if len(text) <= width else text[: width - 3] + "..."
+        parts.append(f"{spec.title(name) if spec else name}: {text}")
+    return "  ".join(parts)
+
+
+def _is_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and value.get("type") == "table" and "columns" in value and "data" in value
 
 
 def metric_color(delta: Delta) -> str:

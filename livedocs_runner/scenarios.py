@@ -23,11 +23,12 @@ from typing import Any
 from .errors import ConfigError, LivedocsError, did_you_mean, located
 from .notebook import Notebook, check_module_name, is_kernel_name, load_notebook
 from .params import check_name, quote
+from .results import ResultSpec, SpecProblem, spec_from_config
 from .schema import Schema, Source, schema_for
 from .yamlfile import YamlDoc, load_yaml
 
 TOP_KEYS = ("notebook", "title", "description", "parameters", "scenarios", "sweeps", "baseline",
-            "warm_imports", "kernel", "cache", "env")
+            "warm_imports", "kernel", "cache", "env", "results")
 DEFAULT_SCENARIO = "default"
 MAX_SCENARIOS = 1000  # scenarios per config, sweep points included: a grid multiplies quickly
 
@@ -57,6 +58,7 @@ class Config:
     kernel: str | None = None
     cache: bool = True  # ``cache: false``: every run executes (clock, network, random defaults)
     env: tuple[str, ...] = ()  # ``env:``: environment variables whose values each run records
+    results: Mapping[str, ResultSpec] = field(default_factory=dict)  # ``results:``: how each result is shown
     doc: YamlDoc | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -142,7 +144,7 @@ def load_config(path: str | Path) -> Config:
     config = Config(path=path, notebook=notebook, schema=schema, title=data.get("title") or path.stem,
                     description=(data.get("description") or "").strip(), scenarios=tuple(scenarios),
                     baseline=baseline, warm_imports=_warm_imports(doc), kernel=kernel, cache=cache,
-                    env=_env_names(doc), doc=doc)
+                    env=_env_names(doc), results=_results(doc), doc=doc)
     for scenario in scenarios:
         schema.resolve((scenario.values, scenario.source))  # validate now, before anything runs
     return config
@@ -161,6 +163,29 @@ def _warm_imports(doc: YamlDoc) -> tuple[str, ...]:
             raise ConfigError(located(doc.path, doc.line("warm_imports", index), f"'warm_imports': {exc}."),
                               hint="List dotted module names only, e.g. `[pandas, sklearn.linear_model]`.") from None
     return tuple(warm)
+
+
+def _results(doc: YamlDoc) -> dict[str, ResultSpec]:
+    """``results:``: per result name, its ``label``, ``unit``, ``format`` and ``better`` (these win over
+    the keywords the notebook passed to ``record()``)."""
+    block = doc.data.get("results")
+    if block is None:
+        return {}
+    if not isinstance(block, Mapping):
+        raise ConfigError(located(doc.path, doc.line("results"), f"'results:' must map result names to how they "
+                                  f"are shown, got {quote(block)}."),
+                          hint="Write e.g. `results: {default_rate: {label: Default rate, format: percent, better: lower}}`.")
+    specs = {}
+    for name, entry in block.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(located(doc.path, doc.line("results", name), f"result name {quote(name)} must be "
+                                      "the non-empty name the notebook passes to record()."))
+        try:
+            specs[name] = spec_from_config(name, entry)
+        except SpecProblem as exc:
+            line = doc.line("results", name, exc.key) if exc.key else doc.line("results", name)
+            raise ConfigError(located(doc.path, line, str(exc))) from None
+    return specs
 
 
 def _env_names(doc: YamlDoc) -> tuple[str, ...]:

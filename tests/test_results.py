@@ -212,3 +212,67 @@ def test_format_delta_never_raises(value, baseline, result_spec) -> None:
     assert metric_color(delta) in ("normal", "inverse", "off")
     if delta:
         assert delta.text.startswith("-") == (delta.direction == "down")
+
+
+# --- a config's results: block ------------------------------------------------------------------
+
+def _config(tmp_path, text: str):
+    from tests.conftest import NOTEBOOKS
+
+    path = tmp_path / "config.yaml"
+    path.write_text(f"notebook: {NOTEBOOKS / 'simple.ipynb'}\n{text}", encoding="utf-8")
+    return path
+
+
+def test_config_results_block(tmp_path) -> None:
+    from livedocs_runner.plan import plan_runs
+    from livedocs_runner.scenarios import load_config
+
+    path = _config(tmp_path, """results:
+  default_rate: {label: Default rate, format: percent, better: lower}
+  loss:
+    format: €
+    unit: per year
+  plain_one:
+""")
+    config = load_config(path)
+    assert config.results == {"default_rate": ResultSpec("Default rate", None, "percent:1", "lower"),
+                              "loss": ResultSpec(None, "per year", "currency:EUR", None), "plain_one": PLAIN}
+    assert plan_runs(config)[0].results == config.results  # travels with every run of the config
+    assert load_config(_config(tmp_path, "title: x\n")).results == {}
+
+
+@pytest.mark.parametrize("block, line, message", [
+    ("results: [a, b]\n", 2, "'results:' must map result names to how they are shown, got ['a', 'b']"),
+    ("results:\n  dr: percent\n", 3, "results 'dr' must be a mapping of label/unit/format/better, got 'percent'"),
+    ("results:\n  dr:\n    label: Default rate\n    formt: percent\n", 5, "results 'dr': unknown key 'formt'. "
+     "Did you mean 'format'? Allowed keys: label, unit, format, better."),
+    ("results:\n  dr:\n    format: percnt\n", 4, "format 'percnt' is not a known format. Did you mean 'percent'?"),
+    ("results:\n  dr: {better: up}\n", 3, "better 'up' is not allowed. Use 'higher' or 'lower'"),
+    ("results:\n  dr:\n    label: ''\n", 4, "label '' must be non-empty text"),
+    ("results:\n  dr: {format: 'currency:euro'}\n", 3, "e.g. 'currency:EUR' or '€'"),
+    ("results:\n  '': {label: One}\n", 3, "result name '' must be the non-empty name the notebook passes to record()"),
+])
+def test_config_results_errors_name_the_line_and_the_fix(tmp_path, block, line, message) -> None:
+    from livedocs_runner.errors import ConfigError
+    from livedocs_runner.scenarios import load_config
+
+    path = _config(tmp_path, block)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}, line {line}: ") or f"{path}, line {line}: " in str(info.value)
+    assert message in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_demo_configs_format_their_headline_results() -> None:
+    from livedocs_runner.scenarios import load_config
+    from tests.conftest import REPO as ROOT
+
+    credit = load_config(ROOT / "configs" / "credit_risk.yaml").results
+    assert format_value(0.0531, credit["default_rate"]) == "5.31 %"
+    assert format_value(3_290_000.5, credit["expected_loss"]) == "€3.29 M"
+    assert format_delta(0.0531, 0.05, credit["default_rate"]).tone == "bad"
+    pricing = load_config(ROOT / "configs" / "pricing_whatif.yaml").results
+    assert format_value(-1234.5, pricing["units_change"]) == "-1,234 units"
+    assert format_delta(12_000.0, 10_000.0, pricing["revenue_change"]).text == "+€2,000"

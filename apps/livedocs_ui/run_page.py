@@ -15,6 +15,7 @@ from livedocs_runner.forms import build_form, scenario_params
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
+from livedocs_runner.results import NO_DELTA, ResultSpec, format_delta, format_value, metric_color, specs_for
 
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .reproduce import reproduce_panel, rerun_verdict
@@ -117,8 +118,8 @@ def results(record: RunRecord, config: Config | None) -> None:
                           format_func=lambda i: "no baseline" if i is None else _label(by_id[i]),
                           key=f"baseline:{record.id}", help="Changes are shown against this run.")
     baseline = by_id.get(chosen) if chosen else None
-    _metrics(record, baseline)
-    _tables(record)
+    _metrics(record, baseline, config)
+    _tables(record, config)
     _figures(record)
     _actions(record, baseline)
     with guarded("Reproduce panel"):
@@ -139,39 +140,43 @@ def _failure(record: RunRecord) -> None:
             st.caption("The notebook's output up to the failure is in the downloads below.")
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _title(name: str, spec: ResultSpec | None) -> str:
+    """The spec's label, else the name made readable (``default_rate`` -> ``Default rate``)."""
+    return spec.label if spec and spec.label else name.replace("_", " ").capitalize()
 
 
-def _metrics(record: RunRecord, baseline: RunRecord | None) -> None:
+def _signed(change: str) -> str:
+    """``change`` as Markdown that shows exactly its text, its leading sign kept bare: ``st.metric`` reads the
+    arrow's direction (and the colour of ``normal``/``inverse``) from a leading minus."""
+    sign = change[:1] if change[:1] in "+-" else ""
+    return sign + text(change[len(sign):])
+
+
+def _metrics(record: RunRecord, baseline: RunRecord | None, config: Config | None) -> None:
+    """A tile per recorded value: its label, the value as its spec says, and the change against
+    ``baseline`` in the same format, green when better and red when worse (grey when unknown)."""
     scalars = {k: v for k, v in record.metrics.items() if not is_table(v)}
     if not scalars:
         return
+    specs = specs_for(record, config)
     st.subheader("Results")
     columns = st.columns(min(4, len(scalars)))
     for index, (name, value) in enumerate(scalars.items()):
-        base = baseline.metrics.get(name) if baseline else None
-        delta = None
-        if _is_number(value) and _is_number(base):
-            change = value - base
-            delta = "0" if change == 0 else ("+" if change > 0 else "") + _number(change)
-        shown = _number(value) if _is_number(value) else text(value if isinstance(value, str) else json.dumps(value))
-        columns[index % len(columns)].metric(text(name.replace("_", " ").capitalize()), shown, delta, border=True,
-                                             delta_color="off",
-                                             help=text(f"{name}; change against run {baseline.id}" if baseline else name))
+        spec = specs.get(name)
+        delta = format_delta(value, baseline.metrics.get(name), spec) if baseline else NO_DELTA
+        against = f"change against run {baseline.id}" if baseline else ""
+        columns[index % len(columns)].metric(
+            text(_title(name, spec)), text(format_value(value, spec)), _signed(delta.text) if delta else None,
+            delta_color=metric_color(delta), delta_arrow="auto" if delta.direction != "none" else "off",
+            delta_description=text(f"{delta.relative} vs baseline") if delta.relative and delta.direction != "none" else None,
+            border=True, help=text(f"{name}; {against}" if against else name))
 
 
-def _number(value: int | float) -> str:
-    """``1,292``, ``0.8746``, ``3,555,220``: readable, never scientific notation for money."""
-    if isinstance(value, int) or abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-def _tables(record: RunRecord) -> None:
+def _tables(record: RunRecord, config: Config | None) -> None:
+    specs = specs_for(record, config)
     for name, value in record.metrics.items():
         if is_table(value):
-            st.subheader(text(name.replace("_", " ").capitalize()))
+            st.subheader(text(_title(name, specs.get(name))))
             st.dataframe(pd.DataFrame(value["data"], columns=value["columns"]), hide_index=True)
 
 

@@ -18,6 +18,8 @@ from . import cli, home_of
 if TYPE_CHECKING:
     from ..records.verdicts import Tolerances
 from .format import metric_summary, relative
+from .format import safe
+from ..results import specs_for, summary
 from .progress import ProgressView
 
 
@@ -77,7 +79,7 @@ def finish(records: list[RunRecord], as_json: bool) -> None:
     for record in records:
         if record.status == "succeeded":
             cached = f" (cached from {record.cache_of})" if record.cache_of else ""
-            line = f"✓ {record.id}  {record.scenario}  {record.duration_s:.2f}s{cached}  {metric_summary(record.metrics)}"
+            line = f"✓ {record.id}  {record.scenario}  {record.duration_s:.2f}s{cached}  {safe(summary(record.metrics, specs_for(record)))}"
             click.echo(line, err=as_json)
         else:
             click.echo(failure_line(record), err=True)
