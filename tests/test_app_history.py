@@ -139,10 +139,16 @@ def test_a_sweep_compares_as_a_chart_runs_as_rows(runs):
     assert not at.exception, at.exception
     chosen = at.selectbox(key="compare-metric")
     assert chosen.value == "approval_rate"  # a result that varies, not n_applications (the same in every run)
-    assert "approval_rate against threshold" in texts(at.subheader)  # a one-number sweep: a chart
+    assert "Approval rate against threshold" in texts(at.subheader)  # a one-number sweep: a chart (the label)
     sheet = next(d.value for d in at.dataframe if "run" in d.value.columns)
     assert list(sheet["threshold"]) == ["0.3", "0.4", "0.5", "0.6"] and len(sheet) == 4
-    assert "% change" in sheet.columns and list(sheet["% change"])[0] in ("—", "+0.0 %", "0.0 %", "+0 %", "0 %")
+    assert list(sheet["Approval rate"]) == ["76.0 %", "68.0 %", "60.0 %", "52.0 %"]  # the config's results: block
+    assert list(sheet["difference in Approval rate"])[1].endswith("8.0 pp")  # formatted like the value: points
+    assert list(sheet["% change"])[1].endswith("10.5 %")
+    at.selectbox(key="compare-metric").set_value("expected_loss").run()
+    assert "Expected loss against threshold" in texts(at.subheader)
+    sheet = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    assert list(sheet["difference in Expected loss"])[3] == "+€0.99 M"  # 0.6 vs 0.3: €1.97 M - €0.99 M
 
 
 def test_two_inputs_differ_so_no_chart_but_differences(runs):

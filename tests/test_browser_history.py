@@ -41,4 +41,4 @@ def test_ticking_rows_picks_runs_to_compare(tmp_path, browser):  # noqa: F811
         page.wait_for_url("**compare=**", timeout=WAIT_MS)
         assert sorted(page.url.split("compare=")[1].split("&")[0].replace("%2C", ",").split(",")) == [
             "500000000000", "500000000020"]
-        page.get_by_text("approval_rate against threshold").wait_for(timeout=WAIT_MS)  # a one-number sweep: a chart
+        page.get_by_text("Approval rate against threshold").wait_for(timeout=WAIT_MS)  # a one-number sweep: a chart
