@@ -218,7 +218,7 @@ def test_compare(module_cli: Callable[..., CliResult], ids: dict[str, Any]) -> N
     assert data["view"]["kind"] == "table" and [r["id"] for r in data["rows"]] == [ids["one"], ids["two"]]
     text = module_cli("compare", ids["one"], ids["two"])
     assert text.code == 0 and text.stdout.split()[:6] == ["run", "scenario", "a", "name", "flag", "total"]
-    assert "total: +1 (+28.6%) from" in text.stdout
+    assert "total: +1 (+28.6 %) from" in text.stdout
     assert module_cli("compare", ids["one"]).code == 2
 
 

@@ -8,6 +8,7 @@ value with quotes, unicode or SQL in it is only ever data.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,9 +90,11 @@ def _value_test(value: Any) -> tuple[str, list[Any]]:
     return "(j.type IN ('array', 'object') AND j.value = json(?))", [json.dumps(value, ensure_ascii=False)]
 
 
-def where(query: RunQuery, resolved_notebook: str | None = None, notebook_name: str | None = None) -> tuple[str, list[Any]]:
+def where(query: RunQuery, resolved_notebook: str | None = None, notebook_name: str | None = None, *,
+          by_suffix: bool = False) -> tuple[str, list[Any]]:
     """The ``WHERE`` clause (``""`` for none) and its arguments; the notebook as an absolute path
-    (``resolved_notebook``) or a bare file name (``notebook_name``, any folder)."""
+    (``resolved_notebook``) or a bare file name (``notebook_name``, any folder; ``by_suffix`` for a
+    read-only schema-1 store, which has no ``notebook_name`` column)."""
     clauses: list[str] = []
     args: list[Any] = []
     if query.since:
@@ -117,7 +120,10 @@ def where(query: RunQuery, resolved_notebook: str | None = None, notebook_name: 
     if resolved_notebook:
         clauses.append("notebook = ?")
         args.append(resolved_notebook)
-    if notebook_name:
+    if notebook_name and by_suffix:
+        clauses.append("substr(notebook, -?) = ?")
+        args += [len(os.sep + notebook_name), os.sep + notebook_name]
+    elif notebook_name:
         clauses.append("notebook_name = ?")
         args.append(notebook_name)
     for name, values in query.params.items():

@@ -372,11 +372,8 @@ class Store:
         if query.notebook and (os.sep in query.notebook or (os.altsep and os.altsep in query.notebook)):
             path = _resolved(query.notebook)
         elif query.notebook:
-            if self.version < 2:
-                raise StoreError(f"{self.db_path} (schema {self.version}) cannot find runs by notebook file name.",
-                                 hint="Give the notebook's path, or open the store once with write access to upgrade it.")
             name = query.notebook
-        clause, args = where(query, path, name)
+        clause, args = where(query, path, name, by_suffix=self.version < 2)
         sql = f"SELECT * FROM runs{clause} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
         with self._connect() as db:
             rows = db.execute(sql, [*args, query.limit or -1, max(0, query.offset)]).fetchall()
