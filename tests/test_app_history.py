@@ -170,3 +170,16 @@ def test_two_inputs_differ_so_no_chart_but_differences(runs):
 def test_default_compare_with(runs, run, expected):
     at = app(run=run)
     assert at.selectbox(key=f"baseline:{run}").value == expected
+
+
+def test_history_url_values_are_data(runs, home):  # noqa: F811
+    store = Store(home)
+    add(store, "0dd000000001", 4, scenario="odd", parameters={**BASE, "threshold": "0.4"}, metrics=metrics(0.4),
+        trigger="cli", user="Zoë O'Brien \"<b>x</b>\"")
+    at = app(history="credit_risk", user="Zoë O'Brien \"<b>x</b>\"")
+    assert table_ids(at) == ["0dd000000001"]
+    assert app(history="credit_risk", param="threshold", value='"0.4"').dataframe[0].value["run"].tolist() == ["0dd000000001"]
+    numbers = app(history="credit_risk", param="threshold", value="0.4").dataframe[0].value["run"].tolist()
+    assert "0dd000000001" not in numbers and "57e550000001" in numbers  # the number 0.4 is not the text "0.4"
+    odd = app(history="credit_risk", status="nope", param="'; DROP TABLE runs; --", value="{bad json")
+    assert not odd.exception and "No runs match these filters." not in texts(odd.info)  # unknown filters: ignored

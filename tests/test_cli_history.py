@@ -196,3 +196,10 @@ def test_compare_two_runs_is_a_table_with_the_change(cli: Callable[..., CliResul
     assert "approval_rate: +0.08 (+13.3 %) from 000000000b to 0000000005" in result.stdout
     data = cli("compare", "000000000ba5", "000000000575", "--json").json()
     assert data["view"]["kind"] == "table" and "differ in 2 inputs" in data["view"]["why"]
+
+
+def test_compare_unknown_result_column_says_what_exists(cli: Callable[..., CliResult]) -> None:
+    result = cli("compare", "--sweep", "threshold_sweep", "--config", CONFIG, "--columns", "defualt_rate")
+    assert result.code == 2
+    assert result.stderr.splitlines() == ["Error: no result 'defualt_rate' in these runs.", "Did you mean 'default_rate'?"]
+    assert cli("compare", "000000000ba5").code == 2 and cli("compare", "--sweep", "x", "000000000ba5").code == 2
