@@ -12,7 +12,7 @@ import pytest
 
 from livedocs_runner.records.store import RunRecord, Store
 
-from .test_app import ROOT, app, home, keep_main_module, shown, texts  # noqa: F401  (fixtures)
+from .test_app import ROOT, app, home, keep_main_module, texts  # noqa: F401  (fixtures)
 
 NOTEBOOK = str((ROOT / "notebooks" / "credit_risk.ipynb").resolve())
 CONFIG = str((ROOT / "configs" / "credit_risk.yaml").resolve())

@@ -12,7 +12,6 @@ import streamlit as st
 
 from livedocs_runner.compare import Comparison, choose_view, compare, is_number
 from livedocs_runner.errors import LivedocsError
-from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
 from livedocs_runner.results import format_delta, format_value, specs_for, title
