@@ -7,6 +7,7 @@ once), ``LIVEDOCS_USER`` (default name recorded with runs). Pages are chosen by 
     ?notebook=credit_risk&threshold=0.4   the form, pre-filled
     ?run=ID                               one run's progress and results
     ?compare=ID1,ID2                      runs side by side
+    ?history=credit_risk&status=failed    a notebook's runs, filtered (see livedocs_ui/history_page.py)
     ?diff=ID1,ID2                         did run 2 reproduce run 1: the verdict and what differs
     ?access=1                             the access log (admins)
 
@@ -35,6 +36,7 @@ from livedocs_ui import identity  # noqa: E402
 from livedocs_ui.access_page import access_page  # noqa: E402
 from livedocs_ui.form_page import catalog_page, notebook_page  # noqa: E402
 from livedocs_ui.history import compare_page  # noqa: E402
+from livedocs_ui.history_page import history_page  # noqa: E402
 from livedocs_ui.reproduce import diff_page  # noqa: E402
 from livedocs_ui.run_page import run_page  # noqa: E402
 from livedocs_ui.safe import callback, guarded, show_flash, text  # noqa: E402
@@ -71,6 +73,8 @@ def page() -> None:
         diff_page(params["diff"].split(","))
     elif params.get("compare"):
         compare_page(params["compare"].split(","))
+    elif params.get("history"):
+        history_page(params["history"])
     elif params.get("notebook"):
         name = params["notebook"]
         if not identity.allowed(Role.VIEWER, name):  # the same page as for a notebook that does not exist

@@ -474,3 +474,25 @@ def test_a_rerun_from_the_app_is_recorded_as_the_verified_user(proxy, home, tmp_
     [logged] = access_log(home, action="rerun")
     assert (logged.user, logged.address, logged.target) == (RUNNER, PROXY, "notebook simple")
     assert rerun_id in logged.detail and original.id in logged.detail
+
+
+def test_the_history_page_answers_by_role(proxy, home):
+    """``?history=NAME``: nobody without a role learns the notebook exists; a viewer sees the runs but may
+    not run them again or export evidence."""
+    run = add_run(home)
+    proxy(NOBODY)
+    hidden, missing = app(history="credit_risk"), app(history="no_such")
+    assert texts(hidden.error) == ["Error: no notebook 'credit_risk' here, or you do not have access to it."]
+    assert texts(missing.error) == ["Error: no notebook 'no_such' here, or you do not have access to it."]
+    assert run.id not in everything(hidden) and not hidden.dataframe
+    assert "notebook credit_risk" in {e.target for e in access_log(home, action="denied")}
+    proxy(VIEWER)
+    at = app(history="credit_risk")
+    assert not at.error and at.dataframe and run.id in at.dataframe[0].value.to_string()
+    at.multiselect(key="h-pick:credit_risk").select(run.id).run()
+    assert at.button(key="h-again:credit_risk").disabled and at.button(key="h-edit:credit_risk").disabled
+    assert "Prepare audit bundle" not in buttons(at)
+    proxy(RUNNER)
+    at = app(history="credit_risk")
+    at.multiselect(key="h-pick:credit_risk").select(run.id).run()
+    assert not at.button(key="h-again:credit_risk").disabled

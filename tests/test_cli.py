@@ -210,12 +210,15 @@ def test_show_text(module_cli: Callable[..., CliResult], ids: dict[str, Any]) ->
 def test_compare(module_cli: Callable[..., CliResult], ids: dict[str, Any]) -> None:
     result = module_cli("compare", ids["one"][:8], ids["two"][:8], "--json")
     assert result.code == 0, result.stderr
-    assert result.json() == {
+    data = result.json()
+    assert {k: data[k] for k in ("runs", "scenarios", "parameters_differ", "parameters_same", "metrics")} == {
         "runs": [ids["one"], ids["two"]], "scenarios": ["one", "two"],
         "parameters_differ": {"a": [1, 2], "name": ["world", "earth"], "flag": [False, True]},
         "parameters_same": {"b": 2.5}, "metrics": {"total": [3.5, 4.5]}}
+    assert data["view"]["kind"] == "table" and [r["id"] for r in data["rows"]] == [ids["one"], ids["two"]]
     text = module_cli("compare", ids["one"], ids["two"])
-    assert text.code == 0 and "Parameters that differ:" in text.stdout and "total" in text.stdout
+    assert text.code == 0 and text.stdout.split()[:6] == ["run", "scenario", "a", "name", "flag", "total"]
+    assert "total: +1 (+28.6 %) from" in text.stdout
     assert module_cli("compare", ids["one"]).code == 2
 
 

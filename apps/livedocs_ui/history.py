@@ -10,17 +10,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from livedocs_runner.compare import compare
+from livedocs_runner.compare import Comparison, choose_view, compare, is_number
 from livedocs_runner.errors import LivedocsError
-from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
-from livedocs_runner.records.store import FINAL, STATUSES, RunRecord
+from livedocs_runner.records.store import FINAL, RunRecord
+from livedocs_runner.results import format_delta, format_value, specs_for, title
 
 from livedocs_runner.access import Role
 
 from . import identity
 from .safe import callback, guarded, public, roots, show_error, text
-from .services import go, link, services
+from .services import find_config, go, link, services
 
 
 MAX_COMPARE = 50  # runs on one comparison page (a link is never a way to make the server do unbounded work)
@@ -35,40 +35,10 @@ def _short(value: Any) -> str:
 
 
 def history(config: Config) -> None:
-    runs = services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000)
-    runs = identity.visible_runs(runs)  # not another config's runs of the same notebook
-    if not runs:
-        st.info("No runs yet. Fill in the form and press Run, or run it from the command line.")
-        return
-    key = config.path.stem if config.path else config.notebook.path.stem
-    cols = st.columns(3)
-    statuses = cols[0].multiselect("Status", STATUSES, key=f"h-status:{key}")
-    triggers = cols[1].multiselect("Started from", sorted({r.trigger for r in runs}), key=f"h-trigger:{key}")
-    query = cols[2].text_input("Search scenario, user or id", key=f"h-text:{key}").strip().lower()
-    shown = [r for r in runs if (not statuses or r.status in statuses) and (not triggers or r.trigger in triggers)
-             and (not query or query in f"{r.scenario} {r.user} {r.id}".lower())]
-    metric_names = list(dict.fromkeys(k for r in shown for k, v in r.metrics.items() if not is_table(v)))[:4]
-    rows = [{"run": r.id, "status": r.status + (" (cached)" if r.cache_of else ""), "scenario": r.scenario,
-             "started (UTC)": (r.started_at or r.created_at)[:19].replace("T", " "),
-             "seconds": r.duration_s, "from": r.trigger, "user": r.user,
-             **{m: _short(r.metrics.get(m)) if m in r.metrics else "" for m in metric_names}} for r in shown]
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
-    st.caption(f"{len(shown)} of {len(runs)} runs.")
-    labels = {r.id: f"{r.id} · {r.scenario} · {r.status}" for r in shown}
-    chosen = st.multiselect("Select runs to open or compare", list(labels), format_func=labels.get,
-                            key=f"h-pick:{key}")
-    left, middle, right = st.columns(3)
-    left.button("Open", key=f"h-open:{key}", disabled=len(chosen) != 1, on_click=callback(go),
-                kwargs={"run": chosen[0] if chosen else None})
-    middle.button("Compare", key=f"h-compare:{key}", disabled=len(chosen) < 2, on_click=callback(go),
-                  kwargs={"compare": ",".join(chosen)})
-    created = {r.id: r.created_at for r in shown}
-    pair = sorted(chosen, key=lambda i: created.get(i, ""))  # the older run is the original
-    right.button("What differs?", key=f"h-diff:{key}", disabled=len(chosen) != 2, on_click=callback(go),
-                 kwargs={"diff": ",".join(pair) if len(pair) == 2 else None},
-                 help="Pick exactly two runs: did the newer one reproduce the older, and what differs.")
-    if chosen and identity.allowed(Role.ADMIN, key):  # evidence export: admins only
-        _audit_bundle(key, chosen)
+    """The History tab: see :mod:`.history_page` (also the ``?history=NAME`` page)."""
+    from .history_page import history as history_tab
+
+    history_tab(config)
 
 
 def _audit_bundle(key: str, chosen: list[str]) -> None:
@@ -117,7 +87,10 @@ def compare_page(ids: list[str]) -> None:
     if any(r.status not in FINAL for r in records):
         wait_for_runs([r.id for r in records])
     result = compare(records)
-    header = [f"{r.id[:7]} · {r.scenario}" for r in records]
+    view = choose_view(result)
+    config = next((c for r in records if r.config and (c := find_config(path=r.config)) is not None), None)
+    specs = specs_for(records[0], config)
+    header = _headers(records)
     st.subheader("Inputs that differ")
     if result.differing:
         st.dataframe(pd.DataFrame({h: [_short(v[i]) for v in result.differing.values()] for i, h in enumerate(header)},
@@ -127,34 +100,81 @@ def compare_page(ids: list[str]) -> None:
     if result.same:
         with st.expander("Inputs that are the same"):
             st.dataframe(pd.DataFrame({"value": [_short(v) for v in result.same.values()]}, index=list(result.same)))
+    metric = view.metric
     if result.metrics:
-        st.subheader("Results side by side")
-        st.dataframe(pd.DataFrame({h: [_short(v[i]) if v[i] is not None else "—" for v in result.metrics.values()]
-                                   for i, h in enumerate(header)}, index=list(result.metrics)))
-    _chart(records, result.differing, result.metrics)
-    cols = st.columns(len(records))
-    for column, record in zip(cols, records):
-        column.button(text(f"Open {record.id[:7]}"), key=f"c-open:{record.id}", on_click=callback(go),
-                      kwargs={"run": record.id})
+        st.subheader("Results")
+        if view.metrics and (len(records) > 2 or view.kind == "chart"):  # one choice for the table and the chart
+            metric = st.selectbox("Result", list(view.metrics), index=list(view.metrics).index(view.metric)
+                                  if view.metric in view.metrics else 0, format_func=lambda m: title(m, specs),
+                                  key="compare-metric", help="Default: a result that differs between the runs.")
+        if len(records) == 2:
+            _pair(records, result, specs, header)
+        else:
+            _sheet(records, result, metric, specs, header)
+    if view.kind == "chart" and metric:
+        _chart(result, view.x or "", metric, specs)
+    elif result.metrics:
+        st.caption(text(f"No chart: {view.why}. A chart is drawn only when the runs differ in exactly one "
+                        "number (a sweep)."))
+    cols = st.columns(min(len(records), 6))
+    for index, record in enumerate(records):
+        cols[index % len(cols)].button(text(f"Open {record.id[:7]}"), key=f"c-open:{record.id}", on_click=callback(go),
+                                       kwargs={"run": record.id})
     st.caption("Link to this comparison:")
     st.code(link(compare=",".join(r.id for r in records)), language=None)
 
 
-def _chart(records: list[RunRecord], differing: dict[str, list[Any]], metrics: dict[str, list[Any]]) -> None:
-    """A metric against a numeric parameter that varies across the runs (a sweep)."""
-    numeric = [p for p, values in differing.items()
-               if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)]
-    numbers = [m for m, values in metrics.items()
-               if any(isinstance(v, int | float) and not isinstance(v, bool) for v in values)]
-    numbers.sort(key=lambda m: len(set(map(str, metrics[m]))) == 1)  # results that vary come first
-    if not numeric or not numbers:
-        return
-    st.subheader("Chart")
-    cols = st.columns(2)
-    param = cols[0].selectbox("Swept input", numeric, key="chart-x")
-    metric = cols[1].selectbox("Result", numbers, key="chart-y")
-    frame = pd.DataFrame({param: differing[param], metric: metrics[metric]}).dropna().sort_values(param)
-    st.line_chart(frame, x=param, y=metric)
+def _headers(records: list[RunRecord]) -> list[str]:
+    """``id · scenario`` per run, made unique (a run given twice in a link, or two runs of one scenario)."""
+    out: list[str] = []
+    for r in records:
+        label = f"{r.id[:7]} · {r.scenario}"
+        out.append(label if label not in out else f"{r.id} · {r.scenario}")
+    return out
+
+
+def _value(value: Any, spec: Any) -> str:
+    return "—" if value is None else format_value(value, spec) if not isinstance(value, str) else _short(value)
+
+
+def _pair(records: list[RunRecord], result: Comparison, specs: dict[str, Any], header: list[str]) -> None:
+    """Two runs: a result per row, both values, the difference and the % change (formatted like the value)."""
+    frame = []
+    for name, values in result.metrics.items():
+        delta = format_delta(values[1], values[0], specs.get(name))
+        frame.append({"result": title(name, specs), header[0]: _value(values[0], specs.get(name)),
+                      header[1]: _value(values[1], specs.get(name)), "difference": delta.text or "—",
+                      "% change": delta.relative or "—"})
+    st.dataframe(pd.DataFrame(frame), hide_index=True, key="compare-pair")
+    st.caption(text(f"Difference and % change: {header[1]} against {header[0]}."))
+
+
+def _sheet(records: list[RunRecord], result: Comparison, metric: str | None, specs: dict[str, Any],
+           header: list[str]) -> None:
+    """Many runs: a run per row, the inputs that differ and every result as columns, and for one result the
+    difference and % change against the first run."""
+    frame = []
+    for index, r in enumerate(records):
+        row: dict[str, Any] = {"run": header[index]}
+        row.update({p: _short(values[index]) for p, values in result.differing.items()})
+        row.update({title(m, specs): _value(values[index], specs.get(m)) for m, values in result.metrics.items()})
+        if metric:
+            delta = format_delta(result.metrics[metric][index], result.metrics[metric][0], specs.get(metric))
+            row[f"difference in {title(metric, specs)}"] = delta.text or "—"
+            row["% change"] = delta.relative or "—"
+        frame.append(row)
+    st.dataframe(pd.DataFrame(frame), hide_index=True, key="compare-sheet")
+    if metric:
+        st.caption(text(f"Difference and % change against the first run, {header[0]}."))
+
+
+def _chart(result: Comparison, x: str, metric: str, specs: dict[str, Any]) -> None:
+    """A result against the one number that varies across the runs (a sweep): the only chart that cannot mix
+    the effects of several inputs."""
+    st.subheader(text(f"{title(metric, specs)} against {x}"))
+    points = [(xv, yv) for xv, yv in zip(result.differing[x], result.metrics[metric]) if is_number(yv)]
+    frame = pd.DataFrame(points, columns=[x, title(metric, specs)]).sort_values(x)
+    st.line_chart(frame, x=x, y=title(metric, specs))
 
 
 @st.fragment(run_every=1.0)

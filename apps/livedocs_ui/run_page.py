@@ -86,21 +86,27 @@ def _cancel(run_id: str) -> None:
 
 def _baseline_candidates(record: RunRecord) -> list[RunRecord]:
     runs = services().store.list(notebook=record.notebook, status="succeeded", limit=200)
+    if record.rerun_of and record.rerun_of not in {r.id for r in runs}:  # its original, whatever became of it
+        try:
+            runs.append(services().store.get(record.rerun_of))
+        except LivedocsError:
+            pass
     return [r for r in identity.visible_runs(runs) if r.id != record.id]
 
 
 def _default_baseline(record: RunRecord, config: Config | None, candidates: list[RunRecord]) -> RunRecord | None:
-    """The latest succeeded run of the config's baseline scenario (same values, or same name)."""
-    if config is None or not config.baseline:
-        return None
-    try:
-        wanted = scenario_params(config, config.baseline)
-    except LivedocsError:
-        wanted = None
-    for run in candidates:
-        if wanted is not None and run.parameters == wanted:
-            return run
-    return next((r for r in candidates if r.scenario == config.baseline), None)
+    """The original of a rerun; else the latest executed (not cached) run of the config's baseline scenario
+    (same values, else same name): :func:`livedocs_runner.compare.default_baseline`."""
+    from livedocs_runner.compare import default_baseline
+
+    wanted = None
+    if config is not None and config.baseline:
+        try:
+            wanted = scenario_params(config, config.baseline)
+        except LivedocsError:
+            wanted = None
+    chosen = default_baseline(record, candidates, baseline=config.baseline if config else None, baseline_params=wanted)
+    return next((r for r in candidates if r.id == chosen), None)
 
 
 def _label(run: RunRecord) -> str:
@@ -217,6 +223,9 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
                    on_click=callback(go), kwargs={"compare": f"{record.id},{baseline.id}" if baseline else None})
     cols[1].button("Edit these inputs", key="edit", on_click=callback(_edit), args=(record,),
                    disabled=not identity.allowed(Role.RUNNER, identity.config_of(record)))
+    from .history_page import edit_caption
+
+    cols[1].caption(edit_caption(record))
     downloads = st.columns(2)
     for column, path, label, mime in ((downloads[0], record.output_notebook, "Download executed notebook", "application/x-ipynb+json"),
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):

@@ -7,10 +7,12 @@ import json
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import InputError, StoreWarning
+from ..outputs import is_table
 from ..records.store import STATUSES, Store
 from . import cli, home_of
 from .format import relative, show_value, table
@@ -35,31 +37,128 @@ def store_warnings() -> Iterator[None]:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
+_FIELDS = {  # the columns `runs` knows besides parameters and results: header, shown value, CSV value
+    "id": ("ID", lambda r: r.id, lambda r: r.id),
+    "status": ("STATUS", lambda r: r.status + (" (cached)" if r.cache_of else ""), lambda r: r.status),
+    "scenario": ("SCENARIO", lambda r: r.scenario, lambda r: r.scenario),
+    "notebook": ("NOTEBOOK", lambda r: Path(r.notebook).name, lambda r: r.notebook),
+    "config": ("CONFIG", lambda r: Path(r.config).name if r.config else None, lambda r: r.config),
+    "started": ("STARTED (UTC)", lambda r: (r.started_at or r.created_at)[:19].replace("T", " "),
+                lambda r: r.started_at or r.created_at),
+    "duration": ("DURATION", lambda r: f"{r.duration_s:.2f}s" if r.duration_s is not None else "-",
+                 lambda r: r.duration_s),
+    "trigger": ("TRIGGER", lambda r: r.trigger, lambda r: r.trigger),
+    "user": ("USER", lambda r: r.user, lambda r: r.user),
+    "cache_of": ("CACHED FROM", lambda r: r.cache_of, lambda r: r.cache_of),
+    "rerun_of": ("RERUN OF", lambda r: r.rerun_of, lambda r: r.rerun_of),
+}
+_DEFAULT = ["id", "status", "scenario", "notebook", "started", "duration", "trigger", "user"]
+_CSV = _DEFAULT + ["config", "cache_of", "rerun_of"]
+
+
+def param_values(items: tuple[str, ...]) -> dict[str, list[Any]]:
+    """``-p NAME=VALUE`` (repeatable; a name given twice: either value) as the values to accept: the text,
+    the JSON value it spells (``0.4``, ``true``, ``["a"]``) and, for a file that exists, its absolute path."""
+    wanted: dict[str, list[Any]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"-p {item[:40]!r} is not NAME=VALUE.", hint="For example: -p threshold=0.4")
+        values = wanted.setdefault(name.strip(), [])
+        values.append(text)
+        try:
+            values.append(json.loads(text))
+        except ValueError:
+            pass
+        with contextlib.suppress(OSError, ValueError):
+            if text and Path(text).exists():
+                values.append(str(Path(text).resolve()))
+    return wanted
+
+
+def _column(name: str, records: list[Any], *, raw: bool = False) -> tuple[str, Any]:
+    """A column's header and value function: a field, else a parameter, else a result."""
+    if name in _FIELDS:
+        header, shown, value = _FIELDS[name]
+        return (name, value) if raw else (header, shown)
+    if any(name in r.parameters for r in records):
+        return name, lambda r: r.parameters.get(name)
+    if any(name in r.metrics for r in records) or not records:
+        return name, lambda r: r.metrics.get(name)
+    from ..errors import did_you_mean
+
+    known = list(_FIELDS) + list(dict.fromkeys(k for r in records for k in [*r.parameters, *r.metrics]))
+    raise InputError(f"--columns: no field, parameter or result {name!r} in these runs.",
+                     hint=did_you_mean(name, known) or f"Columns: {', '.join(known)}.")
+
+
 @cli.command()
 @click.option("--notebook", metavar="PATH",
               help="Only runs of this notebook: a path (exactly that file) or a file name (any folder; case-sensitive).")
+@click.option("--config", metavar="PATH", help="Only runs of this config file.")
 @click.option("--scenario", metavar="NAME", help="Only runs of this scenario.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only runs with this status.")
+@click.option("--since", metavar="WHEN", help="Only runs created on or after WHEN: a date (2026-11-20), a UTC time "
+                                               "(2026-11-20T14:30) or how long ago (30m, 12h, 7d, 2w).")
+@click.option("--until", metavar="WHEN", help="Only runs created before WHEN (a date: up to the end of that day).")
+@click.option("--user", "users", multiple=True, metavar="NAME", help="Only runs by this user (repeatable).")
+@click.option("--trigger", "triggers", multiple=True, metavar="NAME",
+              help="Only runs started this way: cli, app, rerun, ... (repeatable).")
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+              help="Only runs with this parameter value (repeatable; the same name twice: either value).")
+@click.option("--columns", metavar="NAME,...", help="Columns to show: id, status, scenario, notebook, config, started, "
+                                                   "duration, trigger, user, cache_of, rerun_of, and any parameter or "
+                                                   "result name.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--csv", "csv_to", is_flag=False, flag_value="-", default=None, metavar="[FILE]",
+              help="Write CSV to FILE, or to stdout (default columns: the fields, every parameter and result).")
 @click.option("--json", "as_json", is_flag=True, help="Print the records as a JSON list.")
 @click.pass_context
-def runs(ctx: click.Context, notebook: str | None, scenario: str | None, status: str | None, limit: int,
-         as_json: bool) -> None:
+def runs(ctx: click.Context, notebook: str | None, config: str | None, scenario: str | None, status: str | None,
+         since: str | None, until: str | None, users: tuple[str, ...], triggers: tuple[str, ...],
+         params: tuple[str, ...], columns: str | None, limit: int, csv_to: str | None, as_json: bool) -> None:
     """List past runs, newest first."""
+    from ..records.query import RunQuery, when
+
+    query = RunQuery(notebook=notebook, config=config, scenarios=(scenario,) if scenario else (),
+                     statuses=(status,) if status else (), since=when(since) if since else None,
+                     until=when(until, end=True) if until else None, users=users, triggers=triggers,
+                     params=param_values(params), limit=limit)
     store = Store(home_of(ctx))
     with store_warnings():
         store.abandon_stale()
-        records = store.list(notebook=notebook, scenario=scenario, status=status, limit=limit)
+        records = store.query(query)
     if as_json:
         click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
         return
-    if not records:
-        click.echo(f"No runs in {relative(store.home)}.", err=True)
+    if columns:
+        names = [c.strip() for c in columns.split(",") if c.strip()]
+    elif csv_to:
+        names = _CSV + list(dict.fromkeys(k for r in records for k in r.parameters))
+        names += [m for m in dict.fromkeys(k for r in records for k in r.metrics) if m not in names]
+    else:
+        names = _DEFAULT
+    chosen = [_column(n, records, raw=bool(csv_to)) for n in names]
+    if csv_to:
+        from .compare import write_csv
+
+        write_csv(csv_to, names, [[_csv_value(get(r)) for _, get in chosen] for r in records])
         return
-    rows = [[r.id, r.status + (" (cached)" if r.cache_of else ""), r.scenario, Path(r.notebook).name,
-             (r.started_at or r.created_at)[:19].replace("T", " "),
-             f"{r.duration_s:.2f}s" if r.duration_s is not None else "-", r.trigger, r.user] for r in records]
-    click.echo(table(rows, ["ID", "STATUS", "SCENARIO", "NOTEBOOK", "STARTED (UTC)", "DURATION", "TRIGGER", "USER"]))
+    if not records:
+        click.echo(f"No runs in {relative(store.home)}" + (" match." if query != RunQuery(limit=limit) else "."), err=True)
+        return
+    rows = [[_text(get(r)) for _, get in chosen] for r in records]
+    click.echo(table(rows, [h for h, _ in chosen]))
+
+
+def _csv_value(value: Any) -> Any:
+    return f"(table, {len(value['data'])} rows)" if is_table(value) else value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value if isinstance(value, str) else show_value(value, 30)
 
 
 _HOW_USER = {"none": " (not verified: the OS user or a name typed in; auth none)",
@@ -106,30 +205,6 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo(f"Input: {item['path']} ({item.get('size')} bytes, sha256 {item.get('sha256')}, {kept})")
     click.echo(f"Output notebook:  {relative(record.output_notebook)}")
     click.echo(f"Report:           {relative(record.report_html)}")
-
-
-@cli.command()
-@click.argument("run_ids", nargs=-1, required=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.pass_context
-def compare(ctx: click.Context, run_ids: tuple[str, ...], as_json: bool) -> None:
-    """Compare runs: parameters that differ, and metrics side by side."""
-    if len(run_ids) < 2:
-        raise click.UsageError("give at least two run ids to compare.")
-    store = Store(home_of(ctx))
-    from ..compare import compare as compare_runs  # lazy: keeps `livedocs run` start-up light
-
-    result = compare_runs([store.get(r) for r in run_ids])
-    if as_json:
-        click.echo(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
-        return
-    header = [""] + [f"{rid} ({sc})" for rid, sc in zip(result.runs, result.scenarios)]
-    click.echo("Parameters that differ:" if result.differing else "All parameters are the same.")
-    if result.differing:
-        click.echo(table([[k] + [show_value(v) for v in vs] for k, vs in result.differing.items()], header))
-    if result.metrics:
-        click.echo("Metrics:")
-        click.echo(table([[k] + [show_value(v) for v in vs] for k, vs in result.metrics.items()], header))
 
 
 @cli.command()

@@ -28,11 +28,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import RunError, RunNotFound, StoreError, StoreWarning
 from . import journal
 from .migrations import CURRENT, OLDEST_READABLE, newer_store, notebook_name, schema_version, upgrade
+
+if TYPE_CHECKING:
+    from .query import RunQuery
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -356,6 +359,25 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         with self._connect() as db:
             rows = db.execute(sql, args).fetchall()
+        return self._records(rows)
+
+    def query(self, query: RunQuery) -> list[RunRecord]:
+        """Runs matching ``query`` (dates, users, triggers, parameter values...: see :mod:`.query`), newest
+        first, ``query.limit`` of them from ``query.offset`` (a page). ``config`` is a path and ``notebook`` a path
+        or a bare file name, as in :meth:`list`. A damaged record is left out with a :class:`StoreWarning`."""
+        from .query import where
+
+        if query.config:
+            query = dataclasses.replace(query, config=_resolved(query.config))
+        path = name = None
+        if query.notebook and (os.sep in query.notebook or (os.altsep and os.altsep in query.notebook)):
+            path = _resolved(query.notebook)
+        elif query.notebook:
+            name = query.notebook
+        clause, args = where(query, path, name, by_suffix=self.version < 2)
+        sql = f"SELECT * FROM runs{clause} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        with self._connect() as db:
+            rows = db.execute(sql, [*args, query.limit or -1, max(0, query.offset)]).fetchall()
         return self._records(rows)
 
     def _records(self, rows: list[sqlite3.Row]) -> list[RunRecord]:
