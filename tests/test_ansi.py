@@ -1,4 +1,4 @@
-"""No terminal escape codes in what livedocs keeps and shows: plain_text, RunError."""
+"""No terminal escape codes in what livedocs keeps and shows: plain_text, RunError, --json of old records."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from livedocs_runner.cli.format import record_json
 from livedocs_runner.errors import RunError
 from livedocs_runner.plain import plain_line, plain_text
+from livedocs_runner.records.store import RunRecord
 
 ESC = "\x1b"
 
@@ -120,3 +122,14 @@ def test_an_old_record_with_escape_codes_reads_as_plain_text() -> None:
     assert (error.ename, error.evalue, error.cell) == ("ZeroDivisionError", "division by zero", 4)
     assert error.traceback == "---------\nZeroDivisionError: division by zero"
     assert error.describe() == "in cell 4: ZeroDivisionError: division by zero"  # no numbering kept: the index
+
+
+def test_json_of_an_old_record_has_no_escape_codes() -> None:
+    record = RunRecord(id="0123456789ab", notebook="n.ipynb", notebook_sha256="0" * 64, status="failed",
+                       error=dict(OLD_ERROR))
+    dumped = json.dumps(record_json(record), ensure_ascii=False)
+    assert not any(is_control(c) for c in dumped)
+    error = record_json(record)["error"]
+    assert (error["cell"], error["ename"], error["code_cell"]) == (4, "ZeroDivisionError", None)
+    assert record.to_json()["error"] == record.error == OLD_ERROR  # the record itself keeps what was stored
+    assert record_json(RunRecord(id="x", notebook="n", notebook_sha256="0"))["error"] is None

@@ -115,7 +115,7 @@ def test_run_config_scenarios(two: CliResult) -> None:
 @pytest.mark.kernel
 def test_progress_goes_to_stderr(two: CliResult) -> None:
     first, second = (r["id"] for r in two.json())
-    assert f"run {first} one: cell 1 of 5" in two.stderr
+    assert f"run {first} one: code cell 1 of 4" in two.stderr  # the injected cell is not counted
     assert f"run {second} two: succeeded in" in two.stderr
     assert "cell 1 of" not in two.stdout
 

@@ -17,7 +17,7 @@ from . import cli, home_of
 
 if TYPE_CHECKING:
     from ..records.verdicts import Tolerances
-from .format import metric_summary, relative
+from .format import metric_summary, record_json, relative
 from .progress import ProgressView
 
 
@@ -73,7 +73,7 @@ def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions,
 def finish(records: list[RunRecord], as_json: bool) -> None:
     """Print what happened (records as JSON on stdout, or one line each) and set the exit code."""
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([record_json(r) for r in records], indent=2, ensure_ascii=False))
     for record in records:
         if record.status == "succeeded":
             cached = f" (cached from {record.cache_of})" if record.cache_of else ""
@@ -92,15 +92,23 @@ def finish(records: list[RunRecord], as_json: bool) -> None:
 
 
 def failure_line(record: RunRecord) -> str:
-    """``✗ Run 3f2a9c1 (stress) failed in cell 7 (ZeroDivisionError: division by zero). Partial output: ...``
+    """``✗ Run 3f2a9c1 (stress) failed in code cell 5 of 7 ("Score applications"): ZeroDivisionError: division by
+    zero. Partial output: ...`` (cells counted in the analyst's notebook, see ``livedocs_runner.cells``).
 
     One line whatever the error holds (the CLI's only rendering of a :class:`RunError`; ``show`` uses it too).
     """
-    err = RunError.from_json(record.error)
-    where = f" {err.where}" if err and err.where else ""
-    what = error_summary(err)
+    from ..cells import record_error
+
     partial = f" Partial output: {relative(record.output_notebook)}" if record.output_notebook else ""
-    return f"✗ Run {record.id} ({record.scenario}) {record.status}{where} ({what}).{partial}"
+    return f"✗ Run {record.id} ({record.scenario}) {record.status}{failure_text(record_error(record))}.{partial}"
+
+
+def failure_text(err: RunError | None) -> str:
+    """`` in code cell 5 of 7 ("Score applications"): ZeroDivisionError: division by zero``, or
+    `` (DiskFull: ...)`` for a failure outside the notebook's cells: on one line, after the status."""
+    if err is not None and err.where:
+        return " " + " ".join(err.describe().split())
+    return f" ({error_summary(err)})"
 
 
 def error_summary(err: RunError | None) -> str:
