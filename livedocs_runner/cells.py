@@ -88,14 +88,16 @@ def heading(markdown: str) -> str:
 
 
 def leading_comment(source: str) -> str:
-    """The text of the cell's leading ``#`` comment (cell magics skipped), or ``""``."""
+    """The text of the cell's leading ``#`` comment, or ``""``; cell magics and rulers (``# -----``) skipped."""
     for line in source.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("%%"):
             continue
-        if stripped.startswith("#") and not stripped.startswith("#!"):
-            return plain_line(stripped.lstrip("#").strip(), STEP_CHARS)
-        return ""
+        if not stripped.startswith("#") or stripped.startswith("#!"):
+            return ""
+        comment = plain_line(stripped.lstrip("#"), STEP_CHARS)
+        if any(char.isalnum() for char in comment):
+            return comment
     return ""
 
 

@@ -130,6 +130,8 @@ class RunError:
     step: str = ""
 
     def __post_init__(self) -> None:
+        if len(self.traceback) > 4 * TRACEBACK_CHARS:  # escape codes take room: cut with a margin, clean, cut
+            object.__setattr__(self, "traceback", self.traceback[-4 * TRACEBACK_CHARS:])
         for name in ("ename", "evalue", "traceback"):
             object.__setattr__(self, name, plain_text(getattr(self, name)))
         for name in ("first_line", "step"):

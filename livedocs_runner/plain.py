@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import re
 
+# A string's body stops at any control character, so no match can run past the next escape: the
+# work stays linear in the text's length, whatever a notebook puts into an exception's message.
+_BODY = r"[^\x00-\x1f\x7f-\x9f]*"
 _SEQUENCE = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: parameters, intermediates, final byte
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)"  # OSC, ended by BEL or ST
-    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c\n]*(?:\x1b\\|\x9c)"  # DCS, SOS, PM, APC, ended by ST
+    rf"|(?:\x1b\]|\x9d){_BODY}(?:\x07|\x1b\\|\x9c)"  # OSC, ended by BEL or ST
+    rf"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f]){_BODY}(?:\x1b\\|\x9c)"  # DCS, SOS, PM, APC, ended by ST
     r"|\x1b[ -/]*[0-~]"  # any other escape: intermediates, then a final byte
 )
 _NEWLINES = re.compile("\r\n?|[\u2028\u2029]")

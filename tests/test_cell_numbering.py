@@ -81,8 +81,8 @@ def test_the_injected_cell_is_not_counted() -> None:
     ([md_cell("intro"), code_cell("x = 1"), md_cell("## Section"), md_cell("no heading"), code_cell("y = 1")],
      "Section"),
     # a heading above an earlier code cell does not name this one: its leading comment does
-    ([md_cell("x"), code_cell("a = 1"), md_cell("## Load"), code_cell("b = 1"), code_cell("%%time\n\n#  Score it  \nc = 1")],
-     "Score it"),
+    ([md_cell("x"), code_cell("a = 1"), md_cell("## Load"), code_cell("b = 1"),
+      code_cell("%%time\n\n# ---------\n#  Score it  \nc = 1")], "Score it"),  # a ruler is no name
     # no heading, no comment: the first line of code, cut
     ([code_cell("\n\nresult = compute_the_scores_for_every_application_in_the_quarter(df, threshold)\nmore")],
      "result = compute_the_scores_for_every_application_in_the_qu…"),
