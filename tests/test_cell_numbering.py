@@ -17,6 +17,8 @@ from typing import Any
 
 import nbformat
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from livedocs_runner.cells import INJECTED_STEP, Numbering, locate, record_error
 from livedocs_runner.cli.progress import ProgressView, cell_words
@@ -111,6 +113,28 @@ def test_numbering_from_the_notebook_copy_matches_the_executed_notebook() -> Non
             rebuilt = Numbering.of_source(raw_cells, injected=bool(params))
             places = [executed.place(i) for i in range(len(executed.cells))]
             assert places == [rebuilt.place(i) for i in range(len(rebuilt.cells))], (path.name, params)
+
+
+cells_strategy = st.lists(st.builds(
+    lambda kind, source, tags: {"cell_type": kind, "metadata": {"tags": tags}, "source": source},
+    st.sampled_from(["code", "markdown", "raw"]),
+    st.text() | st.lists(st.text(), max_size=3),
+    st.lists(st.sampled_from(["parameters", "injected-parameters", "other"]), max_size=2)), max_size=12)
+
+
+@given(cells_strategy)
+def test_any_notebook_is_numbered_consistently(cells: list[dict[str, Any]]) -> None:
+    numbering = Numbering(cells)
+    places = [numbering.place(i) for i in range(len(cells))]
+    assert all(p is not None for p in places)
+    counted = [p for p in places if p is not None and p.source_cell is not None]
+    assert [p.source_cell for p in counted] == list(range(1, len(counted) + 1))  # injected cells left out
+    codes = [p.code_cell for p in counted if p.code_cell is not None]
+    assert codes == list(range(1, numbering.code_cells + 1))
+    for place in places:
+        assert place is not None
+        for name in (place.step, place.first_line):
+            assert len(name) <= 60 and "\n" not in name and not terminal_codes(name)
 
 
 def test_a_stale_injected_cell_in_the_source_is_dropped_as_when_executed() -> None:
