@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .plain import plain_line, plain_text
+
 TRACEBACK_CHARS = 4000  # the end of a traceback is what explains it; the record keeps no more
 
 
@@ -107,7 +109,12 @@ class RunError:
 
     ``ename`` is the Python exception name from the notebook (``ZeroDivisionError``) or one of
     livedocs' own causes (``Timeout``, ``Cancelled``, ``DeadKernelError``, ``KernelStartError``,
-    ``ReportError``, ``DiskFull``, ``Abandoned`` ...); ``cell`` is the 1-based code cell number.
+    ``ReportError``, ``DiskFull``, ``Abandoned`` ...). Where it happened, for programs and for people:
+    ``cell`` is the 1-based index in the executed notebook (``output.ipynb``, its injected-parameters
+    cell included); ``code_cell`` of ``code_cells`` counts the analyst's own code cells, ``source_cell``
+    all of the analyst's cells (text cells too), ``step`` names the cell and ``first_line`` is its first
+    line (see :mod:`livedocs_runner.cells`). Every text field is plain text (:func:`~livedocs_runner.plain.plain_text`:
+    no terminal escape codes), also when read from a record written before that was so.
 
     Usage: ``RunError(ename="Timeout", evalue="...", cell=3).summary()``
     """
@@ -116,32 +123,59 @@ class RunError:
     evalue: str = ""
     cell: int | None = None
     traceback: str = ""
+    source_cell: int | None = None
+    code_cell: int | None = None
+    code_cells: int | None = None
+    first_line: str = ""
+    step: str = ""
 
     def __post_init__(self) -> None:
+        if len(self.traceback) > 4 * TRACEBACK_CHARS:  # escape codes take room: cut with a margin, clean, cut
+            object.__setattr__(self, "traceback", self.traceback[-4 * TRACEBACK_CHARS:])
+        for name in ("ename", "evalue", "traceback"):
+            object.__setattr__(self, name, plain_text(getattr(self, name)))
+        for name in ("first_line", "step"):
+            object.__setattr__(self, name, plain_line(getattr(self, name)))
         if len(self.traceback) > TRACEBACK_CHARS:
             object.__setattr__(self, "traceback", self.traceback[-TRACEBACK_CHARS:])
 
     @property
     def where(self) -> str:
-        """``"in cell 7"``, or ``""`` when the failure was not in a cell."""
+        """``"in code cell 5 of 7"`` (the analyst's numbering), ``"in cell 7"`` (an older record's index in
+        the executed notebook), or ``""`` when the failure was not in a cell."""
+        if self.code_cell:
+            return f"in code cell {self.code_cell}" + (f" of {self.code_cells}" if self.code_cells else "")
         return f"in cell {self.cell}" if self.cell else ""
 
     def summary(self) -> str:
         """One line: ``ZeroDivisionError: division by zero`` (no location; see :attr:`where`)."""
         return f"{self.ename}: {self.evalue}" if self.evalue else self.ename
 
+    def describe(self) -> str:
+        """``in code cell 5 of 7 ("Score applications"): ZeroDivisionError: division by zero``; the summary alone
+        when the failure was not in a cell."""
+        if not self.where:
+            return self.summary()
+        step = f' ("{self.step}")' if self.step else ""
+        return f"{self.where}{step}: {self.summary()}"
+
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> RunError | None:
-        """Read a record's ``error`` (also the looser dicts older releases stored)."""
+        """Read a record's ``error`` (also the looser dicts older releases stored, without the analyst's numbering)."""
         if not data:
             return None
-        cell = data.get("cell")
+
+        def number(key: str) -> int | None:
+            value = data.get(key)
+            return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
         return cls(ename=str(data.get("ename") or "Error"), evalue=str(data.get("evalue") or ""),
-                   cell=cell if isinstance(cell, int) and not isinstance(cell, bool) else None,
-                   traceback=str(data.get("traceback") or ""))
+                   cell=number("cell"), traceback=str(data.get("traceback") or ""),
+                   source_cell=number("source_cell"), code_cell=number("code_cell"), code_cells=number("code_cells"),
+                   first_line=str(data.get("first_line") or ""), step=str(data.get("step") or ""))
 
 
 class StoreError(InputError):

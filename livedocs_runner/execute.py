@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cells import Numbering, locate
 from .errors import LivedocsError, RunError
 from .inject import parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
@@ -73,7 +74,11 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Progress:
-    """A progress event: ``cell`` of ``cells`` code cells has started (0 before the first)."""
+    """A progress event: code cell ``cell`` of ``cells``, named ``step``, has started (0 before the first).
+
+    Cells are counted in the analyst's notebook: the injected-parameters cell is not one of them
+    (see :mod:`livedocs_runner.cells`).
+    """
 
     run_id: str
     scenario: str
@@ -81,6 +86,7 @@ class Progress:
     cell: int = 0
     cells: int = 0
     elapsed: float = 0.0
+    step: str = ""
 
 
 ProgressFn = Callable[[Progress], None]
@@ -250,7 +256,7 @@ class _Execution:
         self.timed_out = False
         self.done = threading.Event()
         self.cell_index = -1
-        self.code_cells: dict[int, int] = {}
+        self.numbering = Numbering([])
         self.last_save = 0.0
         self.started = 0.0
         self.first_cell_at: float | None = None
@@ -262,7 +268,7 @@ class _Execution:
 
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
         self.nb = nb = parameterize(self.plan.notebook.node, self.plan.parameters, metadata=meta)
-        self.code_cells = {i: k + 1 for k, i in enumerate(i for i, c in enumerate(nb.cells) if c.cell_type == "code")}
+        self.numbering = Numbering(nb.cells)
         self.started = time.monotonic()
         self.record = self.store.update(self.record, status="running", started_at=now())
         self._report_progress("running")
@@ -312,7 +318,7 @@ class _Execution:
         if self.first_cell_at is None:
             self.first_cell_at = time.monotonic()  # the --timeout clock starts here
         self.cell_index = cell_index
-        if cell_index in self.code_cells:
+        if self.numbering.is_analyst_code(cell_index):  # the injected cell is not counted
             self._report_progress("running")
 
     def _on_cell_executed(self, cell: Any, cell_index: int, execute_reply: Any) -> None:
@@ -336,15 +342,18 @@ class _Execution:
 
     def _report_progress(self, status: str) -> None:
         if self.progress is not None:
-            cell = self.code_cells.get(self.cell_index, 0)
-            self.progress(Progress(self.record.id, self.plan.scenario, status, cell, len(self.code_cells),
-                                   time.monotonic() - self.started))
+            numbering = self.numbering
+            cell = numbering.code_cells_started(self.cell_index)
+            step = numbering.step(self.cell_index) if numbering.is_analyst_code(self.cell_index) else ""
+            self.progress(Progress(self.record.id, self.plan.scenario, status, cell, numbering.code_cells,
+                                   time.monotonic() - self.started, step))
 
     # --- outcome --------------------------------------------------------------------------
 
     def _cell_error(self, ename: str, evalue: str, detail: str) -> RunError:
-        return RunError(ename=ename, evalue=evalue, cell=self.cell_index + 1 if self.cell_index >= 0 else None,
-                        traceback=detail)
+        """The error of the cell that was running: ``cell`` in output.ipynb, and the analyst's numbering."""
+        return locate(RunError(ename=ename, evalue=evalue, cell=self.cell_index + 1 if self.cell_index >= 0 else None,
+                               traceback=detail), self.numbering)
 
     def _interrupted(self, exc: BaseException) -> tuple[str, RunError]:
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -384,7 +393,7 @@ class _Execution:
         try:
             metrics, files = collect_outputs(nb, self.run_dir / "outputs")
         except OutputProblem as exc:
-            problems.append(RunError(ename="OutputError", evalue=str(exc), cell=exc.cell))
+            problems.append(locate(RunError(ename="OutputError", evalue=str(exc), cell=exc.cell), self.numbering))
         except Exception as exc:  # noqa: BLE001
             problems.append(write_error(exc, "the run's outputs (figures, metrics.json)"))
         if problems and not metrics:

@@ -37,6 +37,7 @@ class JobStatus:
     elapsed: float = 0.0
     place: int | None = None
     record: RunRecord | None = None  # the final record once the job has ended
+    step: str = ""  # the running cell's name (see livedocs_runner.cells)
 
     @property
     def done(self) -> bool:
@@ -164,7 +165,8 @@ class JobQueue:
         if progress is None:
             return JobStatus(job_id, "running", job.record.scenario)
         elapsed = progress.elapsed + (time.monotonic() - job.progress_at)
-        return JobStatus(job_id, "running", job.record.scenario, progress.cell, progress.cells, elapsed)
+        return JobStatus(job_id, "running", job.record.scenario, progress.cell, progress.cells, elapsed,
+                         step=progress.step)
 
     def _on_progress(self, event: Progress) -> None:
         with self._lock:

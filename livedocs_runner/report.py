@@ -12,18 +12,22 @@ text) can change its structure, whatever it contains.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import nbformat
 from markupsafe import Markup
 from nbconvert import HTMLExporter
 
+from .cells import record_error
 from .errors import RunError
 from .outputs import is_table
+from .plain import plain_text
 from .records.store import RunRecord, atomic_write
 from .results import format_value, specs_for
 
@@ -124,8 +128,32 @@ def warm_up() -> None:
 
 
 def error_text(error: RunError) -> str:
-    """``ZeroDivisionError: division by zero (in cell 4)``: the one-line form of a run error."""
-    return f"{error.summary()} ({error.where})" if error.where else error.summary()
+    """``in code cell 3 of 4 ("Score applications"): ZeroDivisionError: division by zero``: the one-line form of a
+    run error (cells counted in the analyst's notebook, see :mod:`livedocs_runner.cells`)."""
+    return error.describe()
+
+
+def plain_error_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` with its error outputs (traceback, name, value) as plain text, for the report.
+
+    IPython colours tracebacks with ANSI escape codes; the executed notebook keeps them (Jupyter shows
+    the colours), the report shows the traceback as plain text, like the app and the record. Only the
+    cells with an error output are copied.
+    """
+    def has_error(cell: Any) -> bool:
+        return any(o.get("output_type") == "error" for o in cell.get("outputs", []) or [])
+
+    if not any(has_error(c) for c in nb.cells):
+        return nb
+    plain_nb = copy.copy(nb)
+    plain_nb.cells = [copy.deepcopy(c) if has_error(c) else c for c in nb.cells]
+    for cell in plain_nb.cells:
+        for output in cell.get("outputs", []) or []:
+            if output.get("output_type") == "error":
+                output["ename"] = plain_text(output.get("ename", ""))
+                output["evalue"] = plain_text(output.get("evalue", ""))
+                output["traceback"] = [plain_text(line) for line in output.get("traceback", []) or []]
+    return plain_nb
 
 
 def provenance_html(record: RunRecord) -> Markup:
@@ -150,7 +178,7 @@ def provenance_html(record: RunRecord) -> Markup:
         rows.append(("Rerun of", record.rerun_of, ""))
     if record.cache_of:
         rows.append(("Cached result of", record.cache_of, ""))
-    error = RunError.from_json(record.error)
+    error = record_error(record)
     if error is not None:
         rows.append(("Error", error_text(error), ""))
     parameters = [(name, json.dumps(value, ensure_ascii=False)) for name, value in record.parameters.items()]
@@ -180,6 +208,7 @@ def render_report(record: RunRecord, nb: nbformat.NotebookNode | None = None, *,
     """The report's HTML for ``record`` (reads its executed notebook unless ``nb`` is given)."""
     if nb is None:
         nb = nbformat.read(record.output_notebook, as_version=4)
+    nb = plain_error_outputs(nb)
     return _convert(nb, _resources(provenance_html(record), record.title or record.id), with_code=with_code)
 
 

@@ -198,7 +198,7 @@ def test_failed_run_is_explained_plainly(home):
     plan = plan_runs(ROOT / "tests" / "data" / "notebooks" / "broken.ipynb")[0]
     [failed] = run_batch([plan], Store(home), options=RunOptions(trigger="cli"))
     at = app(run=failed.id)
-    assert texts(at.error) == ["This run failed in cell 4 (ZeroDivisionError: division by zero)."]
+    assert texts(at.error) == ['The run stopped at step 3 ("1 / divisor"): ZeroDivisionError: division by zero']
     assert at.expander[0].label == "Technical detail"
     assert "ZeroDivisionError" in at.expander[0].code[0].value
 

@@ -151,7 +151,7 @@ def test_hostile_run_record_is_shown_as_text(project):
                        traceback=f"\x1b[31mValueError\x1b[0m in /srv/secret/lib/x.py: {HOSTILE}").to_json()))
     at = app(run=record.id)
     assert_text_only(at, must_show=4)  # title, caption (user), error, metric label/value, table name
-    assert texts_of(at.error) == [f"This run failed in cell 2 (ValueError: {HOSTILE})."]
+    assert texts_of(at.error) == [f"The run stopped in cell 2: ValueError: {HOSTILE}"]  # no notebook to number it by
     detail = at.expander[0].code[0].value
     assert "\x1b" not in detail and "/srv/secret" not in detail and "x.py" in detail
 

@@ -13,7 +13,7 @@ import livedocs_runner
 
 CORE = ["errors", "params", "inference", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
         "batch", "records.store", "records.environments", "records.verdicts", "outputs", "report", "compare",
-        "provenance", "recording"]
+        "provenance", "recording", "plain", "cells"]
 
 
 def loaded_after(code: str) -> set[str]:

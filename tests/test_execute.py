@@ -91,7 +91,10 @@ def test_a_raising_cell_fails_the_run_and_keeps_partial_output(runs: dict[str, C
     assert outputs_text(nb, 2) == "before\n"
     assert [o.output_type for o in nb.cells[3].outputs] == ["error"]
     assert nb.cells[4].outputs == [] and nb.cells[4].execution_count is None
-    assert f"✗ Run {fails['id']} (fails) failed in cell 4 (ZeroDivisionError: division by zero). Partial output: " in result.stderr
+    # what people read counts the notebook's own code cells (no injected cell) and names the step
+    assert (error["code_cell"], error["code_cells"], error["source_cell"], error["step"]) == (3, 4, 3, "1 / divisor")
+    assert (f"✗ Run {fails['id']} (fails) failed in code cell 3 of 4 (\"1 / divisor\"): ZeroDivisionError: division by "
+            "zero. Partial output: ") in result.stderr
     assert "Error: 1 of 2 run(s) did not succeed." in result.stderr
     assert Path(fails["report_html"]).is_file()
 
@@ -281,7 +284,7 @@ def start_slow(home: Path, *args: str) -> Slow:
     for reader in readers:
         reader.start()
     kernels = until(lambda: kernels_of(psutil.Process(proc.pid)), "the kernel to start")
-    until(lambda: any("cell 4 of 4" in line for line in stderr), "the sleeping cell to start")
+    until(lambda: any("code cell 3 of 3" in line for line in stderr), "the sleeping cell to start")
     return Slow(proc, kernels, stdout, stderr, readers)
 
 

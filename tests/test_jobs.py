@@ -91,7 +91,8 @@ def test_queue_places_progress_and_cancel(store, make_queue):
     second = queue.submit(simple_plan(2), APP)
     third = queue.submit(simple_plan(3), APP)
     running = until(lambda: (s := queue.status(slow)).cells and s.cell == s.cells and s, "the slow run to reach its sleep")
-    assert (running.status, running.cells, running.place) == ("running", 3, None)  # parameters, injected, sleep
+    # the analyst's code cells (parameters, sleep): the injected cell is not counted
+    assert (running.status, running.cells, running.place) == ("running", 2, None)
     assert queue.status(second).place == 1 and queue.status(third).place == 2
     assert [j.id for j in queue.jobs()] == [slow, second, third]
     until(lambda: queue.status(slow).elapsed > running.elapsed, "elapsed time to grow")

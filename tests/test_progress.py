@@ -22,8 +22,8 @@ def test_plain_lines_say_which_run_and_which_cell() -> None:
     view(Progress("aaa", "baseline", "running", 2, 3, 0.2))
     view(Progress("aaa", "baseline", "succeeded", 3, 3, 2.0))
     lines = out.getvalue().splitlines()
-    assert lines[0] == "run aaa baseline: cell 1 of 3"
-    assert lines[1] == "run aaa baseline: cell 2 of 3"
+    assert lines[0] == "run aaa baseline: code cell 1 of 3"
+    assert lines[1] == "run aaa baseline: code cell 2 of 3"
     assert lines[2] == "run aaa baseline: succeeded in 2.0s [1 done, 0 failed, 0 running, 1 queued, ETA 1s]"
     assert "\r" not in out.getvalue()
 
@@ -54,7 +54,7 @@ def test_live_line_rewrites_itself_with_counts() -> None:
     queued(view, "bbb", "stress")
     view(Progress("aaa", "baseline", "running", 2, 5, 0.5))
     text = out.getvalue()
-    assert text.startswith("\r\x1b[2K[0 done, 0 failed, 1 running, 1 queued] aaa baseline: cell 2/5")
+    assert text.startswith("\r\x1b[2K[0 done, 0 failed, 1 running, 1 queued] aaa baseline: code cell 2 of 5")
     assert "\n" not in text
     view(Progress("aaa", "baseline", "failed", 2, 5, 1.0))
     assert view.summary() == "0 done, 1 failed, 0 running, 1 queued, ETA 1s"

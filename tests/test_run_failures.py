@@ -118,7 +118,8 @@ def test_unreadable_outputs_fail_their_run_and_the_batch_goes_on(run_cli: Callab
         assert Path(record["report_html"]).is_file()
     assert "not valid base64" in bad_png["error"]["evalue"]
     shown = run_cli("show", bad_png["id"]).stdout  # the same rendering as the failure line
-    assert "Error:            failed in cell 4 (OutputError: an image/png output is not valid base64" in shown
+    assert ('Error:            failed in code cell 3 of 4 ("if kind == "bad_png":"): OutputError: an image/png '
+            "output is not valid base64") in shown
     assert "has no name" in nameless["error"]["evalue"]
     assert bad_png["metrics"] == {"kind": "bad_png"}  # what could be read is still recorded
     # an output nbformat refuses stops the notebook in that cell

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from livedocs_runner.cells import record_error
 from livedocs_runner.errors import LivedocsError, RunError
 from livedocs_runner.forms import build_form, scenario_params
 from livedocs_runner.outputs import is_table
@@ -66,8 +67,9 @@ def _progress(run_id: str) -> None:
         st.info(f"Waiting for a free worker: {place} ({queue.workers} run at a time).")
         st.progress(0.0)
     else:
-        where = f"cell {status.cell} of {status.cells}" if status.cells else "starting the kernel"
-        st.info(f"Running: {where} · {status.elapsed:.0f} s elapsed")
+        where = f"step {status.cell} of {status.cells}" if status.cells else "starting the kernel"
+        step = f" ({text(status.step)})" if status.cells and status.step else ""
+        st.info(f"Running: {where}{step} · {status.elapsed:.0f} s elapsed")
         st.progress(status.cell / status.cells if status.cells else 0.0)
     if run_id in {j.id for j in queue.jobs()}:
         if identity.may_cancel(services().store.get(run_id)):
@@ -143,11 +145,31 @@ def results(record: RunRecord, config: Config | None) -> None:
                                    for k, v in record.parameters.items()]), hide_index=True)
 
 
+def failure_message(err: RunError) -> str:
+    """``The run stopped at step 5 ("Score applications"): ZeroDivisionError: division by zero`` (plain text).
+
+    A step is one of the analyst's code cells (the injected-parameters cell is not counted), named as
+    :mod:`livedocs_runner.cells` names it; an older record whose notebook is gone names its cell in the
+    executed notebook instead.
+    """
+    what = " ".join(err.summary().split())
+    what = what if len(what) <= 300 else what[:299] + "…"
+    step = f' ("{err.step}")' if err.step else ""
+    if err.code_cell:
+        return f"The run stopped at step {err.code_cell}{step}: {what}"
+    if err.cell:  # an older record whose notebook cannot be read: the index in the executed notebook
+        return f"The run stopped in cell {err.cell}{step}: {what}"
+    return f"The run failed: {what}"
+
+
 def _failure(record: RunRecord) -> None:
-    err = RunError.from_json(record.error) or RunError(ename="Error", evalue="no detail was recorded")
-    where = f" {err.where}" if err.where else ""
-    st.error(text(f"This run failed{where} ({err.summary()})."))
+    err = record_error(record) or RunError(ename="Error", evalue="no detail was recorded")
+    st.error(text(public(failure_message(err), roots())))
     with st.expander("Technical detail"):
+        if err.code_cell:
+            st.caption(text(f"Step {err.code_cell} is code cell {err.code_cell} of {err.code_cells or '?'} in the "
+                            f"notebook (cell {err.source_cell or '?'} counting its text cells), which starts with: "
+                            f"{public(err.first_line, roots()) or '(empty)'}"))
         st.code(clean_traceback(err.traceback, roots()) or err.summary(), language=None)
         if record.output_notebook:
             st.caption("The notebook's output up to the failure is in the downloads below.")

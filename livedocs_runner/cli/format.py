@@ -14,9 +14,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from ..errors import RunError
 from ..outputs import is_table
+
+if TYPE_CHECKING:
+    from ..records.store import RunRecord
 
 # C0 controls but newline (ESC, BEL, CR, BS, TAB ...), DEL, C1 controls (CSI \x9b ...), the Arabic
 # letter mark, left/right marks, line and paragraph separators, bidi embeddings/overrides/isolates,
@@ -73,6 +77,16 @@ class SafeStream:
 def raw_stream(stream: TextIO) -> TextIO:
     """The terminal under a :class:`SafeStream` (or ``stream`` itself): only for text built with :func:`safe`."""
     return stream.raw if isinstance(stream, SafeStream) else stream
+
+
+def record_json(record: RunRecord) -> dict[str, Any]:
+    """A record as ``--json`` prints it: its error as plain text, also for records of older releases, which
+    kept IPython's terminal escape codes in the traceback (the store itself keeps what was written)."""
+    data = record.to_json()
+    error = RunError.from_json(record.error)
+    if error is not None:
+        data["error"] = error.to_json()
+    return data
 
 
 def relative(path: str | Path | None) -> str:

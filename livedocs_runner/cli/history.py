@@ -15,7 +15,7 @@ from ..errors import InputError, StoreWarning
 from ..outputs import is_table
 from ..records.store import STATUSES, Store
 from . import cli, home_of
-from .format import relative, show_value, table
+from .format import record_json, relative, show_value, table
 
 
 @contextlib.contextmanager
@@ -129,7 +129,7 @@ def runs(ctx: click.Context, notebook: str | None, config: str | None, scenario:
         store.abandon_stale()
         records = store.query(query)
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([record_json(r) for r in records], indent=2, ensure_ascii=False))
         return
     if columns:
         names = [c.strip() for c in columns.split(",") if c.strip()]
@@ -173,7 +173,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run's record (RUN_ID may be any unambiguous prefix)."""
     record = Store(home_of(ctx)).get(run_id)
     if as_json:
-        click.echo(json.dumps(record.to_json(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(record_json(record), indent=2, ensure_ascii=False))
         return
     fields = [("Run", record.id), ("Status", record.status), ("Title", record.title), ("Scenario", record.scenario),
               ("Notebook", record.notebook), ("Notebook SHA-256", record.notebook_sha256),
@@ -185,11 +185,10 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if record.cache_of:
         fields.append(("Cached from", record.cache_of))
     if record.error:
-        from ..errors import RunError
-        from .run import error_summary
+        from ..cells import record_error
+        from .run import failure_text
 
-        err = RunError.from_json(record.error)
-        fields.append(("Error", f"{record.status}{' ' + err.where if err and err.where else ''} ({error_summary(err)})"))
+        fields.append(("Error", f"{record.status}{failure_text(record_error(record))}"))
     for key, value in fields:
         click.echo(f"{key + ':':<18}{value}")
     click.echo("Parameters:")

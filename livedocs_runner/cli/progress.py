@@ -15,6 +15,12 @@ from ..records.store import FINAL, RunRecord, Store
 from .format import raw_stream, safe
 
 
+def cell_words(event: Progress) -> str:
+    """``code cell 2 of 5 ("Score applications")``: the analyst's own cells (see ``livedocs_runner.cells``)."""
+    step = f' ("{safe(event.step)}")' if event.step else ""
+    return f"code cell {event.cell} of {event.cells}{step}"
+
+
 class ProgressView:
     """Tracks every run's state from progress events and renders done/failed/running/queued + ETA."""
 
@@ -68,7 +74,7 @@ class ProgressView:
         return text + (f", ETA {eta:.0f}s" if eta is not None else "")
 
     def _render(self, event: Progress, previous: Progress | None) -> None:
-        where = f"cell {event.cell}/{event.cells}" if event.cells else event.status
+        where = cell_words(event) if event.cells else event.status
         if self.live:
             line = f"[{self.summary()}] {event.run_id} {safe(event.scenario)}: {where}"
             width = shutil.get_terminal_size((100, 20)).columns
@@ -84,7 +90,7 @@ class ProgressView:
             if previous is None or previous.status != event.status:
                 self.stream.write(f"run {event.run_id} {name}: started [{self.summary()}]\n")
         elif event.cells and (previous is None or previous.cell != event.cell):
-            self.stream.write(f"run {event.run_id} {name}: cell {event.cell} of {event.cells}\n")
+            self.stream.write(f"run {event.run_id} {name}: {cell_words(event)}\n")
         elif previous is None or previous.status != event.status:
             self.stream.write(f"run {event.run_id} {name}: {event.status}\n")
         self.stream.flush()

@@ -18,8 +18,7 @@ from . import cli, home_of
 
 if TYPE_CHECKING:
     from ..records.verdicts import Tolerances
-from .format import relative
-from .format import safe
+from .format import record_json, relative, safe
 from ..results import specs_for, summary
 from .progress import ProgressView, cache_note
 
@@ -115,7 +114,7 @@ def finish(records: list[RunRecord], as_json: bool, store: Store) -> None:
     """Print what happened (records as JSON on stdout, or one line each, then every report's path) and set the
     exit code."""
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in records], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([record_json(r) for r in records], indent=2, ensure_ascii=False))
     for record in records:
         if record.status == "succeeded":
             took = cache_note(store, record.cache_of) if record.cache_of else f"{record.duration_s:.2f}s"
@@ -144,15 +143,23 @@ def echo_reports(records: list[RunRecord]) -> None:
 
 
 def failure_line(record: RunRecord) -> str:
-    """``✗ Run 3f2a9c1 (stress) failed in cell 7 (ZeroDivisionError: division by zero). Partial output: ...``
+    """``✗ Run 3f2a9c1 (stress) failed in code cell 5 of 7 ("Score applications"): ZeroDivisionError: division by
+    zero. Partial output: ...`` (cells counted in the analyst's notebook, see ``livedocs_runner.cells``).
 
     One line whatever the error holds (the CLI's only rendering of a :class:`RunError`; ``show`` uses it too).
     """
-    err = RunError.from_json(record.error)
-    where = f" {err.where}" if err and err.where else ""
-    what = error_summary(err)
+    from ..cells import record_error
+
     partial = f" Partial output: {relative(record.output_notebook)}" if record.output_notebook else ""
-    return f"✗ Run {record.id} ({record.scenario}) {record.status}{where} ({what}).{partial}"
+    return f"✗ Run {record.id} ({record.scenario}) {record.status}{failure_text(record_error(record))}.{partial}"
+
+
+def failure_text(err: RunError | None) -> str:
+    """`` in code cell 5 of 7 ("Score applications"): ZeroDivisionError: division by zero``, or
+    `` (DiskFull: ...)`` for a failure outside the notebook's cells: on one line, after the status."""
+    if err is not None and err.where:
+        return " " + " ".join(err.describe().split())
+    return f" ({error_summary(err)})"
 
 
 def error_summary(err: RunError | None) -> str:
