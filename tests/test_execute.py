@@ -276,7 +276,7 @@ def start_slow(home: Path, *args: str) -> Slow:
     takes a cell's last output before it starts the next cell)."""
     notebook = write_notebook(home.parent / "slow_after_print.ipynb", [
         ("seconds = 30", ["parameters"]), 'print("started", flush=True)', "import time\ntime.sleep(seconds)"])
-    proc = popen_cli(home, "run", notebook, "--no-cache", *args)
+    proc = popen_cli(home, "run", notebook, "--no-cache", "-v", *args)  # -v: a line per cell without a terminal
     stdout: list[str] = []
     stderr: list[str] = []
     readers = [threading.Thread(target=lambda stream=stream, sink=sink: sink.extend(stream), daemon=True)
