@@ -41,7 +41,10 @@ def history_page(name: str) -> None:
     if config is None or not identity.allowed(Role.VIEWER, name):  # one answer for both, so nothing leaks
         if config is not None:
             identity.record_denied_once(f"notebook {name}", f"view the history of {name}: needs the viewer role")
-        identity.refused(AccessDenied(identity.not_found("notebook", name)))
+        if identity.open_access():
+            st.error(text(f"Error: no notebook {name!r} here."))
+        else:
+            identity.refused(AccessDenied(identity.not_found("notebook", name)))
         return
     st.button(text(f"← {config.title}"), key="back", on_click=callback(go), kwargs={"notebook": name})
     st.title(text(f"History: {config.title}"))
