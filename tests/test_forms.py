@@ -38,8 +38,16 @@ def credit():
     (ParamSpec(name="x", type="date", default="2025-01-06", min="2024-01-01"), "date", {"min": "2024-01-01"}),
     (ParamSpec(name="x", type="str", default="w"), "text", {}),
     (ParamSpec(name="x", type="datetime", default="2025-01-06T10:00:00"), "text", {}),
-    (ParamSpec(name="x", type="list", default=[1, 2]), "json", {}),
-    (ParamSpec(name="x", type="dict", default={"k": 1}), "json", {}),
+    (ParamSpec(name="x", type="list", default=[1, 2]), "lines", {"item_type": "int"}),
+    (ParamSpec(name="x", type="list", default=["a b", "c"]), "lines", {"item_type": "str"}),
+    (ParamSpec(name="x", type="list", default=[1, 2.5]), "lines", {"item_type": "float"}),
+    (ParamSpec(name="x", type="list", default=None), "lines", {"item_type": "str"}),
+    (ParamSpec(name="x", type="list", default=[[1], 2]), "json", {}),  # nested: no one line per item
+    (ParamSpec(name="x", type="list", default=[" padded"]), "json", {}),  # a line would lose the space
+    (ParamSpec(name="x", type="list", default=[True]), "json", {}),
+    (ParamSpec(name="x", type="dict", default={"k": 1}), "pairs", {"item_type": "int"}),
+    (ParamSpec(name="x", type="dict", default={"a:b": 1}), "json", {}),  # the key holds the separator
+    (ParamSpec(name="x", type="dict", default={"k": {"n": 1}}), "json", {}),
     (ParamSpec(name="x", type="any", default=None), "json", {}),
     (ParamSpec(name="x", type="path", default="/etc/passwd"), "fixed", {}),
 ])
@@ -53,7 +61,8 @@ def test_widget_for_each_type(spec, widget, extra):
 def test_labels_and_help_come_from_config_and_comment():
     form = build_form(load_config(SIMPLE).schema)
     assert form.field("a").label == "A" and form.field("a").help == "an int"
-    assert "^[a-z]+$" in form.field("name").help
+    assert "^[a-z]+$" not in form.field("name").help  # a pattern is shown as an example value
+    assert form.field("name").help.endswith("Use a value like a.")
     credit = build_form(load_config(CREDIT).schema)
     assert credit.field("threshold").label == "Approval threshold"
     assert credit.field("threshold").help.startswith("approve when")
@@ -65,9 +74,10 @@ def test_path_within_is_a_picker_of_the_folder_files(credit):
     assert field.widget == "file"
     # the config's pattern keeps the picker to the quarterly CSVs (no README.md, no make_data.py)
     assert field.choices == tuple(sorted(str(p.resolve()) for p in data.glob("loans_*.csv")))
-    assert "loans_2025Q1.csv" in field.choice_labels
+    assert "loans_2025Q1.csv" in field.choice_keys  # what a shared link carries
     assert field.default == str(data / "loans_2026Q3.csv")
-    assert field.label_of(str(data / "loans_2025Q1.csv")) == "loans_2025Q1.csv"
+    assert field.label_of(str(data / "loans_2025Q1.csv")) == "2025 Q1"  # the config's file_label template
+    assert field.key_of(str(data / "loans_2025Q1.csv")) == "loans_2025Q1.csv"
 
 
 def test_form_order_and_defaults_follow_the_parameters_cell(credit):
@@ -109,7 +119,9 @@ def test_form_values_to_params(credit, values, expected):
 @pytest.mark.parametrize("values, message", [
     ({"include_promo": False, "start_date": dt.date(2025, 3, 3)}, None),
     ({"start_date": dt.date(2023, 1, 1)}, "parameter 'start_date' expects a date between 2024-01-01 and 2025-12-22, got '2023-01-01'."),
-    ({"product": "tea"}, "parameter 'product' expects a str from 'espresso_beans', 'filter_coffee', 'cold_brew', 'hot_chocolate', got 'tea' ('tea' is not one of the choices)."),
+    ({"product": "tea"}, "parameter 'product' expects a str from 'Espresso beans' ('espresso_beans'), 'Filter coffee' "
+                         "('filter_coffee'), 'Cold brew' ('cold_brew'), 'Hot chocolate' ('hot_chocolate'), got 'tea' "
+                         "('tea' is not one of the choices)."),
     ({"price_change_pct": 80.0}, "parameter 'price_change_pct' expects a float between -50.0 and 50.0, got '80.0'."),
 ])
 def test_pricing_values(values, message):
@@ -143,7 +155,10 @@ def test_refused_with_exactly_the_cli_message(credit, tmp_path, name, text):
     with pytest.raises(ParameterError) as err:
         form_values_to_params(credit, {name: text})
     shown = f"Error: {CREDIT} (-p): {err.value.message}" + (f"\n{err.value.hint}" if err.value.hint else "")
-    assert shown == cli  # the CLI only adds which target the -p value was given for
+    # the one difference: the form shows a pattern as an example value (here the default file's name)
+    regex = "matching '.*/loans_(?P<year>\\d{4})Q(?P<quarter>\\d)\\.csv'"
+    assert shown == cli.replace(regex, "named like 'loans_2026Q3.csv'")  # the CLI only adds the -p target
+    assert "(?P" not in shown
 
 
 def test_widget_values_are_refused_like_their_cli_text(credit, tmp_path):
@@ -208,8 +223,10 @@ def test_typed_json_for_an_any_parameter_is_parsed(any_and_path, text, value):
 def test_bad_json_for_an_any_parameter_is_refused(any_and_path, text):
     with pytest.raises(ParameterError) as err:
         form_values_to_params(any_and_path, {"x": text})
-    assert err.value.message.startswith("parameter 'x' expects JSON, got ")
-    assert len(err.value.message) < 120  # a long value is quoted truncated
+    assert err.value.message.startswith('parameter \'x\' expects a number, "text in double quotes", true, false, '
+                                        'null, a list like [1, 2] or a dict like {"a": 1}, got ')
+    assert "JSON" not in str(err.value)
+    assert len(err.value.message) < 200  # a long value is quoted truncated
     assert "double quotes" in err.value.hint
 
 
