@@ -218,11 +218,10 @@ def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | N
                 raise fail("'example' shows people a value that fits the 'pattern'; add a `pattern:` (type str or path).")
             if not isinstance(changes["example"], str) or not changes["example"].strip():
                 raise fail(f"'example' must be text, got {quote(changes['example'])}.", "Quote it in YAML.")
-            if kind == "str":
-                unbounded.convert(changes["example"], base=base)
-            elif not matches_path(fields["pattern"], changes["example"]):
+            fits = matches_path if kind == "path" else _fits
+            if not fits(fields["pattern"], changes["example"]):
                 raise fail(f"'example' {quote(changes['example'])} does not fit the pattern.",
-                           "Give a file name the pattern accepts, e.g. the name of one of the files.")
+                           "Give a value the pattern accepts" + (", e.g. the name of one of the files." if kind == "path" else "."))
             fields["example"] = changes["example"]
     except LivedocsError as exc:  # "parameter 'a': 'min' expects an int, got 'low'."
         raise fail(f"'{key}' " + exc.message.removeprefix(f"parameter '{spec.name}' "), exc.hint) from None
@@ -336,6 +335,13 @@ def _file_labels(changes: Mapping[str, Any], kind: str, fields: Mapping[str, Any
             pairs.append((resolved, label.strip()))
         out["file_labels"] = tuple(pairs)
     return out
+
+
+def _fits(pattern: str, text: str) -> bool:
+    try:
+        return matches(pattern, text)
+    except ValueError:
+        return False
 
 
 def matches_path(pattern: str, name: str) -> bool:
