@@ -442,7 +442,10 @@ def _help(spec: ParamSpec, widget: str = "") -> str:
         extra += " Choose at least one." if spec.min_items == 1 else f" Choose at least {spec.min_items}."
     if spec.max_items is not None:
         extra += f" Choose at most {spec.max_items}."
-    return (spec.help + extra).strip()
+    words = spec.help.strip()
+    if words and extra and words[-1] not in ".!?:;)":
+        words += "."  # "regions to include" + " Choose at least one."
+    return (words + extra).strip()
 
 
 def _item_text(value: Any) -> str:

@@ -1,0 +1,124 @@
+"""The form through AppTest: labels not paths, scenario descriptions, a refused empty list, no regex, JSON
+or server path anywhere on the page, and an address that never overrides what the widgets show."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .test_app import ROOT, app, home, keep_main_module, shown, texts  # noqa: F401 - fixtures
+
+SECRET = re.compile(r"JSON|\\d|\(\?P|\.\*|\^\[|regular expression|\.livedocs|" + re.escape(str(ROOT)))
+
+
+def rendered_text(at) -> list[str]:
+    """Every string on the page: each element's and widget's label, help, options, value, placeholder ..."""
+    out: list[str] = []
+
+    def strings(message) -> None:
+        for descriptor, value in message.ListFields():
+            if descriptor.type not in (descriptor.TYPE_MESSAGE, descriptor.TYPE_STRING):
+                continue
+            items = [value] if isinstance(value, str) or hasattr(value, "ListFields") else list(value)
+            if descriptor.type == descriptor.TYPE_MESSAGE:
+                for item in items:
+                    strings(item)
+            elif descriptor.type == descriptor.TYPE_STRING:
+                out.extend(items)
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if proto is not None:
+            strings(proto)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return [shown(s) for s in out if s]
+
+
+@pytest.mark.parametrize("query", [
+    {"notebook": "credit_risk"},
+    {"notebook": "credit_risk", "scenario": "stress"},
+    {"notebook": "credit_risk", "scenario": "q1_2025", "segments": "[]"},
+    {"notebook": "credit_risk", "data_file": "nope.csv"},  # a bad link: the error names no server path
+    {"notebook": "pricing_whatif"},
+    {"notebook": "pricing_whatif", "scenario": "winter_rise", "product": "tea"},
+])
+def test_no_regex_json_or_server_path_anywhere_in_the_form(home, query):
+    at = app(**query)
+    assert not at.exception
+    page = rendered_text(at)
+    assert page and any("Start from scenario" in s for s in page)
+    found = [s for s in page if SECRET.search(s) or str(home) in s]
+    assert not found, found
+
+
+def test_files_and_choices_are_shown_by_label_and_recorded_by_value(home):
+    at = app(notebook="credit_risk")
+    files = at.selectbox(key="field:credit_risk:data_file")
+    assert files.options[:3] == ["2024 Q1", "2024 Q2", "2024 Q3"] and files.options[-1] == "2026 Q3"
+    assert files.value == str(ROOT / "data" / "loans_2026Q3.csv")  # what the run gets
+    assert at.multiselect(key="field:credit_risk:segments").options == ["North", "South", "East", "West"]
+    files.set_value(str(ROOT / "data" / "loans_2025Q1.csv")).run()
+    assert at.query_params["data_file"] == "loans_2025Q1.csv"  # a link names the file, never the server's path
+    pricing = app(notebook="pricing_whatif")
+    assert pricing.selectbox(key="field:pricing_whatif:product").options == [
+        "Espresso beans", "Filter coffee", "Cold brew", "Hot chocolate"]
+
+
+def test_scenario_picker_shows_descriptions(home):
+    at = app(notebook="credit_risk")
+    picker = at.selectbox(key="scenario:credit_risk")
+    assert picker.options[:3] == ["baseline — The latest quarter with today's policy.",
+                                  "stress — A recession - unemployment 3 points higher - with a stricter threshold.",
+                                  "q1_2025 — Today's policy applied to the applications of 2025 Q1."]
+    assert picker.options[3].startswith("threshold_sweep[threshold=0.3] — The same quarter scored")
+    assert "The latest quarter with today's policy." in texts(at.caption)
+    picker.set_value("stress").run()
+    assert "A recession - unemployment 3 points higher - with a stricter threshold." in texts(at.caption)
+
+
+def test_an_empty_list_is_refused_before_running_with_the_reason(home):
+    at = app(notebook="credit_risk")
+    at.multiselect(key="field:credit_risk:segments").set_value([]).run()
+    assert texts(at.error) == ["Error: Regions (parameter 'segments'): choose at least one item; got none."]
+    assert at.button(key="run:credit_risk").disabled
+    assert at.query_params["segments"] == "[]"  # the link still shows what the screen shows
+    at.multiselect(key="field:credit_risk:segments").set_value(["east"]).run()
+    assert not at.error and not at.button(key="run:credit_risk").disabled
+
+
+def test_an_older_address_of_this_page_never_overrides_the_widgets(home):
+    """A rerun request can carry the address the page wrote before the last edit (fast edits)."""
+    at = app(notebook="credit_risk")
+    older = dict(at.query_params)
+    at.slider(key="field:credit_risk:threshold").set_value(0.6).run()
+    assert at.query_params["threshold"] == "0.6"
+    at.query_params.clear()
+    at.query_params.update(older)  # the browser had not yet shown the newer address
+    at.slider(key="field:credit_risk:min_credit_score").set_value(500).run()
+    assert at.slider(key="field:credit_risk:threshold").value == 0.6  # kept
+    assert at.query_params == {**older, "threshold": "0.6", "min_credit_score": "500"}
+
+
+def test_an_address_from_outside_still_fills_in_the_form(home):
+    at = app(notebook="credit_risk")
+    at.slider(key="field:credit_risk:threshold").set_value(0.6).run()
+    at.query_params.clear()
+    at.query_params.update({"notebook": "credit_risk", "scenario": "baseline", "threshold": "0.3"})  # a pasted link
+    at.run()
+    assert at.slider(key="field:credit_risk:threshold").value == 0.3
+
+
+def test_switching_scenarios_back_and_forth_fills_in_each(home):
+    at = app(notebook="credit_risk")
+    at.slider(key="field:credit_risk:min_credit_score").set_value(500).run()
+    picker = at.selectbox(key="scenario:credit_risk")
+    picker.set_value("stress").run()
+    assert at.slider(key="field:credit_risk:threshold").value == 0.4
+    assert at.slider(key="field:credit_risk:min_credit_score").value == 300  # the scenario's, not the edit
+    at.selectbox(key="scenario:credit_risk").set_value("baseline").run()  # an address this page wrote before
+    assert at.slider(key="field:credit_risk:threshold").value == 0.5
+    assert at.query_params == {"notebook": "credit_risk", "scenario": "baseline"}
