@@ -412,3 +412,11 @@ def test_min_items_refused_on_the_command_line_before_running(labelled: Path, tm
     with pytest.raises(ParameterError) as info:
         plan_runs(path, overrides=parse_overrides(["regions=[]"]))
     assert info.value.message.endswith("Regions (parameter 'regions'): choose at least one item; got none.")
+
+
+def test_min_items_refused_by_the_real_cli_before_running(run_cli, home: Path) -> None:
+    from tests.conftest import REPO, run_records
+    result = run_cli("run", REPO / "configs" / "credit_risk.yaml", "-s", "baseline", "-p", "segments=[]")
+    assert (result.code, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines()[0].endswith("Regions (parameter 'segments'): choose at least one item; got none.")
+    assert run_records(home) == []  # nothing ran, nothing was recorded
