@@ -105,6 +105,15 @@ def _remember(name: str, signature: str) -> None:
     st.session_state[f"written:{name}"] = tuple([*written, signature][-HISTORY:])
 
 
+def open_form(name: str, scenario: str, **values: Any) -> None:
+    """Send the user to ``name``'s form filled in with ``values`` (from a callback, e.g. "Edit these inputs").
+
+    The address is forgotten as one this page wrote, so the form reads it even if it wrote the same one earlier.
+    """
+    st.session_state.pop(f"written:{name}", None)
+    go(notebook=name, scenario=scenario, **values)
+
+
 def _widget_value(field: Field, value: Any) -> Any:
     value = field.to_widget(value)
     if field.widget == "fixed":  # shown, never read back: the project-relative path, not the server's
