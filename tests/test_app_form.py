@@ -122,3 +122,29 @@ def test_switching_scenarios_back_and_forth_fills_in_each(home):
     at.selectbox(key="scenario:credit_risk").set_value("baseline").run()  # an address this page wrote before
     assert at.slider(key="field:credit_risk:threshold").value == 0.5
     assert at.query_params == {"notebook": "credit_risk", "scenario": "baseline"}
+
+
+def test_a_plain_list_is_one_item_per_line_and_travels_in_the_link(home, tmp_path, monkeypatch):
+    from .conftest import write_notebook
+    configs = tmp_path / "configs"
+    write_notebook(configs / "lists.ipynb", [('cities = ["Lyon", "Oslo"]  # cities to compare\nweights = {"a": 1}',
+                                              ["parameters"])])
+    (configs / "lists.yaml").write_text("notebook: lists.ipynb\nparameters:\n  cities: {type: list, min_items: 1}\n",
+                                        encoding="utf-8")
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    at = app(notebook="lists")
+    box = at.text_area(key="field:lists:cities")
+    assert box.value == "Lyon\nOslo"
+    assert shown(box.help) == "cities to compare. One item per line. Choose at least one."
+    assert at.text_area(key="field:lists:weights").value == "a: 1"
+    box.set_value("Lyon\nSan Sebastián\n").run()
+    assert not at.error
+    assert at.query_params["cities"] == "Lyon\nSan Sebastián\n"  # the box's text, as shown
+    shared = app(**at.query_params)  # the link in another session: the same box, the same run values
+    assert shared.text_area(key="field:lists:cities").value == "Lyon\nSan Sebastián"
+    shared.text_area(key="field:lists:cities").set_value("\n \n").run()
+    assert texts(shared.error) == ["Error: Cities (parameter 'cities'): choose at least one item; got none."]
+    assert shared.button(key="run:lists").disabled
+    at.text_area(key="field:lists:weights").set_value("a = 1").run()
+    assert texts(at.error) == ["Error: Weights: line 1 ('a = 1') is not written as name: value. Write one entry per "
+                               "line, e.g. 'north: 0.2'."]
