@@ -148,3 +148,33 @@ def test_a_plain_list_is_one_item_per_line_and_travels_in_the_link(home, tmp_pat
     at.text_area(key="field:lists:weights").set_value("a = 1").run()
     assert texts(at.error) == ["Error: Weights: line 1 ('a = 1') is not written as name: value. Write one entry per "
                                "line, e.g. 'north: 0.2'."]
+
+
+def _form_with_an_edit_button():
+    """The credit-risk form under a button that sends the user back to it with threshold 0.6 (as "Edit
+    these inputs" on a tab of the same page would)."""
+    import sys
+    from pathlib import Path
+
+    import streamlit as st
+    sys.path.insert(0, str(Path.cwd() / "apps"))
+    from livedocs_ui.form_page import notebook_page, open_form
+    from livedocs_ui.services import find_config
+
+    st.button("Edit", key="edit", on_click=open_form, args=("credit_risk", "baseline"), kwargs={"threshold": "0.6"})
+    notebook_page("credit_risk", find_config("credit_risk"))
+
+
+def test_open_form_fills_in_an_address_this_page_wrote_before(home, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_function(_form_with_an_edit_button, default_timeout=60)
+    at.query_params.update({"notebook": "credit_risk"})
+    at.run()
+    assert not at.exception, at.exception
+    at.slider(key="field:credit_risk:threshold").set_value(0.6).run()  # the page writes threshold=0.6 ...
+    at.slider(key="field:credit_risk:threshold").set_value(0.7).run()
+    assert at.query_params["threshold"] == "0.7"
+    at.button(key="edit").click().run()  # ... and is then sent to that very address on purpose
+    assert at.slider(key="field:credit_risk:threshold").value == 0.6
+    assert at.query_params["threshold"] == "0.6"
