@@ -199,8 +199,8 @@ def _form(name: str, config: Config) -> None:
     shared = _shared_values(form, values, base)
     url_state = {"notebook": name, "scenario": scenario, **shared}
     _remember(name, _signature(scenario, shared))
-    if st.query_params.to_dict() != url_state:
-        go(**url_state)
+    if st.query_params.to_dict() != url_state:  # one message: never an empty address in between
+        st.query_params.from_dict(url_state)
     try:  # the scenario first: fields the form cannot change (a path without `within:`) keep its values
         params = form_values_to_params(config, values, base=base)
     except LivedocsError as exc:
