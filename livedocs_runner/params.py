@@ -59,6 +59,12 @@ class ParamSpec:
     literal: bool = True  # False when the default is an expression we did not evaluate
     snapshot: bool = True  # a ``path`` input's bytes are kept in the home for exact reruns (config ``snapshot: false``)
     inferred_path: bool = False  # a bare notebook's ``str`` whose default names a file next to it: taken as a path
+    choice_labels: tuple[str, ...] | None = None  # what people see for each of ``choices`` (config ``choices: {v: label}``)
+    example: str | None = None  # a valid value shown instead of ``pattern`` (config ``example:``)
+    min_items: int | None = None  # a ``list`` holds at least this many items
+    max_items: int | None = None  # ... and at most this many
+    file_label: str | None = None  # a ``path`` file's label from the pattern's named groups, e.g. "{year} Q{quarter}"
+    file_labels: tuple[tuple[str, str], ...] | None = None  # (absolute path, label) of files named one by one
 
     @property
     def title(self) -> str:
@@ -75,15 +81,52 @@ class ParamSpec:
             text += f" of at least {low}"
         elif self.max is not None:
             text += f" of at most {high}"
+        if self.min_items is not None or self.max_items is not None:
+            text += " of " + _count_words(self.min_items, self.max_items)
         if self.choices:
-            shown = [quote(c) for c in self.choices[:MAX_CHOICES_SHOWN]]
+            shown = [self._choice_text(i) for i in range(min(len(self.choices), MAX_CHOICES_SHOWN))]
             more = len(self.choices) - len(shown)
             text += " from " + ", ".join(shown) + (f" (and {more} more)" if more else "")
         if self.pattern:
-            text += f" matching {quote(self.pattern)}"
+            text += self._pattern_words()
         if self.within:
             text += f" inside {self.within}"
         return text
+
+    def _choice_text(self, index: int) -> str:
+        """One choice in a message: its label (for a file, only that), else the quoted value."""
+        value = self.choices[index] if self.choices else None
+        label = self.choice_labels[index] if self.choice_labels else None
+        if label is None:
+            return quote(value)
+        return quote(label) if self.type == "path" or label == value else f"{quote(label)} ({quote(value)})"
+
+    def _pattern_words(self) -> str:
+        """The pattern in words: the config's ``example:`` when it has one, else the regular expression.
+
+        An ``example`` of ``""`` (set by the web form when it cannot make one) says neither.
+        """
+        if self.example is None:
+            return f" matching {quote(self.pattern)}"
+        if not self.example:
+            return " in the format its help describes"
+        if self.type == "path":
+            return f" named like {quote(Path(self.example).name or self.example)}"
+        return f" like {quote(self.example)}"
+
+    def count_problem(self, value: Any) -> str | None:
+        """Why a list has too few or too many items (``min_items``/``max_items``), in plain words; else None."""
+        if not isinstance(value, list):
+            return None
+        count = len(value)
+        if self.min_items is not None and count < self.min_items:
+            need = "at least one item" if self.min_items == 1 else f"at least {self.min_items} items"
+        elif self.max_items is not None and count > self.max_items:
+            need = "at most one item" if self.max_items == 1 else f"at most {self.max_items} items"
+        else:
+            return None
+        got = "none" if count == 0 else f"{count}"
+        return f"{self.title} (parameter '{self.name}'): choose {need}; got {got}."
 
     def convert(self, value: Any, *, base: Path | None = None) -> Any:
         """Return ``value`` as this parameter's type, or raise :class:`ParameterError`.
@@ -107,6 +150,9 @@ class ParamSpec:
             problem = f" (cannot check it: {exc.strerror or type(exc).__name__})."
         if problem:
             raise ParameterError(f"parameter '{self.name}' expects {self.describe()}, got {quote(value)}{problem}")
+        count = self.count_problem(typed)
+        if count:
+            raise ParameterError(count)
         return typed
 
     def _violation(self, value: Any) -> str:
@@ -143,12 +189,27 @@ class ParamSpec:
                 out[key] = to_jsonable(getattr(self, key))
         if self.choices is not None:
             out["choices"] = [to_jsonable(c) for c in self.choices]
+        if self.choice_labels is not None:
+            out["choice_labels"] = list(self.choice_labels)
+        for key in ("example", "min_items", "max_items", "file_label"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.file_labels is not None:
+            out["file_labels"] = dict(self.file_labels)
         out["required"] = self.required
         if not self.snapshot:
             out["snapshot"] = False
         if self.inferred_path:
             out["inferred_path"] = True
         return out
+
+
+def _count_words(low: int | None, high: int | None) -> str:
+    if low is not None and high is not None:
+        return f"{low} item" if low == high == 1 else f"{low} items" if low == high else f"{low} to {high} items"
+    if low is not None:
+        return "at least one item" if low == 1 else f"at least {low} items"
+    return "at most one item" if high == 1 else f"at most {high} items"
 
 
 def quote(value: Any) -> str:
@@ -387,8 +448,8 @@ def _parse_structured(value: Any, kind: type) -> Any:
         except ValueError as exc:  # a JSONDecodeError, or an int over the digit limit
             if "digits" in str(exc) and not isinstance(exc, json.JSONDecodeError):
                 raise ValueError(_TOO_LONG_INT) from None
-            example = '[1, 2]' if kind is list else '{"key": 1}'
-            raise ValueError(f"Write it as JSON, e.g. {example}.") from None
+            example = 'a list like [1, 2] or ["north", "south"]' if kind is list else 'a dict like {"north": 1}'
+            raise ValueError(f"Write {example} (text in double quotes).") from None
     if not isinstance(value, kind):
         raise ValueError()
     return check_plain(value)

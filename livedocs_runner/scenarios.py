@@ -41,6 +41,7 @@ class Scenario:
     values: Mapping[str, Any]
     source: Source
     sweep: str | None = None
+    description: str = ""  # ``description:`` in the scenario (or its sweep): shown in the app's scenario picker
 
 
 @dataclass(frozen=True)
@@ -226,8 +227,12 @@ def _scenarios(doc: YamlDoc, schema: Schema) -> list[Scenario]:
     out = []
     for name, values in _mapping(doc, "scenarios").items():
         _check_scenario_name(doc, ("scenarios", name), "scenario")
+        description = ""
+        if isinstance(values, Mapping) and "description" in values and "description" not in schema.names:
+            values = dict(values)
+            description = _description(doc, ("scenarios", name, "description"), values.pop("description"))
         values = _values(doc, ("scenarios", name), values)
-        out.append(Scenario(name, values, _source(doc, "scenarios", name, names=list(values))))
+        out.append(Scenario(name, values, _source(doc, "scenarios", name, names=list(values)), description=description))
     return out
 
 
@@ -259,9 +264,10 @@ def _sweeps(doc: YamlDoc, schema: Schema) -> list[Scenario]:
             raise ConfigError(located(doc.path, doc.line(*keys), f"sweep {quote(sweep)} needs a 'grid:' mapping of parameter -> list of values."),
                               hint="Write e.g. `grid: {threshold: [0.3, 0.5, 0.7]}`.")
         for key in spec:
-            if key not in ("base", "grid"):
+            if key not in ("base", "grid", "description"):
                 raise ConfigError(located(doc.path, doc.line(*keys, key), f"sweep {quote(sweep)}: unknown key {quote(key)}."),
-                                  hint="A sweep has 'grid:' and optionally 'base:'.")
+                                  hint="A sweep has 'grid:' and optionally 'base:' and 'description:'.")
+        description = _description(doc, keys + ("description",), spec.get("description"))
         base_name = spec.get("base")
         base_values: Mapping[str, Any] = {}
         if base_name is not None:
@@ -286,7 +292,8 @@ def _sweeps(doc: YamlDoc, schema: Schema) -> list[Scenario]:
             label = ",".join(f"{n}={_label(v)}" for n, v in point.items())
             values = {**base_values, **point}
             lines = {**{n: doc.line("scenarios", base_name, n) for n in base_values}, **{n: doc.line(*keys, "grid", n) for n in names}}
-            out.append(Scenario(f"{sweep}[{label}]", values, Source(name=str(doc.path), base=doc.path.parent, lines=lines), sweep=sweep))
+            out.append(Scenario(f"{sweep}[{label}]", values, Source(name=str(doc.path), base=doc.path.parent, lines=lines),
+                                sweep=sweep, description=description))
     taken = dict.fromkeys(scenarios)
     for scenario in out:
         if scenario.name in taken:
@@ -295,6 +302,24 @@ def _sweeps(doc: YamlDoc, schema: Schema) -> list[Scenario]:
                               hint="Keep each value once per grid list.")
         taken[scenario.name] = None
     return out
+
+
+MAX_DESCRIPTION_CHARS = 500
+
+
+def _description(doc: YamlDoc, keys: tuple, value: Any) -> str:
+    """A scenario's or sweep's ``description:``: text of at most :data:`MAX_DESCRIPTION_CHARS` characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ConfigError(located(doc.path, doc.line(*keys), f"'description:' must be text, got {quote(value)}."),
+                          hint="Quote it in YAML.")
+    text = " ".join(value.split())
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        raise ConfigError(located(doc.path, doc.line(*keys), f"'description:' is {len(text)} characters long; "
+                                  f"the limit is {MAX_DESCRIPTION_CHARS}."),
+                          hint="Keep it to a sentence or two: it is shown in the scenario picker.")
+    return text
 
 
 def _label(value: Any) -> str:

@@ -13,10 +13,11 @@ from typing import Any
 
 from .errors import ConfigError, LivedocsError, ParameterError, did_you_mean, located
 from .notebook import Notebook
-from .params import TYPES, ParamSpec, check_name, check_pattern, quote
+from .labels import MAX_LABEL_CHARS, group_names, template_fields
+from .params import TYPES, ParamSpec, check_name, check_pattern, matches, quote
 
 REFINEMENT_KEYS = ("type", "min", "max", "choices", "pattern", "label", "help", "required", "within", "default",
-                   "snapshot")
+                   "snapshot", "example", "min_items", "max_items", "file_label", "file_labels")
 
 
 @dataclass(frozen=True)
@@ -197,20 +198,36 @@ def _refine(spec: ParamSpec, changes: Any, *, config: Path | None, line: int | N
             fields["pattern"] = check_pattern(changes["pattern"])
         except ValueError as exc:
             raise fail(f"'pattern' {quote(changes['pattern'])} {exc}") from None
-    unbounded = replace(spec, **fields, min=None, max=None, choices=None)
-    if "choices" in changes and (not isinstance(changes["choices"], list) or not changes["choices"]):
-        raise fail("'choices' must be a non-empty list.", "Write e.g. `choices: [north, south]`.")
+    fields.update(_items_limits(changes, kind, fail))
+    unbounded = replace(spec, **{**fields, "min_items": None, "max_items": None}, min=None, max=None, choices=None,
+                        choice_labels=None)
+    values, labels = _choices(changes["choices"], fail) if "choices" in changes else (None, None)
     key = ""
     try:
         for key in ("min", "max"):
             if key in changes and changes[key] is not None:
                 fields[key] = unbounded.convert(changes[key], base=base)
-        if "choices" in changes:
+        if values is not None:
             key = "choices"
             item = replace(unbounded, type="any") if kind in ("list", "any") else unbounded
-            fields["choices"] = tuple(item.convert(c, base=base) for c in changes["choices"])
+            fields["choices"] = tuple(item.convert(c, base=base) for c in values)
+            fields["choice_labels"] = labels
+        if "example" in changes:
+            key = "example"
+            if kind not in ("str", "path") or "pattern" not in fields:
+                raise fail("'example' shows people a value that fits the 'pattern'; add a `pattern:` (type str or path).")
+            if not isinstance(changes["example"], str) or not changes["example"].strip():
+                raise fail(f"'example' must be text, got {quote(changes['example'])}.", "Quote it in YAML.")
+            fits = matches_path if kind == "path" else _fits
+            if not fits(fields["pattern"], changes["example"]):
+                raise fail(f"'example' {quote(changes['example'])} does not fit the pattern.",
+                           "Give a value the pattern accepts" + (", e.g. the name of one of the files." if kind == "path" else "."))
+            fields["example"] = changes["example"]
     except LivedocsError as exc:  # "parameter 'a': 'min' expects an int, got 'low'."
         raise fail(f"'{key}' " + exc.message.removeprefix(f"parameter '{spec.name}' "), exc.hint) from None
+    if fields.get("choices") and fields.get("min_items", 0) > len(fields["choices"]) and kind == "list":
+        raise fail(f"'min_items' is {fields['min_items']}, but there are only {len(fields['choices'])} choices.")
+    fields.update(_file_labels(changes, kind, fields, base, fail))
     refined = replace(spec, **fields)
     if "default" in changes:
         refined = replace(refined, default=changes["default"], literal=True)
@@ -224,3 +241,113 @@ def _retype_default(spec: ParamSpec, base: Path) -> Any:
         return replace(spec, min=None, max=None, choices=None, pattern=None, within=None).convert(spec.default, base=base)
     except ParameterError:
         return spec.default  # reported when the run resolves its parameters
+
+
+def _choices(raw: Any, fail: Any) -> tuple[list[Any], tuple[str, ...] | None]:
+    """``choices:`` as values and labels: a list of values, a mapping value -> label, or a list of
+    ``{value: ..., label: ...}``. Labels are text, unique, at most :data:`MAX_LABEL_CHARS` long."""
+    example = "Write e.g. `choices: [north, south]` or `choices: {data/loans_2025Q4.csv: \"2025 Q4\"}`."
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, list) and any(isinstance(item, Mapping) for item in raw):
+        pairs = []
+        for item in raw:
+            if not isinstance(item, Mapping) or set(item) != {"value", "label"}:
+                raise fail(f"'choices': every item of a labelled list is {{value: ..., label: ...}}, got {quote(item)}.", example)
+            pairs.append((item["value"], item["label"]))
+    elif isinstance(raw, list):
+        pairs = [(item, None) for item in raw]
+    else:
+        pairs = []
+    if not pairs:
+        kind = "mapping" if isinstance(raw, Mapping) else "list" if isinstance(raw, list) else "list or mapping"
+        raise fail(f"'choices' must be a non-empty {kind}.", example)
+    if all(label is None for _, label in pairs):
+        return [value for value, _ in pairs], None
+    labels = []
+    for value, label in pairs:
+        if not isinstance(label, str) or not label.strip():
+            raise fail(f"'choices': the label of {quote(value)} must be text, got {quote(label)}.", "Quote it in YAML.")
+        if len(label) > MAX_LABEL_CHARS:
+            raise fail(f"'choices': the label {quote(label)} is {len(label)} characters long; the limit is {MAX_LABEL_CHARS}.")
+        if label.strip() in labels:
+            raise fail(f"'choices': the label {quote(label)} is used twice.", "Give each choice its own label.")
+        labels.append(label.strip())
+    return [value for value, _ in pairs], tuple(labels)
+
+
+def _items_limits(changes: Mapping[str, Any], kind: str, fail: Any) -> dict[str, int]:
+    """``min_items``/``max_items`` of a ``list``: whole numbers, at least 0, min not above max."""
+    out: dict[str, int] = {}
+    for key in ("min_items", "max_items"):
+        if key not in changes:
+            continue
+        if kind != "list":
+            raise fail(f"'{key}' only applies to type: list.", "Add `type: list`.")
+        value = changes[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fail(f"'{key}' must be a whole number of items (0 or more), got {quote(value)}.",
+                       f"Write e.g. `{key}: 1`.")
+        out[key] = value
+    if out.get("min_items", 0) > out.get("max_items", out.get("min_items", 0)):
+        raise fail(f"'min_items' ({out['min_items']}) is more than 'max_items' ({out['max_items']}).")
+    return out
+
+
+def _file_labels(changes: Mapping[str, Any], kind: str, fields: Mapping[str, Any], base: Path, fail: Any) -> dict[str, Any]:
+    """``file_label:`` (a template over the pattern's named groups) and ``file_labels:`` (file -> label)."""
+    out: dict[str, Any] = {}
+    for key in ("file_label", "file_labels"):
+        if key in changes and kind != "path":
+            raise fail(f"'{key}' only applies to type: path.", "Add `type: path`.")
+    if "file_label" in changes:
+        template = changes["file_label"]
+        if not isinstance(template, str) or not template.strip():
+            raise fail(f"'file_label' must be text, got {quote(template)}.", 'Write e.g. `file_label: "{year} Q{quarter}"`.')
+        if "pattern" not in fields:
+            raise fail("'file_label' fills its {fields} from the named groups of 'pattern'; add a `pattern:`.",
+                       "Write e.g. `pattern: '.*/loans_(?P<year>\\d{4})Q(?P<quarter>\\d)\\.csv'`.")
+        try:
+            names = template_fields(template)
+        except ValueError as exc:
+            raise fail(f"'file_label' {quote(template)} {exc}") from None
+        groups = group_names(fields["pattern"])
+        for name in names:
+            if name not in groups:
+                known = ", ".join(groups) or "none (name them like (?P<year>\\d{4}))"
+                raise fail(f"'file_label' {quote(template)} uses {{{name}}}, which is not a named group of the pattern.",
+                           f"Named groups: {known}.")
+        out["file_label"] = template
+    if "file_labels" in changes:
+        raw = changes["file_labels"]
+        if not isinstance(raw, Mapping) or not raw:
+            raise fail(f"'file_labels' must map files to labels, got {quote(raw)}.",
+                       'Write e.g. `file_labels: {../data/loans_2025Q4.csv: "2025 Q4"}` (relative to this file).')
+        pairs = []
+        for path, label in raw.items():
+            if not isinstance(label, str) or not label.strip() or len(label) > MAX_LABEL_CHARS:
+                raise fail(f"'file_labels': the label of {quote(path)} must be text of at most {MAX_LABEL_CHARS} "
+                           f"characters, got {quote(label)}.", "Quote it in YAML.")
+            try:
+                resolved = replace(ParamSpec(name="file", type="path"), within=fields.get("within")).convert(path, base=base)
+            except LivedocsError as exc:
+                raise fail("'file_labels': " + exc.message.removeprefix("parameter 'file' "), exc.hint) from None
+            pairs.append((resolved, label.strip()))
+        out["file_labels"] = tuple(pairs)
+    return out
+
+
+def _fits(pattern: str, text: str) -> bool:
+    try:
+        return matches(pattern, text)
+    except ValueError:
+        return False
+
+
+def matches_path(pattern: str, name: str) -> bool:
+    """Whether a file called ``name`` (a bare name or a relative path) can fit a path ``pattern``,
+    which is matched against absolute paths: tried as ``/name`` and as ``name``."""
+    try:
+        return matches(pattern, name) or matches(pattern, "/" + name.lstrip("/"))
+    except ValueError:
+        return False

@@ -298,8 +298,9 @@ def test_form_keeps_a_fixed_path_and_an_untouched_any_value(tmp_path, monkeypatc
     page.text_area(key="field:count:x").set_value('{"k": [1, 2]}').run()
     assert not page.error and page.query_params["x"] == '{"k": [1, 2]}'
     page.text_area(key="field:count:x").set_value("not json").run()
-    assert texts_of(page.error) == ["Error: parameter 'x' expects JSON, got 'not json'. Write a number, "
-                                    '"text in double quotes", true, false, null, [a list] or {"a": "dict"}.']
+    assert texts_of(page.error) == ['Error: parameter \'x\' expects a number, "text in double quotes", true, false, '
+                                    'null, a list like [1, 2] or a dict like {"a": 1}, got \'not json\'. '
+                                    'Put text in "double quotes".']
     assert page.button(key="run:count").disabled
 
 

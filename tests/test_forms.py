@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,16 @@ def credit():
     (ParamSpec(name="x", type="date", default="2025-01-06", min="2024-01-01"), "date", {"min": "2024-01-01"}),
     (ParamSpec(name="x", type="str", default="w"), "text", {}),
     (ParamSpec(name="x", type="datetime", default="2025-01-06T10:00:00"), "text", {}),
-    (ParamSpec(name="x", type="list", default=[1, 2]), "json", {}),
-    (ParamSpec(name="x", type="dict", default={"k": 1}), "json", {}),
+    (ParamSpec(name="x", type="list", default=[1, 2]), "lines", {"item_type": "int"}),
+    (ParamSpec(name="x", type="list", default=["a b", "c"]), "lines", {"item_type": "str"}),
+    (ParamSpec(name="x", type="list", default=[1, 2.5]), "lines", {"item_type": "float"}),
+    (ParamSpec(name="x", type="list", default=None), "lines", {"item_type": "str"}),
+    (ParamSpec(name="x", type="list", default=[[1], 2]), "json", {}),  # nested: no one line per item
+    (ParamSpec(name="x", type="list", default=[" padded"]), "json", {}),  # a line would lose the space
+    (ParamSpec(name="x", type="list", default=[True]), "json", {}),
+    (ParamSpec(name="x", type="dict", default={"k": 1}), "pairs", {"item_type": "int"}),
+    (ParamSpec(name="x", type="dict", default={"a:b": 1}), "json", {}),  # the key holds the separator
+    (ParamSpec(name="x", type="dict", default={"k": {"n": 1}}), "json", {}),
     (ParamSpec(name="x", type="any", default=None), "json", {}),
     (ParamSpec(name="x", type="path", default="/etc/passwd"), "fixed", {}),
 ])
@@ -53,7 +62,8 @@ def test_widget_for_each_type(spec, widget, extra):
 def test_labels_and_help_come_from_config_and_comment():
     form = build_form(load_config(SIMPLE).schema)
     assert form.field("a").label == "A" and form.field("a").help == "an int"
-    assert "^[a-z]+$" in form.field("name").help
+    assert "^[a-z]+$" not in form.field("name").help  # a pattern is shown as an example value
+    assert form.field("name").help.endswith("Use a value like a.")
     credit = build_form(load_config(CREDIT).schema)
     assert credit.field("threshold").label == "Approval threshold"
     assert credit.field("threshold").help.startswith("approve when")
@@ -65,9 +75,10 @@ def test_path_within_is_a_picker_of_the_folder_files(credit):
     assert field.widget == "file"
     # the config's pattern keeps the picker to the quarterly CSVs (no README.md, no make_data.py)
     assert field.choices == tuple(sorted(str(p.resolve()) for p in data.glob("loans_*.csv")))
-    assert "loans_2025Q1.csv" in field.choice_labels
+    assert "loans_2025Q1.csv" in field.choice_keys  # what a shared link carries
     assert field.default == str(data / "loans_2026Q3.csv")
-    assert field.label_of(str(data / "loans_2025Q1.csv")) == "loans_2025Q1.csv"
+    assert field.label_of(str(data / "loans_2025Q1.csv")) == "2025 Q1"  # the config's file_label template
+    assert field.key_of(str(data / "loans_2025Q1.csv")) == "loans_2025Q1.csv"
 
 
 def test_form_order_and_defaults_follow_the_parameters_cell(credit):
@@ -109,7 +120,9 @@ def test_form_values_to_params(credit, values, expected):
 @pytest.mark.parametrize("values, message", [
     ({"include_promo": False, "start_date": dt.date(2025, 3, 3)}, None),
     ({"start_date": dt.date(2023, 1, 1)}, "parameter 'start_date' expects a date between 2024-01-01 and 2025-12-22, got '2023-01-01'."),
-    ({"product": "tea"}, "parameter 'product' expects a str from 'espresso_beans', 'filter_coffee', 'cold_brew', 'hot_chocolate', got 'tea' ('tea' is not one of the choices)."),
+    ({"product": "tea"}, "parameter 'product' expects a str from 'Espresso beans' ('espresso_beans'), 'Filter coffee' "
+                         "('filter_coffee'), 'Cold brew' ('cold_brew'), 'Hot chocolate' ('hot_chocolate'), got 'tea' "
+                         "('tea' is not one of the choices)."),
     ({"price_change_pct": 80.0}, "parameter 'price_change_pct' expects a float between -50.0 and 50.0, got '80.0'."),
 ])
 def test_pricing_values(values, message):
@@ -143,7 +156,10 @@ def test_refused_with_exactly_the_cli_message(credit, tmp_path, name, text):
     with pytest.raises(ParameterError) as err:
         form_values_to_params(credit, {name: text})
     shown = f"Error: {CREDIT} (-p): {err.value.message}" + (f"\n{err.value.hint}" if err.value.hint else "")
-    assert shown == cli  # the CLI only adds which target the -p value was given for
+    # the one difference: the form shows a pattern as an example value (here the default file's name)
+    regex = "matching '.*/loans_(?P<year>\\d{4})Q(?P<quarter>\\d)\\.csv'"
+    assert shown == cli.replace(regex, "named like 'loans_2026Q3.csv'")  # the CLI only adds the -p target
+    assert "(?P" not in shown
 
 
 def test_widget_values_are_refused_like_their_cli_text(credit, tmp_path):
@@ -208,8 +224,10 @@ def test_typed_json_for_an_any_parameter_is_parsed(any_and_path, text, value):
 def test_bad_json_for_an_any_parameter_is_refused(any_and_path, text):
     with pytest.raises(ParameterError) as err:
         form_values_to_params(any_and_path, {"x": text})
-    assert err.value.message.startswith("parameter 'x' expects JSON, got ")
-    assert len(err.value.message) < 120  # a long value is quoted truncated
+    assert err.value.message.startswith('parameter \'x\' expects a number, "text in double quotes", true, false, '
+                                        'null, a list like [1, 2] or a dict like {"a": 1}, got ')
+    assert "JSON" not in str(err.value)
+    assert len(err.value.message) < 200  # a long value is quoted truncated
     assert "double quotes" in err.value.hint
 
 
@@ -315,3 +333,132 @@ def test_file_picker_pattern_that_backtracks_ends_the_listing(tmp_path):
     spec = ParamSpec(name="f", type="path", within=str(folder), pattern=r".*/\d(a|aa)+b")
     field = field_for(spec)  # returns: the slow name ends the listing instead of hanging the page
     assert [Path(f).name for f in field.choices] == ["0ab", "1aab"]
+
+
+# --- plain words: labels, lines, examples (issue 10 item 2) -----------------------------------------
+
+QUARTERS = r".*/loans_(?P<year>\d{4})Q(?P<quarter>\d)\.csv"
+
+
+@pytest.fixture
+def quarters(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("loans_2025Q3.csv", "loans_2025Q4.csv", "old/loans_2025Q4.csv", "notes.txt"):
+        (data / name).parent.mkdir(exist_ok=True)
+        (data / name).write_text("x\n")
+    return data
+
+
+def test_file_labels_from_a_template_and_one_by_one(quarters):
+    spec = ParamSpec(name="f", type="path", within=str(quarters), pattern=QUARTERS, file_label="{year} Q{quarter}",
+                     file_labels=((str(quarters / "loans_2025Q3.csv"), "Summer 2025"),))
+    field = field_for(spec)
+    assert field.choice_keys == ("loans_2025Q3.csv", "loans_2025Q4.csv", "old/loans_2025Q4.csv")
+    # a label given for the file wins; two files with the same label are told apart by their path
+    assert field.choice_labels == ("Summer 2025", "2025 Q4 (loans_2025Q4.csv)", "2025 Q4 (old/loans_2025Q4.csv)")
+    for choice, key, label in zip(field.choices, field.choice_keys, field.choice_labels):
+        assert field.link_text(choice) == key
+        assert field.from_widget(key) == choice and field.from_widget(label) == choice  # old and labelled links
+
+
+def test_path_choices_with_labels_are_a_picker_without_paths(quarters, tmp_path):
+    write = tmp_path / "c.yaml"
+    from tests.conftest import write_notebook
+    write_notebook(tmp_path / "n.ipynb", [('f = "data/loans_2025Q4.csv"', ["parameters"])])
+    write.write_text("notebook: n.ipynb\nparameters:\n  f:\n    type: path\n    choices:\n"
+                     "      data/loans_2025Q4.csv: '2025 Q4'\n      data/old/loans_2025Q4.csv: 'Q4, first delivery'\n")
+    config = load_config(write)
+    field = build_form(config.schema).field("f")
+    assert field.widget == "file"
+    assert [field.label_of(c) for c in field.choices] == ["2025 Q4", "Q4, first delivery"]
+    assert field.choice_keys == ("loans_2025Q4.csv", "old/loans_2025Q4.csv")
+    params = form_values_to_params(config, {"f": "old/loans_2025Q4.csv"})  # a shared link's text
+    assert params["f"] == str(quarters / "old" / "loans_2025Q4.csv")
+    assert form_values_to_params(config, {"f": "Q4, first delivery"})["f"] == params["f"]
+
+
+def test_labelled_choices_show_labels_and_links_carry_values(credit):
+    field = build_form(credit.schema).field("segments")
+    assert [field.label_of(c) for c in field.choices] == ["North", "South", "East", "West"]
+    assert field.link_text(["north", "east"]) == '["north", "east"]'
+    assert form_values_to_params(credit, {"segments": field.link_text(["north", "east"])})["segments"] == ["north", "east"]
+
+
+@pytest.mark.parametrize("spec, text, value", [
+    (ParamSpec(name="x", type="list", default=["a"]), "north\n  south  \n\n", ["north", "south"]),
+    (ParamSpec(name="x", type="list", default=["a"]), "007\n1.5", ["007", "1.5"]),  # text stays text
+    (ParamSpec(name="x", type="list", default=[1]), "1\n-2\n", [1, -2]),
+    (ParamSpec(name="x", type="list", default=[1.5]), "1\n2.5", [1, 2.5]),
+    (ParamSpec(name="x", type="list", default=[1]), "", []),
+    (ParamSpec(name="x", type="list", default=["a"]), '["a", "b c"]', ["a", "b c"]),  # a whole list still reads
+    (ParamSpec(name="x", type="dict", default={"north": 0.2}), "north: 0.25\nsouth:1", {"north": 0.25, "south": 1}),
+    (ParamSpec(name="x", type="dict", default={"n": "a"}), "n: a: b", {"n": "a: b"}),
+    (ParamSpec(name="x", type="dict", default={"n": 1}), '{"k": 2}', {"k": 2}),
+])
+def test_lines_and_pairs_read_like_a_person_writes(spec, text, value):
+    field = field_for(spec, spec.default)
+    assert field.widget in ("lines", "pairs")
+    assert spec.convert(field.from_widget(text)) == value
+    assert spec.convert(field.from_widget(field.to_widget(value))) == value  # and round-trip
+
+
+@pytest.mark.parametrize("spec, text, message", [
+    (ParamSpec(name="x", type="list", label="Limits", default=[1]), "1\nten", "Limits: line 2 ('ten') is not a whole number."),
+    (ParamSpec(name="x", type="list", label="Rates", default=[0.5]), "0.5\nnan", "Rates: line 2 ('nan') is not a number."),
+    (ParamSpec(name="x", type="dict", label="Weights", default={"a": 1}), "a 1", "Weights: line 1 ('a 1') is not written as name: value."),
+    (ParamSpec(name="x", type="dict", label="Weights", default={"a": 1}), ": 1", "Weights: line 1 (': 1') is not written as name: value."),
+])
+def test_lines_and_pairs_refuse_plainly(spec, text, message):
+    with pytest.raises(ParameterError) as err:
+        field_for(spec, spec.default).from_widget(text)
+    assert err.value.message == message
+
+
+REGEX_OR_CODE = re.compile(r"JSON|\\d|\(\?P|\[\^|\.\*|\^\[|\$'|regular expression|pattern")
+
+
+@pytest.mark.parametrize("spec", [
+    ParamSpec(name="x", type="str", pattern=r"[A-Z]{2}-\d", help="Region code."),
+    ParamSpec(name="x", type="str", pattern=r"[A-Z]{2}-\d", example="EU-1"),
+    ParamSpec(name="x", type="str", pattern=r"\p{Lu}+"),  # no example can be made: the help says nothing of it
+    ParamSpec(name="x", type="path", within="/tmp", pattern=QUARTERS),
+    ParamSpec(name="x", type="list", default=[1]),
+    ParamSpec(name="x", type="list", default=[[1]]),
+    ParamSpec(name="x", type="dict", default={"a": {"b": 1}}),
+    ParamSpec(name="x", type="any"),
+    ParamSpec(name="x", type="datetime", default="2025-01-01T00:00:00"),
+])
+def test_help_never_shows_a_regex_or_json(spec):
+    field = field_for(spec, spec.default)
+    assert not REGEX_OR_CODE.search(field.help), field.help
+
+
+def test_help_gives_an_example_and_the_item_count():
+    assert field_for(ParamSpec(name="x", type="str", pattern=r"[A-Z]{2}-\d", example="EU-1", help="Region.")).help == (
+        "Region. Use a value like EU-1.")
+    assert field_for(ParamSpec(name="x", type="str", pattern=r"[A-Z]{2}-\d")).help == "Use a value like AA-0."
+    spec = ParamSpec(name="x", type="list", choices=("a", "b"), min_items=1, max_items=2, help="Pick.")
+    field = field_for(spec, ["a"])
+    assert field.help == "Pick. Choose at least one. Choose at most 2." and field.max_items == 2
+
+
+def test_the_form_refuses_a_pattern_with_an_example_never_the_regex(tmp_path):
+    from tests.conftest import write_notebook
+    write_notebook(tmp_path / "n.ipynb", [('code = "EU-1"\nother = "x"', ["parameters"])])
+    (tmp_path / "c.yaml").write_text("notebook: n.ipynb\nparameters:\n  code: {pattern: '[A-Z]{2}-\\d', example: EU-1}\n"
+                                     "  other: {pattern: '\\p{Lu}+', default: X}\n")
+    config = load_config(tmp_path / "c.yaml")
+    for values, message in [({"code": "eu"}, "parameter 'code' expects a str like 'EU-1', got 'eu'."),
+                            ({"other": "x"}, "parameter 'other' expects a str in the format its help describes, got 'x'.")]:
+        with pytest.raises(ParameterError) as err:
+            form_values_to_params(config, values)
+        assert err.value.message == message
+
+
+def test_every_field_of_the_demo_configs_reads_plainly(credit):
+    for config in (credit, load_config(PRICING)):
+        for field in build_form(config.schema).fields:
+            assert not REGEX_OR_CODE.search(field.help), field.help
+            for label in field.choice_labels:
+                assert "/" not in label and not label.endswith(".csv"), label  # labels, not paths

@@ -209,10 +209,10 @@ CONVERT_BAD = [
     (spec("date"), "05/05/2025", "parameter 'p' expects a date, got '05/05/2025'.", "Use YYYY-MM-DD."),
     (spec("date"), "2025-13-01", "parameter 'p' expects a date, got '2025-13-01'.", "Use YYYY-MM-DD."),
     (spec("datetime"), "noon", "parameter 'p' expects a datetime, got 'noon'.", "Use YYYY-MM-DDTHH:MM:SS."),
-    (spec("list"), "1, 2", "parameter 'p' expects a list, got '1, 2'.", "Write it as JSON, e.g. [1, 2]."),
+    (spec("list"), "1, 2", "parameter 'p' expects a list, got '1, 2'.", 'Write a list like [1, 2] or ["north", "south"] (text in double quotes).'),
     (spec("list"), '{"a": 1}', "parameter 'p' expects a list, got '{\"a\": 1}'.", None),
     (spec("list"), "[NaN]", "parameter 'p' expects a list, got '[NaN]'.", "Use a finite number."),
-    (spec("dict"), "k=1", "parameter 'p' expects a dict, got 'k=1'.", 'Write it as JSON, e.g. {"key": 1}.'),
+    (spec("dict"), "k=1", "parameter 'p' expects a dict, got 'k=1'.", 'Write a dict like {"north": 1} (text in double quotes).'),
     (spec("dict"), "[1]", "parameter 'p' expects a dict, got '[1]'.", None),
     (spec("any"), float("nan"), "parameter 'p' expects an any, got nan.", "Use a finite number."),
     (spec("any"), object, "parameter 'p' expects an any, got <class 'object'>.",
@@ -392,3 +392,103 @@ def test_defaults_that_are_not_plain_data_are_left_to_the_notebook(source: str, 
 def test_tuple_defaults_become_lists_all_the_way_down() -> None:
     (spec,) = infer("x = (1, (2, 3), {'k': (4,)})")
     assert (spec.type, spec.default, spec.literal) == ("list", [1, [2, 3], {"k": [4]}], True)
+
+
+# --- plain words: labelled choices, examples, item counts (issue 10 item 2) -----------------------
+
+LISTED = dict(name="regions", type="list", label="Regions", choices=("north", "south", "east"))
+
+
+@pytest.mark.parametrize("spec, value, message", [
+    (ParamSpec(**LISTED, min_items=1), [], "Regions (parameter 'regions'): choose at least one item; got none."),
+    (ParamSpec(**LISTED, min_items=2), ["north"], "Regions (parameter 'regions'): choose at least 2 items; got 1."),
+    (ParamSpec(**LISTED, max_items=1), ["north", "south"], "Regions (parameter 'regions'): choose at most one item; got 2."),
+    (ParamSpec(**LISTED, max_items=2), '["north", "south", "east"]',
+     "Regions (parameter 'regions'): choose at most 2 items; got 3."),
+    (ParamSpec(name="tags", type="list", min_items=1), "[]", "Tags (parameter 'tags'): choose at least one item; got none."),
+    (ParamSpec(**LISTED, min_items=1), ["west"], "parameter 'regions' expects a list of at least one item from 'north', "
+                                                 "'south', 'east', got ['west'] ('west' is not one of the choices)."),
+    (ParamSpec(name="code", type="str", pattern=r"[A-Z]{2}-\d", example="EU-1"), "eu-1",
+     "parameter 'code' expects a str like 'EU-1', got 'eu-1'."),
+    (ParamSpec(name="code", type="str", pattern=r"[A-Z]{2}-\d"), "eu-1",
+     "parameter 'code' expects a str matching '[A-Z]{2}-\\d', got 'eu-1'."),  # the CLI without an example
+    (ParamSpec(name="code", type="str", pattern=r"[A-Z]{2}-\d", example=""), "eu-1",
+     "parameter 'code' expects a str in the format its help describes, got 'eu-1'."),
+    (ParamSpec(name="code", type="str", choices=("EU-1", "US-1"), choice_labels=("Europe", "United States")), "UK-1",
+     "parameter 'code' expects a str from 'Europe' ('EU-1'), 'United States' ('US-1'), got 'UK-1' "
+     "('UK-1' is not one of the choices)."),
+    (ParamSpec(name="f", type="path", choices=("/d/loans_2025Q4.csv",), choice_labels=("2025 Q4",)), "/d/x.csv",
+     "parameter 'f' expects a path from '2025 Q4', got '/d/x.csv' ('/d/x.csv' is not one of the choices)."),
+])
+def test_plain_refusals(spec: ParamSpec, value: Any, message: str) -> None:
+    with pytest.raises(ParameterError) as info:
+        spec.convert(value)
+    assert info.value.message == message
+
+
+@pytest.mark.parametrize("spec, value", [
+    (ParamSpec(**LISTED, min_items=1, max_items=2), ["north"]),
+    (ParamSpec(**LISTED, min_items=1, max_items=2), ["north", "east"]),
+    (ParamSpec(**LISTED, min_items=0), []),
+    (ParamSpec(**LISTED), []),  # no min_items: an empty list is a value like any other
+    (ParamSpec(name="code", type="str", pattern=r"[A-Z]{2}-\d", example="EU-1"), "US-2"),
+])
+def test_plain_constraints_accept(spec: ParamSpec, value: Any) -> None:
+    assert spec.convert(value) == value
+
+
+@pytest.mark.parametrize("low, high, words", [
+    (1, None, "a list of at least one item"), (2, None, "a list of at least 2 items"), (None, 1, "a list of at most one item"),
+    (None, 3, "a list of at most 3 items"), (1, 1, "a list of 1 item"), (2, 2, "a list of 2 items"), (1, 3, "a list of 1 to 3 items"),
+])
+def test_item_counts_in_words(low: int | None, high: int | None, words: str) -> None:
+    assert ParamSpec(name="x", type="list", min_items=low, max_items=high).describe() == words
+
+
+# --- label templates and examples (livedocs_runner.labels) -----------------------------------------
+
+@pytest.mark.parametrize("template, values, label", [
+    ("{year} Q{quarter}", {"year": "2025", "quarter": "4"}, "2025 Q4"),
+    ("{{{year}}}", {"year": "2025"}, "{2025}"),
+    ("Q{quarter} ({missing})", {"quarter": "1", "missing": None}, "Q1 ()"),
+    ("{a}", {"a": "x" * 200}, "x" * 77 + "..."),
+    ("{a}  {b}", {"a": "one\n", "b": "two"}, "one two"),  # whitespace folded: a label is one line
+])
+def test_fill(template: str, values: dict, label: str) -> None:
+    from livedocs_runner.labels import fill
+    assert fill(template, values) == label
+
+
+@pytest.mark.parametrize("template, error", [
+    ("{year.__class__}", "has the field {year.__class__}"),
+    ("{year[0]}", "has the field {year[0]}"),
+    ("{0}", "has the field {0}"),
+    ("{}", "has the field {}"),
+    ("{year!r}", "has the field {year!r}"),
+    ("{year:>10}", "has the field {year:>10}"),
+    ("Q{quarter", "has a lone '{'"),
+    ("Q}", "has a lone '}'"),
+    ("x" * 201, "the limit is 200"),
+])
+def test_templates_are_names_only(template: str, error: str) -> None:
+    from livedocs_runner.labels import template_fields
+    with pytest.raises(ValueError, match=re.escape(error)):
+        template_fields(template)
+
+
+@pytest.mark.parametrize("pattern, example", [
+    (r"[A-Z]{2}-\d", "AA-0"),
+    (r"^[a-z]+$", "a"),
+    (r"\d{4}-\d{2}-\d{2}", "0000-00-00"),
+    (r"(EU|US)-\d+", "EU-0"),
+    (r"[^0-9]x", "ax"),
+    (r"(?P<a>ab)-(?P=a)", "ab-ab"),
+    (r"v\d+(\.\d+)?", "v0"),
+    (r"\w+@\w+\.com", "a@a.com"),
+    (r"a{100}", None),  # longer than an example should be
+    (r"\p{L}+", None),  # regex-only syntax: no example, never a wrong one
+    (r"(?=x)y", None),  # the built text does not match: not offered
+])
+def test_example_for(pattern: str, example: str | None) -> None:
+    from livedocs_runner.labels import example_for
+    assert example_for(pattern) == example

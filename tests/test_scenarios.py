@@ -275,3 +275,148 @@ def test_warm_imports_from_the_notebook_are_module_names_only(tmp_path: Path) ->
     assert config.notebook.top_level_imports() == ("os", "numpy.linalg", "collections")
     (plan,) = plan_runs(config)
     assert plan.warm_imports == ("os", "numpy.linalg", "collections")
+
+
+# --- plain words for the form: labels, examples, item counts, descriptions (issue 10 item 2) -------
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    """A notebook with a list, a text code and a data file, next to a data folder of quarterly CSVs."""
+    for name in ("loans_2025Q3.csv", "loans_2025Q4.csv", "notes.txt"):
+        (tmp_path / "data" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "data" / name).write_text("x\n", encoding="utf-8")
+    return write_notebook(tmp_path / "labelled.ipynb", [(
+        'regions = ["north", "south"]\ncode = "EU-1"\ndata_file = "data/loans_2025Q4.csv"\ndescription = "x"',
+        ["parameters"])])
+
+
+PATTERN = r"'.*/loans_(?P<year>\d{4})Q(?P<quarter>\d)\.csv'"
+
+
+@pytest.mark.parametrize("text, message, hint", [
+    ("parameters:\n  regions: {type: list, min_items: 0.5}\n",
+     "line 3: parameter 'regions': 'min_items' must be a whole number of items (0 or more), got 0.5.", "`min_items: 1`"),
+    ("parameters:\n  regions: {type: list, max_items: -1}\n",
+     "line 3: parameter 'regions': 'max_items' must be a whole number of items (0 or more), got -1.", None),
+    ("parameters:\n  regions: {type: list, min_items: true}\n",
+     "line 3: parameter 'regions': 'min_items' must be a whole number of items (0 or more), got True.", None),
+    ("parameters:\n  regions: {type: list, min_items: 3, max_items: 2}\n",
+     "line 3: parameter 'regions': 'min_items' (3) is more than 'max_items' (2).", None),
+    ("parameters:\n  code: {min_items: 1}\n", "line 3: parameter 'code': 'min_items' only applies to type: list.", "Add `type: list`."),
+    ("parameters:\n  regions: {type: list, choices: [north, south], min_items: 3}\n",
+     "line 3: parameter 'regions': 'min_items' is 3, but there are only 2 choices.", None),
+    ("parameters:\n  regions: {type: list, min_items: 1}\nscenarios:\n  none: {regions: []}\n",
+     "line 5: Regions (parameter 'regions'): choose at least one item; got none.", None),
+    ("parameters:\n  regions: {type: list, max_items: 1}\n",  # the notebook's default has two
+     "the default of Regions (parameter 'regions'): choose at most one item; got 2.", None),
+    ("parameters:\n  code: {choices: {EU-1: Europe, US-1: Europe}}\n",
+     "line 3: parameter 'code': 'choices': the label 'Europe' is used twice.", "its own label"),
+    ("parameters:\n  code: {choices: {EU-1: 5}}\n",
+     "line 3: parameter 'code': 'choices': the label of 'EU-1' must be text, got 5.", "Quote it"),
+    ("parameters:\n  code: {choices: [{value: EU-1, label: Europe}, US-1]}\n",
+     "line 3: parameter 'code': 'choices': every item of a labelled list is {value: ..., label: ...}, got 'US-1'.", None),
+    ("parameters:\n  code: {choices: [{value: EU-1, name: Europe}]}\n",
+     "line 3: parameter 'code': 'choices': every item of a labelled list is {value: ..., label: ...}", None),
+    ("parameters:\n  code: {choices: {}}\n", "line 3: parameter 'code': 'choices' must be a non-empty mapping.", None),
+    ("parameters:\n  code: {choices: {EU-1: '" + "x" * 81 + "'}}\n",
+     "characters long; the limit is 80.", None),
+    ("parameters:\n  code: {example: EU-1}\n",
+     "line 3: parameter 'code': 'example' shows people a value that fits the 'pattern'; add a `pattern:`", None),
+    ("parameters:\n  code: {pattern: '[A-Z]{2}-\\d', example: eu-1}\n",
+     "line 3: parameter 'code': 'example' 'eu-1' does not fit the pattern.", "Give a value the pattern accepts."),
+    ("parameters:\n  code: {pattern: '[A-Z]{2}-\\d', example: 7}\n",
+     "line 3: parameter 'code': 'example' must be text, got 7.", None),
+    ("parameters:\n  data_file: {type: path, pattern: " + PATTERN + ", example: notes.txt}\n",
+     "line 3: parameter 'data_file': 'example' 'notes.txt' does not fit the pattern.", None),
+    ("parameters:\n  data_file: {type: path, file_label: '{year}'}\n",
+     "line 3: parameter 'data_file': 'file_label' fills its {fields} from the named groups of 'pattern'; add a `pattern:`.", None),
+    ("parameters:\n  data_file: {type: path, pattern: " + PATTERN + ", file_label: '{yaer} Q{quarter}'}\n",
+     "line 3: parameter 'data_file': 'file_label' '{yaer} Q{quarter}' uses {yaer}, which is not a named group of the pattern.",
+     "Named groups: year, quarter."),
+    ("parameters:\n  data_file: {type: path, pattern: " + PATTERN + ", file_label: '{year.__class__}'}\n",
+     "line 3: parameter 'data_file': 'file_label' '{year.__class__}' has the field {year.__class__}; a field is a "
+     "group name of the pattern, like {year}.", None),
+    ("parameters:\n  data_file: {type: path, pattern: " + PATTERN + ", file_label: '{year[0]}'}\n",
+     "has the field {year[0]}", None),
+    ("parameters:\n  data_file: {type: path, pattern: " + PATTERN + ", file_label: 'Q{quarter'}\n",
+     "'file_label' 'Q{quarter' has a lone '{'; write {{ for a brace.", None),
+    ("parameters:\n  code: {file_label: '{x}'}\n", "line 3: parameter 'code': 'file_label' only applies to type: path.", None),
+    ("parameters:\n  data_file: {type: path, file_labels: {data/missing.csv: Missing}}\n",
+     "line 3: parameter 'data_file': 'file_labels': expects a path, got 'data/missing.csv' (no such file).", None),
+    ("parameters:\n  data_file: {type: path, within: data, file_labels: {labelled.ipynb: Me}}\n",
+     "line 3: parameter 'data_file': 'file_labels': expects a path inside ", None),
+    ("parameters:\n  data_file: {type: path, file_labels: [a, b]}\n",
+     "line 3: parameter 'data_file': 'file_labels' must map files to labels, got ['a', 'b'].", "relative to this file"),
+    # this notebook has a 'description' parameter: in a scenario, that key sets it (as before), checked as a str
+    ("scenarios:\n  one:\n    description: [not, text]\n", None, None),
+    ("parameters:\n  code: {}\nsweeps:\n  s: {description: 5, grid: {code: [a]}}\n",
+     "line 5: 'description:' must be text, got 5.", "Quote it in YAML."),
+    ("sweeps:\n  s: {describe: x, grid: {code: [a]}}\n", "line 3: sweep 's': unknown key 'describe'.",
+     "'base:' and 'description:'"),
+])
+def test_label_example_and_count_mistakes(labelled: Path, tmp_path: Path, text: str, message: str | None,
+                                          hint: str | None) -> None:
+    path = write_config(tmp_path, text, notebook=labelled)
+    if message is None:
+        with pytest.raises(ParameterError, match="parameter 'description' expects a str"):
+            load_config(path)
+        return
+    with pytest.raises(InputError) as info:
+        load_config(path)
+    assert message in info.value.message
+    assert info.value.message.startswith(str(path)) or "default of" in info.value.message
+    if hint:
+        assert hint in (info.value.hint or "")
+
+
+def test_labels_examples_counts_and_descriptions_load(labelled: Path, tmp_path: Path) -> None:
+    path = write_config(tmp_path, f"""parameters:
+  regions: {{type: list, choices: [{{value: north, label: North}}, {{value: south, label: South}}], min_items: 1, max_items: 2}}
+  code: {{pattern: '[A-Z]{{2}}-\\d', example: EU-1, choices: {{EU-1: Europe, US-1: United States}}}}
+  data_file:
+    type: path
+    within: data
+    pattern: {PATTERN}
+    file_label: "{{year}} Q{{quarter}}"
+    file_labels: {{data/loans_2025Q3.csv: Summer 2025}}
+scenarios:
+  base:
+    description: "  Both regions,\\n   the latest quarter. "
+  north: {{regions: [north]}}
+sweeps:
+  by_region:
+    description: One region at a time.
+    grid: {{regions: [[north], [south]]}}
+""", notebook=write_notebook(tmp_path / "nb.ipynb", [(
+        'regions = ["north", "south"]\ncode = "EU-1"\ndata_file = "data/loans_2025Q4.csv"', ["parameters"])]))
+    (tmp_path / "data").mkdir(exist_ok=True)
+    for name in ("loans_2025Q3.csv", "loans_2025Q4.csv"):
+        (tmp_path / "data" / name).write_text("x\n", encoding="utf-8")
+    config = load_config(path)
+    regions, code, data_file = (config.schema.get(n) for n in ("regions", "code", "data_file"))
+    assert (regions.choices, regions.choice_labels, regions.min_items, regions.max_items) == (
+        ("north", "south"), ("North", "South"), 1, 2)
+    assert (code.choices, code.choice_labels, code.example) == (("EU-1", "US-1"), ("Europe", "United States"), "EU-1")
+    assert data_file.file_label == "{year} Q{quarter}"
+    assert data_file.file_labels == ((str(tmp_path / "data" / "loans_2025Q3.csv"), "Summer 2025"),)
+    assert [(s.name, s.description) for s in config.scenarios] == [
+        ("base", "Both regions, the latest quarter."), ("north", ""),
+        ('by_region[regions=["north"]]', "One region at a time."), ('by_region[regions=["south"]]', "One region at a time.")]
+    assert config.scenarios[0].values == {}  # the description is not a parameter value
+    assert config.schema.to_json()["parameters"][0]["choice_labels"] == ["North", "South"]
+
+
+def test_min_items_refused_on_the_command_line_before_running(labelled: Path, tmp_path: Path) -> None:
+    path = write_config(tmp_path, "parameters:\n  regions: {type: list, choices: [north, south], min_items: 1}\n",
+                        notebook=labelled)
+    with pytest.raises(ParameterError) as info:
+        plan_runs(path, overrides=parse_overrides(["regions=[]"]))
+    assert info.value.message.endswith("Regions (parameter 'regions'): choose at least one item; got none.")
+
+
+def test_min_items_refused_by_the_real_cli_before_running(run_cli, home: Path) -> None:
+    from tests.conftest import REPO, run_records
+    result = run_cli("run", REPO / "configs" / "credit_risk.yaml", "-s", "baseline", "-p", "segments=[]")
+    assert (result.code, result.stdout) == (2, ""), result.stderr
+    assert result.stderr.splitlines()[0].endswith("Regions (parameter 'segments'): choose at least one item; got none.")
+    assert run_records(home) == []  # nothing ran, nothing was recorded

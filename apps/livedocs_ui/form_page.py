@@ -73,28 +73,58 @@ def _scenario_names(config: Config) -> list[str]:
     return [s.name for s in config.scenarios]
 
 
+HISTORY = 1000  # addresses this page wrote, remembered per notebook (a few hundred bytes each)
+
+
+def _signature(scenario: str, values: dict[str, Any]) -> str:
+    return json.dumps([scenario, values], sort_keys=True)
+
+
 def _prefill(name: str, config: Config, form: Form) -> str:
-    """Set the widgets from the URL (scenario + values) when the URL changed from outside."""
+    """Set the widgets from the URL (scenario + values) when the URL changed from outside.
+
+    Every rerun request carries the address the browser shows at that moment, which after fast edits
+    can be one this page wrote a few reruns ago: any address this page wrote is therefore never read
+    back, and the widgets (what the screen shows) stay the truth. Only an address from outside (a shared
+    link, a fresh page) fills in the form.
+    """
     query = {k: v for k, v in st.query_params.to_dict().items() if k not in RESERVED}
     names = _scenario_names(config)
     scenario = st.query_params.get("scenario") or config.baseline or names[0]
+    own = _signature(scenario, query) in st.session_state.get(f"written:{name}", ())
+    if own and f"scenario:{name}" in st.session_state and all(_key(name, f.name) in st.session_state for f in form.fields):
+        return st.session_state[f"scenario:{name}"]
     if scenario not in names:
         st.error(text(f"Error: no scenario {scenario!r} in {name}. Showing {config.baseline or names[0]}."))
         scenario = config.baseline or names[0]
-    signature = json.dumps([scenario, query], sort_keys=True)
-    if st.session_state.get(f"written:{name}") == signature and all(_key(name, f.name) in st.session_state for f in form.fields):
-        return scenario  # the URL is the one this page wrote: keep what the user typed
     base = scenario_params(config, scenario)
     try:
         params = form_values_to_params(config, query, base=base)
     except LivedocsError as exc:
         show_error(exc)  # a bad shared link: say why, fill in the rest
         params = base
+    _set_widgets(name, config, form, scenario, params)
+    return scenario
+
+
+def _set_widgets(name: str, config: Config, form: Form, scenario: str, params: dict[str, Any]) -> None:
     for field in form.fields:
         st.session_state[_key(name, field.name)] = _widget_value(field, params.get(field.name, field.default))
     st.session_state[f"scenario:{name}"] = scenario
-    st.session_state[f"written:{name}"] = signature
-    return scenario
+
+
+def _remember(name: str, signature: str) -> None:
+    written = [s for s in st.session_state.get(f"written:{name}", ()) if s != signature]
+    st.session_state[f"written:{name}"] = tuple([*written, signature][-HISTORY:])
+
+
+def open_form(name: str, scenario: str, **values: Any) -> None:
+    """Send the user to ``name``'s form filled in with ``values`` (from a callback, e.g. "Edit these inputs").
+
+    The address is forgotten as one this page wrote, so the form reads it even if it wrote the same one earlier.
+    """
+    st.session_state.pop(f"written:{name}", None)
+    go(notebook=name, scenario=scenario, **values)
 
 
 def _widget_value(field: Field, value: Any) -> Any:
@@ -107,8 +137,26 @@ def _widget_value(field: Field, value: Any) -> Any:
 
 
 @callback
-def _on_scenario(name: str) -> None:
-    go(notebook=name, scenario=st.session_state[f"scenario:{name}"])
+def _on_scenario(name: str, config: Config) -> None:
+    """A scenario picked: its values fill in the form now (not via the address, which may be stale)."""
+    scenario = st.session_state[f"scenario:{name}"]
+    _set_widgets(name, config, build_form(config.schema), scenario, scenario_params(config, scenario))
+    go(notebook=name, scenario=scenario)
+
+
+def _scenario_picker(name: str, config: Config, scenario: str) -> None:
+    """The scenario selector: each scenario's description next to its name, the chosen one's in full below."""
+    descriptions = {s.name: s.description for s in config.scenarios}
+
+    def label(option: str) -> str:
+        words = descriptions.get(option, "")
+        return f"{option} — {words[:77] + '...' if len(words) > 80 else words}" if words else option
+
+    st.selectbox("Start from scenario", _scenario_names(config), key=f"scenario:{name}", format_func=label,
+                 on_change=_on_scenario, args=(name, config),
+                 help="Fills in the form with one of the scenarios defined for this notebook.")
+    if descriptions.get(scenario):
+        st.caption(text(descriptions[scenario]))
 
 
 def _draw(field: Field, key: str) -> None:
@@ -123,54 +171,56 @@ def _draw(field: Field, key: str) -> None:
     elif widget in ("select", "file"):
         st.selectbox(options=list(field.choices), format_func=field.label_of, **kw)
     elif widget == "multiselect":
-        st.multiselect(options=list(field.choices), format_func=field.label_of, **kw)
+        st.multiselect(options=list(field.choices), format_func=field.label_of, max_selections=field.max_items,
+                       placeholder="Choose one or more", **kw)
     elif widget == "date":
         st.date_input(min_value=field.to_widget(field.min) if field.min else None,
                       max_value=field.to_widget(field.max) if field.max else None, **kw)
-    elif widget == "json":
-        st.text_area(height=80, **kw)
+    elif widget in ("json", "lines", "pairs"):
+        st.text_area(height=100 if widget != "json" else 80, **kw)
     elif widget == "fixed":
         st.text_input(disabled=True, **{**kw, "help": text((field.help + " Fixed by the notebook's config.").strip())})
     else:
         st.text_input(**kw)
 
 
-def _shared_values(form: Form, values: dict[str, Any], params: dict[str, Any], base: dict[str, Any]) -> dict[str, str]:
-    """The values that differ from the scenario, as short text for the URL."""
+def _shared_values(form: Form, values: dict[str, Any], base: dict[str, Any]) -> dict[str, str]:
+    """The widget values that differ from the scenario's, as the short text a shared link carries.
+
+    Taken from what the widgets show, valid or not, so the link always reproduces the screen.
+    """
     out = {}
     for field in form.fields:
-        if field.widget == "fixed" or params.get(field.name) == base.get(field.name):
+        if field.widget == "fixed":
             continue
-        value = params[field.name]
-        if field.widget in ("file", "json") or isinstance(value, list | dict) or value is None:
-            out[field.name] = field.to_text(value)
-        else:
-            out[field.name] = str(field.from_widget(values[field.name]))
+        shown = field.link_text(values[field.name])
+        if shown != field.link_text(_widget_value(field, base.get(field.name, field.default))):
+            out[field.name] = shown
     return out
 
 
 def _form(name: str, config: Config) -> None:
     form = build_form(config.schema)
     scenario = _prefill(name, config, form)
-    st.selectbox("Start from scenario", _scenario_names(config), key=f"scenario:{name}",
-                 on_change=_on_scenario, args=(name,),
-                 help="Fills in the form with one of the scenarios defined for this notebook.")
+    _scenario_picker(name, config, scenario)
     with st.container(border=True):
         for field in form.fields:
             _draw(field, _key(name, field.name))
     values = {f.name: st.session_state[_key(name, f.name)] for f in form.fields if f.widget != "fixed"}
     base = scenario_params(config, scenario)
+    # one place, after every widget is drawn: the address bar holds exactly what the widgets show
+    shared = _shared_values(form, values, base)
+    url_state = {"notebook": name, "scenario": scenario, **shared}
+    _remember(name, _signature(scenario, shared))
+    if st.query_params.to_dict() != url_state:  # one message: never an empty address in between
+        st.query_params.from_dict(url_state)
     try:  # the scenario first: fields the form cannot change (a path without `within:`) keep its values
         params = form_values_to_params(config, values, base=base)
     except LivedocsError as exc:
         show_error(exc)
         st.button("Run", type="primary", disabled=True, key=f"run:{name}")
+        _share(url_state)
         return
-    shared = _shared_values(form, values, params, base)
-    url_state = {"notebook": name, "scenario": scenario, **shared}
-    st.session_state[f"written:{name}"] = json.dumps([scenario, shared], sort_keys=True)
-    if st.query_params.to_dict() != url_state:
-        go(**url_state)  # the address bar always holds this form's state
     label = scenario if params == base else f"{scenario} (edited)"
     plan = plan_for(config, label, params)
     offer = st.session_state.get(f"offer:{name}")
@@ -184,9 +234,13 @@ def _form(name: str, config: Config) -> None:
             st.session_state[f"offer:{name}"] = (params, hit.id)
             st.rerun()
         _submit(plan, use_cache=False)
+    _share(url_state)
+    _sweeps(name, config)
+
+
+def _share(url_state: dict[str, str]) -> None:
     st.caption("Link to this form with these values:")
     st.code(link(**url_state), language=None)
-    _sweeps(name, config)
 
 
 def _offer_cached(name: str, plan: RunPlan, run_id: str) -> None:

@@ -135,8 +135,7 @@ def user() -> str:
 
 def go(**params: Any) -> None:
     """Navigate: replace the query string (works in callbacks; the rerun follows)."""
-    st.query_params.clear()
-    st.query_params.update({k: v for k, v in params.items() if v is not None})
+    st.query_params.from_dict({k: v for k, v in params.items() if v is not None})  # one message, no empty address between
 
 
 def link(**params: Any) -> str:
