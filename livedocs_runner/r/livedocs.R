@@ -9,7 +9,8 @@
 # which the runner reads back (outside the runner, Jupyter ignores that type and shows the text).
 # Values: a number, string or logical (a vector of length 1 is a scalar, longer ones are lists),
 # a named list, or a data.frame of at most 1000 rows (kept as a table). NA and non-finite
-# numbers are kept as null. Needs jsonlite and IRdisplay (both come with Debian's r-cran-irkernel).
+# numbers are kept as null; numbers keep 15 significant digits. Needs jsonlite and IRdisplay
+# (both come with Debian's r-cran-irkernel).
 
 record <- function(name, value) {
   if (!is.character(name) || length(name) != 1L || is.na(name) || !nzchar(name)) {
@@ -28,9 +29,9 @@ record <- function(name, value) {
       paste(utils::capture.output(utils::str(value)), collapse = "\n")
     text <- paste0(name, ": ", shown)
   }
-  json <- jsonlite::toJSON(payload, auto_unbox = TRUE, null = "null", na = "null", digits = NA)
-  # IRkernel sends a character string as a JSON string: give it the parsed structure so the output is an object
-  bundle <- list(.livedocs_nulls_as_na(jsonlite::fromJSON(json, simplifyVector = FALSE)), text)
+  # sent as JSON text, which the runner parses: IRkernel's own JSON writer would round numbers to 4 decimals
+  json <- as.character(jsonlite::toJSON(payload, auto_unbox = TRUE, null = "null", na = "null", digits = NA))
+  bundle <- list(json, text)
   names(bundle) <- c("application/vnd.livedocs.record+json", "text/plain")
   IRdisplay::publish_mimebundle(bundle)
   invisible(value)
@@ -50,13 +51,3 @@ record <- function(name, value) {
   as.list(unname(value))
 }
 
-# IRkernel's own JSON writer turns NULL into {}: NA is what it writes as null
-.livedocs_nulls_as_na <- function(value) {
-  if (is.null(value)) return(NA)
-  if (is.list(value)) {
-    out <- lapply(value, .livedocs_nulls_as_na)
-    attributes(out) <- attributes(value)
-    return(out)
-  }
-  value
-}
