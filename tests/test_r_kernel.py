@@ -181,3 +181,33 @@ def test_an_r_run_times_out_and_its_kernel_is_stopped(tmp_path: Path, home: Path
     [record] = result.json()
     assert record["status"] == "failed" and record["error"]["ename"] == "Timeout"
     assert [r["status"] for r in run_records(home)] == ["failed"]
+
+
+@pytest.fixture
+def app_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    for name, value in {"LIVEDOCS_CONFIGS": REPO / "configs", "LIVEDOCS_HOME": home, "LIVEDOCS_WORKERS": 2,
+                        "LIVEDOCS_USER": "tester"}.items():
+        monkeypatch.setenv(name, str(value))
+    return home
+
+
+def test_the_app_shows_the_r_form_and_its_results(app_home: Path) -> None:
+    from livedocs_runner.records.store import Store
+
+    from .test_app import app, run_until_done, shown, texts
+
+    at = app(notebook="credit_risk_r")
+    assert at.slider(key="field:credit_risk_r:threshold").value == 0.5
+    assert at.multiselect(key="field:credit_risk_r:segments").value == ["north", "south", "east", "west"]
+    at.slider(key="field:credit_risk_r:threshold").set_value(0.45).run()
+    at.button(key="run:credit_risk_r").click().run()
+    run_id = at.query_params["run"]
+    at = run_until_done(at)
+    assert texts(at.success)[0].startswith("Succeeded"), texts(at.error)
+    assert [shown(m.label) for m in at.metric][:4] == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    assert at.dataframe  # the by-region table recorded by R's record()
+    record = Store(app_home).get(run_id)
+    assert (record.trigger, record.parameters["threshold"]) == ("app", 0.45)
+    assert (record.environment["kernel"], record.environment["kernel_language"]) == ("ir", "R")
+    assert any(p.endswith(".png") for p in record.outputs)
