@@ -137,6 +137,8 @@ def test_demo_config_runs_with_two_workers(home: Path, run_cli: Callable[..., Cl
         env = record["environment"]
         assert (env["kernel"], env["kernel_language"]) == ("ir", "R")
         assert env["kernel_language_version"].count(".") == 2
+        assert env["implementation"] == f"R {env['kernel_language_version']}"  # asked of R before the run
+        assert set(env["packages"]) == {"IRkernel", "IRdisplay", "jsonlite"}
         assert any(o.endswith(".png") for o in record["outputs"]), record["outputs"]
         assert Path(record["report_html"]).is_file()
         assert record["inputs"][0]["snapshot"]
