@@ -184,7 +184,8 @@ def check_kernel(plan: RunPlan) -> str:
             hint="See the installed kernels with `jupyter kernelspec list` (for R: `apt-get install r-cran-irkernel` "
                  "and `R -e 'IRkernel::installspec(user = FALSE)'`).")
     language = kernel_language(plan)
-    injected_source(plan.parameters, language, plan.kernel_name)  # ParameterError for a value it cannot write
+    if plan.parameters:  # ParameterError for a value it cannot write; no parameters: nothing is injected
+        injected_source(plan.parameters, language, plan.kernel_name)
     return language
 
 

@@ -4,6 +4,7 @@ through a real R kernel are in test_r_kernel.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -238,3 +239,20 @@ def test_a_queued_run_whose_kernel_vanished_ends_failed(tmp_path: Path) -> None:
     assert record.status == "failed"
     assert json.loads(json.dumps(record.error))["ename"] == "ConfigError"
     assert [r["status"] for r in run_records(tmp_path / "home")] == ["failed"]
+
+
+def test_other_kernels_run_without_parameters_and_refuse_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernelspec of another language (only read here, never started): no parameters is fine, any is refused."""
+    from livedocs_runner.execute import check_kernel
+    from livedocs_runner.plan import plan_runs
+
+    spec = tmp_path / "kernels" / "fakejulia" / "kernel.json"
+    spec.parent.mkdir(parents=True)
+    spec.write_text(json.dumps({"argv": ["julia", "{connection_file}"], "display_name": "Julia", "language": "julia"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    nb = write_r_notebook(tmp_path / "j.ipynb", "x = 1", kernelspec={"name": "fakejulia", "display_name": "Julia",
+                                                                      "language": "julia"})
+    plan = plan_runs(nb)[0]
+    assert check_kernel(plan) == "julia"
+    with pytest.raises(ParameterError, match="cannot inject parameters into a 'julia' notebook"):
+        check_kernel(dataclasses.replace(plan, parameters={"x": 1}))  # e.g. a plan built by code, not a config
