@@ -18,7 +18,7 @@ from typing import Any
 from .inference import _split_type_comment
 from .params import ParamSpec, check_plain
 
-_ASSIGN = re.compile(r"([A-Za-z][A-Za-z0-9_]*)\s*(<-|=)\s*")
+_ASSIGN = re.compile(r"([A-Za-z][A-Za-z0-9_]*)\s*(<-|=(?!=))\s*")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?")
 _R_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'", "`": "`", "0": "\0",
               "a": "\a", "b": "\b", "f": "\f", "v": "\v"}

@@ -79,8 +79,8 @@ def test_inference_table(cell: str, name: str, ptype: str, default: Any, help_te
 
 
 def test_inference_skips_what_is_not_a_parameter() -> None:
-    specs = infer_r('data.file <- "x"\nx <<- 1\n1 -> y\nif (TRUE) z <- 2\nlibrary(stats)\nlast <- 1\nlast <- 2L')
-    assert [(s.name, s.type, s.default, s.line) for s in specs] == [("last", "int", 2, 7)]  # a later one wins
+    specs = infer_r('data.file <- "x"\nx <<- 1\n1 -> y\nif (TRUE) z <- 2\nlibrary(stats)\nw == 1\nlast <- 1\nlast <- 2L')
+    assert [(s.name, s.type, s.default, s.line) for s in specs] == [("last", "int", 2, 8)]  # a later one wins
 
 
 def test_inference_never_evaluates(tmp_path: Path) -> None:
