@@ -145,6 +145,9 @@ def test_demo_config_runs_with_two_workers(home: Path, run_cli: Callable[..., Cl
     assert [r["status"] for r in run_records(home)] == ["succeeded"] * 4
     show = run_cli("show", baseline["id"])
     assert show.code == 0 and "approval_rate = 0.8978" in show.stdout
+    rerun = run_cli("rerun", baseline["id"], "--verify", cwd=REPO)  # the stored notebook on the snapshotted input
+    assert rerun.code == 0, rerun.stderr
+    assert "\nREPRODUCED\n" in rerun.stdout
 
 
 class RefusingKernels:
