@@ -11,7 +11,8 @@ holes found by reading it (papermill 2.x) and how each is closed:
 - ints are written bare, which R reads as doubles: exact only up to 2**53, larger ones refused;
 - non-ASCII text is written with Python's ``unicode_escape``: U+0080..U+00FF become ``\\xNN``, which R
   reads as a raw Latin-1 byte (not the character), so such text is refused; NUL (``\\x00``) is refused
-  (R cannot hold it); other characters (``\\uNNNN``, ``\\UNNNNNNNN``) round-trip;
+  (R cannot hold it); other characters (``\\uNNNN``, ``\\UNNNNNNNN``) round-trip, but R refuses to parse a
+  string mixing them with a ``\\xNN`` control character (U+0001..U+001F but tab/newline/CR, U+007F): refused;
 - names with a leading ``_`` are silently renamed (``_x`` becomes ``x``): refused, as are R's reserved words;
 - a dict becomes a named ``list(...)``: an empty key (not a valid R name) is refused; lists become ``list(...)``.
 """
@@ -87,6 +88,11 @@ def check_r_value(value: Any, name: str, _depth: int = 0) -> None:
         if bad is not None:
             raise _refused(name, value, f"papermill's R translator writes {bad!r} (U+{ord(bad):04X}) as a byte "
                                         f"escape \\x{ord(bad):02x}, which R reads as a Latin-1 byte, not the character")
+        control = next((c for c in value if (c < " " and c not in "\t\n\r") or c == "\x7f"), None)
+        wide = next((c for c in value if c >= "\u0100"), None)
+        if control is not None and wide is not None:
+            raise _refused(name, value, f"papermill's R translator would write {control!r} as \\x{ord(control):02x} and "
+                                        f"{wide!r} as a \\u escape in one string, which R refuses to parse")
     if isinstance(value, list | tuple):
         for item in value:
             check_r_value(item, name, _depth + 1)
@@ -171,12 +177,15 @@ def _read_list(text: str, i: int, depth: int) -> tuple[Any, int]:
 
 def _read_string(text: str, i: int) -> tuple[str, int]:
     out: list[str] = []
+    kinds: set[str] = set()
     i += 1
     while True:
         if i >= len(text):
             raise _NotExact("unterminated string")
         char = text[i]
         if char == '"':
+            if "x" in kinds and kinds & {"u", "U"}:
+                raise _NotExact("R refuses \\x and \\u escapes in one string")
             return "".join(out), i + 1
         if char != "\\":
             if not " " <= char <= "~":
@@ -199,6 +208,7 @@ def _read_string(text: str, i: int) -> tuple[str, int]:
             if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
                 raise _NotExact(f"\\{escape}{digits} is not a character R accepts")
             out.append(chr(code))
+            kinds.add(escape)
             i += 2 + width
         else:
             raise _NotExact(f"escape \\{escape} is not one the translator writes")

@@ -96,11 +96,14 @@ def test_nasty_values_echo_back_exactly(tmp_path: Path, home: Path, run_cli: Cal
     assert output["cells"].index(injected[0]) == 1  # right after the parameters cell
 
 
-def test_the_hole_refused_is_real() -> None:
-    """papermill would write 'é' as "\\xe9": in R that is a Latin-1 byte, not the character."""
+def test_the_holes_refused_are_real() -> None:
+    """papermill would write 'é' as "\\xe9": in R that is a Latin-1 byte, not the character; and a
+    control character next to a wide one as "\\x01\\u0100", which R refuses to parse."""
     done = subprocess.run(["Rscript", "-e", 'x <- "\\xe9"; cat(validUTF8(x), identical(x, "\\u00e9"))'],
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "FALSE FALSE", done.stderr
+    done = subprocess.run(["Rscript", "-e", 'x <- "\\x01\\u0100"'], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "mixing Unicode and octal/hex escapes" in done.stderr, done.stderr
 
 
 @pytest.mark.parametrize("param, value, message", [
@@ -216,3 +219,45 @@ def test_the_app_shows_the_r_form_and_its_results(app_home: Path) -> None:
     assert (record.trigger, record.parameters["threshold"]) == ("app", 0.45)
     assert (record.environment["kernel"], record.environment["kernel_language"]) == ("ir", "R")
     assert any(p.endswith(".png") for p in record.outputs)
+
+
+def random_texts(count: int, seed: int = 15) -> list[str]:
+    """Seeded random text over every plane R accepts: ASCII (controls too, not NUL), U+0100..U+FFFF
+    (no surrogates) and astral code points; U+0080..U+00FF are refused by design (see test_r_language)."""
+    import random
+
+    rng = random.Random(seed)
+    ranges = [(1, 0x7F), (0x100, 0xD7FF), (0xE000, 0xFFFF), (0x10000, 0x10FFFF), (0x20, 0x7E), (0x20, 0x7E)]
+    texts = []
+    for _ in range(count):
+        chars = []
+        for _ in range(rng.randint(0, 24)):
+            low, high = rng.choice(ranges)
+            chars.append(chr(rng.randint(low, high)))
+        texts.append("".join(chars))
+    return texts
+
+
+def test_random_text_echoes_back_exactly(tmp_path: Path, run_cli: Callable[..., CliResult]) -> None:
+    """Whatever the injection accepts arrives in R exactly (what it refuses: test_r_language's properties)."""
+    from livedocs_runner.errors import ParameterError
+    from livedocs_runner.inject import injected_source
+
+    def accepted(text: str) -> bool:
+        try:
+            injected_source({"x": text}, "R", "ir")
+            return True
+        except ParameterError:
+            return False
+
+    texts = [t for t in random_texts(120) if accepted(t)]
+    assert len(texts) >= 40  # the seeded draw keeps enough of every plane to mean something
+    names = [f"s_{i}" for i in range(len(texts))]
+    nb = write_r_notebook(tmp_path / "random.ipynb", "\n".join(f'{n} <- ""' for n in names), """\
+source(Sys.getenv("LIVEDOCS_R_HELPER"))
+for (name in ls(pattern = "^s_")) record(name, as.list(utf8ToInt(get(name))))""")
+    args = [a for n, t in zip(names, texts) for a in ("-p", f"{n}={t}")]
+    result = run_cli("run", nb, *args, "--json", "--no-report")
+    assert result.code == 0, result.stderr
+    [record] = result.json()
+    assert {n: record["metrics"][n] for n in names} == {n: [ord(c) for c in t] for n, t in zip(names, texts)}

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from livedocs_runner.errors import ParameterError
 from livedocs_runner.inference_r import infer_r
@@ -149,6 +153,8 @@ def test_injected_cell_is_written_by_papermill_and_placed_like_python(tmp_path: 
     ("x", "café", "writes 'é' (U+00E9) as a byte escape \\xe9, which R reads as a Latin-1 byte"),
     ("x", "\xa0", "U+00A0"),
     ("x", "a\0b", "R strings cannot hold a NUL character"),
+    ("x", "\x01 \u0100", "would write '\\x01' as \\x01 and 'Ā' as a \\u escape in one string, which R refuses"),
+    ("x", "\x7f😀", "which R refuses to parse"),
     ("x", ["ok", "ÿ"], "U+00FF"),
     ("x", {"é": 1}, "U+00E9"),
     ("x", float("nan"), "nan is not a finite number"),
@@ -188,6 +194,7 @@ def test_accepted_values_read_back_exactly(value: Any) -> None:
 
 @pytest.mark.parametrize("text", [
     "inf", "nan", "x", "system('id')", '"a" ; 1', '"\\xe9"', '"\\x00"', '"\\q"', '"a', '"\\ud800"',
+    '"\\x01\\u0100"',  # R: "mixing Unicode and octal/hex escapes in a string is not allowed"
     "list(1, \"k\" = 2)", "list(1 2)", "TRUEx", "\"\u00e9\"", '"\n"',
 ])
 def test_reading_back_refuses_anything_else(text: str) -> None:
@@ -256,3 +263,63 @@ def test_other_kernels_run_without_parameters_and_refuse_them(tmp_path: Path, mo
     assert check_kernel(plan) == "julia"
     with pytest.raises(ParameterError, match="cannot inject parameters into a 'julia' notebook"):
         check_kernel(dataclasses.replace(plan, parameters={"x": 1}))  # e.g. a plan built by code, not a config
+
+
+# --- any text or plain value: injected exactly, or refused for a stated reason ----------------------
+
+SETTINGS = settings(max_examples=int(os.environ.get("LIVEDOCS_EXAMPLES", 300)), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2 ** 60), max_value=2 ** 60)
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12)
+
+
+def _why_refused(value: Any) -> str | None:
+    """What the R injection must refuse in ``value`` (None: it must inject it)."""
+    if isinstance(value, str):
+        if "\0" in value:
+            return "NUL"
+        if any("\x80" <= c <= "\xff" for c in value):
+            return "Latin-1"
+        mixed = any(c < " " and c not in "\t\n\r" or c == "\x7f" for c in value) and any(c >= "\u0100" for c in value)
+        return "\\x with \\u" if mixed else None
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return "2**53" if abs(value) > 2 ** 53 else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "finite"
+    if isinstance(value, list):
+        return next((w for w in map(_why_refused, value) if w), None)
+    if not value:
+        return "empty dict"
+    return next((w for k, v in value.items() for w in ("" if k else "empty key", _why_refused(k), _why_refused(v)) if w),
+                None)
+
+
+@SETTINGS
+@given(st.text())
+def test_any_text_is_injected_exactly_or_refused(text: str) -> None:
+    why = _why_refused(text)
+    try:
+        line = injected_source({"x": text}, "R", "ir").splitlines()[1]
+    except ParameterError:
+        assert why is not None, text
+        return
+    assert why is None, text
+    assert read_r_literal(line[len("x = "):]) == text
+
+
+@SETTINGS
+@given(PLAIN)
+def test_any_plain_value_is_injected_exactly_or_refused(value: Any) -> None:
+    why = _why_refused(value)
+    try:
+        line = injected_source({"x": value}, "R", "ir").splitlines()[1]
+    except ParameterError:
+        assert why is not None, value
+        return
+    assert why is None, value
+    assert read_r_literal(line[len("x = "):]) == value
