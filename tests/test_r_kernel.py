@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from livedocs_runner.provenance import find_kernelspec
 
-from .conftest import REPO, CliResult, assert_nothing_ran, run_records
+from .conftest import REPO, CliResult, assert_nothing_ran, popen_cli, run_records, until
 from .test_r_language import write_r_notebook
 
 pytestmark = pytest.mark.kernel
@@ -261,3 +265,29 @@ for (name in ls(pattern = "^s_")) record(name, as.list(utf8ToInt(get(name))))"""
     assert result.code == 0, result.stderr
     [record] = result.json()
     assert {n: record["metrics"][n] for n in names} == {n: [ord(c) for c in t] for n, t in zip(names, texts)}
+
+
+def test_cancelling_an_r_run_stops_its_kernel_and_what_it_started(home: Path) -> None:
+    nb = write_r_notebook(home.parent / "slow.ipynb", "seconds <- 600",
+                          'system("sleep 600", wait = FALSE)\ncat("started\\n")', "Sys.sleep(seconds)")
+    proc = popen_cli(home, "run", nb, "--no-report")
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    # the last cell (whether or not the injected cell is counted)
+    until(lambda: any(re.search(r"cell (\d+) of \1$", line.strip()) for line in stderr), "the sleeping cell to start")
+    descendants = psutil.Process(proc.pid).children(recursive=True)
+    assert any("IRkernel::main()" in " ".join(p.cmdline()) for p in descendants)
+    assert any(p.cmdline()[:2] == ["sleep", "600"] for p in descendants)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    reader.join(timeout=60)
+
+    def gone(process: psutil.Process) -> bool:
+        try:
+            return process.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    until(lambda: all(gone(p) for p in descendants), "the R kernel and its sleep to go", timeout=15)
+    assert [r["status"] for r in run_records(home)] == ["cancelled"]
