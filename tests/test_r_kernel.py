@@ -274,8 +274,11 @@ def test_cancelling_an_r_run_stops_its_kernel_and_what_it_started(home: Path) ->
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
     reader.start()
-    # the last cell (whether or not the injected cell is counted)
-    until(lambda: any(re.search(r"cell (\d+) of \1$", line.strip()) for line in stderr), "the sleeping cell to start")
+    try:  # the last cell (whether or not the injected cell is counted)
+        until(lambda: any(re.search(r"cell (\d+) of \1$", line.strip()) for line in stderr), "the sleeping cell to start")
+    except AssertionError:
+        proc.send_signal(signal.SIGINT)  # a failed test leaves no runner (and kernel) behind
+        raise
     descendants = psutil.Process(proc.pid).children(recursive=True)
     assert any("IRkernel::main()" in " ".join(p.cmdline()) for p in descendants)
     assert any(p.cmdline()[:2] == ["sleep", "600"] for p in descendants)
