@@ -19,6 +19,8 @@ demo: setup  ## validate the demo configs, run their scenarios, say where the re
 	$(BIN)/livedocs validate configs/*.yaml
 	$(BIN)/livedocs run configs/credit_risk.yaml --workers 2
 	$(BIN)/livedocs run configs/pricing_whatif.yaml -s baseline -s summer_discount -s winter_rise --workers 2
+	@if $(BIN)/jupyter kernelspec list 2>/dev/null | grep -q '^ *ir '; then $(BIN)/livedocs run configs/credit_risk_r.yaml --workers 2; \
+	else echo "Note: skipping the R demo (configs/credit_risk_r.yaml): no R kernel 'ir' (apt-get install r-base-core r-cran-irkernel)."; fi
 	$(BIN)/livedocs runs --limit 12
 	@echo "Open any report listed above in a browser (the runs are kept in the project's .livedocs/)."
 	@id=$$($(BIN)/livedocs runs --notebook credit_risk.ipynb --scenario baseline --status succeeded --limit 1 --json \

@@ -11,8 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import Interrupted
-from .execute import (Progress, ProgressFn, RunControl, RunOptions, execute_run, finish_cancelled, finish_crashed,
-                      new_record, plan_cache_key, start_record)
+from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_run, finish_cancelled,
+                      finish_crashed, new_record, plan_cache_key, start_record)
 from .kernels import FreshKernels, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
@@ -72,6 +72,7 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
     to_execute = [p for p in plans if not (options.use_cache and _cached(p, store))]
     for notebook in {id(p.notebook): p.notebook for p in to_execute}.values():
         notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
+    check_kernels(to_execute)  # a kernel not installed, a value its language cannot take: refused likewise
     control = control or RunControl()
     if kernels is None and len(to_execute) > 1:
         from .forkserver import warm_kernels

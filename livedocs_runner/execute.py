@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cells import Numbering, locate
-from .errors import LivedocsError, RunError
-from .inject import parameterize
+from .errors import ConfigError, LivedocsError, RunError
+from .inject import injected_source, is_python, parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
-from .provenance import capture_environment, current_user, environment, hash_inputs
+from .provenance import capture_environment, current_user, environment, find_kernelspec, hash_inputs
 from .records.environments import store_environment, variables
 from .records.store import RunRecord, Store, atomic_write, new_id, now
 from .results import result_specs
@@ -186,12 +186,45 @@ def snapshot_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord
     return store.update(record, inputs=snapshot_inputs(record.inputs, store.home, skip=plan.no_snapshot))
 
 
+def kernel_language(plan: RunPlan) -> str:
+    """The language of the kernel ``plan`` runs in: its kernelspec's, else the notebook's metadata's."""
+    spec = find_kernelspec(plan.kernel_name)
+    return spec.language if spec is not None and spec.language else plan.notebook.language
+
+
+def check_kernel(plan: RunPlan) -> str:
+    """Refuse ``plan`` before anything runs when its kernel is not installed or its parameters cannot be
+    written in the kernel's language (ConfigError / ParameterError, exit 2); its language otherwise."""
+    if find_kernelspec(plan.kernel_name) is None:
+        where = f"{plan.config} (kernel:)" if plan.config and plan.kernel_name != plan.notebook.kernel_name \
+            else f"{plan.notebook.path} (metadata.kernelspec.name)"
+        raise ConfigError(
+            f"kernel {plan.kernel_name!r}, named by {where}, is not installed; nothing was run.",
+            hint="See the installed kernels with `jupyter kernelspec list` (for R: `apt-get install r-cran-irkernel` "
+                 "and `R -e 'IRkernel::installspec(user = FALSE)'`).")
+    language = kernel_language(plan)
+    if plan.parameters:  # ParameterError for a value it cannot write; no parameters: nothing is injected
+        injected_source(plan.parameters, language, plan.kernel_name)
+    return language
+
+
+def check_kernels(plans: list[RunPlan]) -> None:
+    """:func:`check_kernel` for every plan of a batch, before any of them is recorded or run."""
+    for plan in plans:
+        check_kernel(plan)
+
+
 def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions(),
                 record: RunRecord | None = None, kernels: KernelSource | None = None,
                 control: RunControl | None = None, progress: ProgressFn | None = None) -> RunRecord:
     """Execute ``plan`` in a fresh kernel and return its final record (never raises for a failed run)."""
     control = control or RunControl()
     record = record or new_record(plan, store, options)
+    try:
+        check_kernel(plan)
+    except LivedocsError as exc:  # the batch checked it already; a queued app run ends failed, never stuck
+        error = RunError(ename=type(exc).__name__, evalue=str(exc))
+        return store.update(record, status="failed", finished_at=now(), error=error.to_json())
     if "kernel" not in record.environment:  # not started yet (run_one starts it to look up the cache)
         try:
             record = start_record(plan, store, record)
@@ -267,7 +300,12 @@ class _Execution:
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
-        self.nb = nb = parameterize(self.plan.notebook.node, self.plan.parameters, metadata=meta)
+        language = kernel_language(self.plan)
+        self.nb = nb = parameterize(self.plan.notebook.node, self.plan.parameters, metadata=meta,
+                                    language=language, kernel_name=self.plan.kernel_name)
+        warm_imports = self.plan.warm_imports
+        if not is_python(language):  # warm pools and the fork server are Python-only: a fresh kernel, no imports
+            self.kernels, warm_imports = FreshKernels(self.options.startup_timeout), ()
         self.numbering = Numbering(nb.cells)
         self.started = time.monotonic()
         self.record = self.store.update(self.record, status="running", started_at=now())
@@ -284,7 +322,7 @@ class _Execution:
         try:
             if self.options.report:
                 threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
-            request = KernelRequest(self.plan.kernel_name, self.plan.cwd, self.plan.warm_imports)
+            request = KernelRequest(self.plan.kernel_name, self.plan.cwd, warm_imports)
             self.km = self.kernels.acquire(request)
             if self.control.is_cancelled(self.record.id):
                 raise DeadKernelError("stopped before the first cell")

@@ -4,6 +4,8 @@ Like papermill, the cell goes right after the ``parameters`` cell (or first, whe
 and replaces an earlier injected cell. Unlike papermill, every name is checked to be an
 identifier and every value is written as a Python *literal* that is re-parsed with
 :func:`ast.literal_eval` before use, so no parameter value can ever become executable code.
+Other languages (R) are written by papermill's translators and checked the same way by
+:mod:`livedocs_runner.inject_r`; a value a translator cannot write exactly is refused.
 """
 
 from __future__ import annotations
@@ -56,8 +58,16 @@ def literal(value: Any, _depth: int = 0) -> str:
     raise TypeError(f"cannot inject a {type(value).__name__}")
 
 
-def injected_source(params: Mapping[str, Any]) -> str:
-    """The injected cell: a header comment, then one ``name = <literal>`` line per parameter."""
+def injected_source(params: Mapping[str, Any], language: str = "python", kernel_name: str = "") -> str:
+    """The injected cell: a header comment, then one ``name = <literal>`` line per parameter.
+
+    ``language`` is the kernel's (``python``, ``R``); ParameterError for a language livedocs cannot
+    inject into, a name that is not an identifier there, or a value it cannot write as a literal.
+    """
+    if not is_python(language):
+        from .inject_r import injected_source_for
+
+        return injected_source_for(params, language, HEADER, kernel_name)
     lines = [HEADER]
     for name, value in params.items():
         check_name(name)
@@ -68,9 +78,15 @@ def injected_source(params: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def is_python(language: str | None) -> bool:
+    """Whether ``language`` (a kernelspec's, any case; empty means unknown) is Python."""
+    return (language or "python").lower() == "python"
+
+
 def parameterize(nb: nbformat.NotebookNode, params: Mapping[str, Any], *,
-                 metadata: Mapping[str, Any] | None = None) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with the injected-parameters cell in place and run metadata set."""
+                 metadata: Mapping[str, Any] | None = None, language: str = "python",
+                 kernel_name: str = "") -> nbformat.NotebookNode:
+    """A copy of ``nb`` with the injected-parameters cell (in ``language``) in place and run metadata set."""
     import nbformat
 
     nb = copy.deepcopy(nb)
@@ -81,7 +97,7 @@ def parameterize(nb: nbformat.NotebookNode, params: Mapping[str, Any], *,
             position = index + 1
             break
     if params:
-        cell = nbformat.v4.new_code_cell(injected_source(params), metadata={"tags": [INJECTED_TAG]})
+        cell = nbformat.v4.new_code_cell(injected_source(params, language, kernel_name), metadata={"tags": [INJECTED_TAG]})
         if nb.get("nbformat_minor", 0) < 5:  # cell ids exist from nbformat 4.5 on
             cell.pop("id", None)
         nb.cells.insert(position, cell)

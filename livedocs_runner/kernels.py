@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # jupyter_client is imported when a kernel starts: a cache hi
 STARTUP_ATTEMPTS = 3
 # run by the runner's own interpreter in front of a kernel's command: see _launcher.py
 LAUNCHER_FILE = Path(__file__).with_name("_launcher.py")
+# R notebooks `source()` it for record(): its path is given to every kernel as $LIVEDOCS_R_HELPER
+R_HELPER_FILE = Path(__file__).with_name("r") / "livedocs.R"
 
 
 class KernelStartError(RuntimeError):
@@ -128,6 +130,7 @@ def kernel_env() -> dict[str, str]:
     draws no inline figures, so the notebook's charts would silently vanish from the run.
     """
     env = dict(os.environ)
+    env["LIVEDOCS_R_HELPER"] = str(R_HELPER_FILE)
     if env.get("MPLBACKEND", "").lower() == "agg":
         del env["MPLBACKEND"]
     return env

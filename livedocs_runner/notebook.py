@@ -83,9 +83,21 @@ class Notebook:
     def kernel_name(self) -> str:
         return self.data.get("metadata", {}).get("kernelspec", {}).get("name") or "python3"
 
+    @property
+    def language(self) -> str:
+        """The notebook's language as its metadata says (kernelspec, then language_info): ``python``,
+        ``R``...; ``python`` when it says nothing. The kernel that runs it has the last word (see
+        ``execute.kernel_language``)."""
+        metadata = self.data.get("metadata", {})
+        for value in (metadata.get("kernelspec", {}).get("language"), (metadata.get("language_info") or {}).get("name")
+                      if isinstance(metadata.get("language_info"), dict) else None):
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return "python"
+
     def top_level_imports(self) -> tuple[str, ...]:
-        """Module names imported at the top level: what a warm kernel pre-imports by default."""
-        return top_level_imports(self.cells)
+        """Module names imported at the top level: what a warm kernel pre-imports by default (Python only)."""
+        return top_level_imports(self.cells) if self.language.lower() == "python" else ()
 
     def parameters_cell_index(self) -> int | None:
         """Index of the first cell tagged ``parameters``, or None."""
@@ -95,10 +107,18 @@ class Notebook:
         return None
 
     def parameters(self) -> list[ParamSpec]:
-        """The schema inferred from the ``parameters`` cell (empty when there is none)."""
+        """The schema inferred from the ``parameters`` cell (empty when there is none).
+
+        Python cells are parsed with :mod:`ast`, R cells by :mod:`~livedocs_runner.inference_r`; in
+        other languages nothing is inferred (the config declares the parameters).
+        """
         index = self.parameters_cell_index()
         if index is None:
             return []
+        if self.language.lower() != "python":
+            from .inference_r import infer_r
+
+            return infer_r(source_of(self.cells[index])) if self.language.lower() == "r" else []
         try:
             return infer(source_of(self.cells[index]))
         except SyntaxError as exc:

@@ -46,6 +46,11 @@ def read_metrics(nb: nbformat.NotebookNode) -> dict[str, Any]:
         data = output.get("data", {})
         if RECORD_MIME in data:
             payload = data[RECORD_MIME]
+            if isinstance(payload, str):  # R's record() sends JSON text: IRkernel's writer rounds numbers to 4 decimals
+                try:
+                    payload = json.loads(payload)
+                except ValueError:
+                    raise OutputProblem(f"a {RECORD_MIME} output is not valid JSON", index + 1) from None
             if not isinstance(payload, dict) or not isinstance(payload.get("name"), str) or not payload["name"]:
                 raise OutputProblem(f"a {RECORD_MIME} output has no name (it was not made by record())", index + 1)
             value = payload.get("value")

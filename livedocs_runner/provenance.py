@@ -279,6 +279,56 @@ def _read_cached(cache_file: Path, exe: str, pythonpath: str) -> dict[str, Any] 
         return None
 
 
+R_KEY_PACKAGES = ("IRkernel", "IRdisplay", "jsonlite")
+# run by an R kernel's interpreter: its version, library folders and installed packages, one per line
+_R_PROBE = ('cat("version", paste(R.version$major, R.version$minor, sep = "."), R.version$platform, sep = "\\t"); '
+            'cat("\\n"); for (p in .libPaths()) cat("path\\t", p, "\\n", sep = ""); '
+            'ip <- installed.packages(fields = character(0))[, c("Package", "Version"), drop = FALSE]; '
+            'for (i in seq_len(nrow(ip))) cat("package\\t", ip[i, 1], "\\t", ip[i, 2], "\\n", sep = "")')
+
+
+def r_interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] | None:
+    """``{"r", "platform", "path", "packages"}`` of the R ``exe``; None if it cannot tell. Kept like
+    :func:`interpreter_info`'s answers, while ``exe`` and its library folders are unchanged."""
+    tag = "\0R"  # in place of PYTHONPATH: its own memo and cache entry
+    memo = _MEMO.get((exe, tag))
+    if memo is not None and _stamps(list(memo[0])) == memo[0]:
+        return memo[1]
+    cache_file = None
+    if cache_dir is not None:
+        name = hashlib.sha256(f"{exe}\0{tag}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        cache_file = cache_dir / f"{name}.json"
+        cached = _read_cached(cache_file, exe, tag)
+        if cached is not None:
+            _MEMO[(exe, tag)] = (_stamps([exe, *cached["path"]]), cached)
+            return cached
+    try:
+        done = subprocess.run([exe, "--vanilla", "--slave", "-e", _R_PROBE], capture_output=True, text=True,
+                              timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    info: dict[str, Any] = {"r": None, "platform": None, "path": [], "packages": []}
+    for line in done.stdout.splitlines() if done.returncode == 0 else []:
+        fields = line.split("\t")
+        if fields[0] == "version" and len(fields) == 3:
+            info["r"], info["platform"] = fields[1], fields[2]
+        elif fields[0] == "path" and len(fields) == 2:
+            info["path"].append(fields[1])
+        elif fields[0] == "package" and len(fields) == 3:
+            info["packages"].append([fields[1], fields[2]])
+    if not info["r"]:
+        return None
+    info["packages"].sort()
+    stamps = _stamps([exe, *info["path"]])
+    _MEMO[(exe, tag)] = (stamps, info)
+    if cache_file is not None:
+        with contextlib.suppress(OSError):
+            from .records.store import atomic_write
+
+            atomic_write(cache_file, json.dumps({"exe": exe, "pythonpath": tag, "stamps": stamps, "info": info}))
+    return info
+
+
 @dataclasses.dataclass(frozen=True)
 class KernelEnvironment:
     """What :func:`capture_environment` found: the record's summary plus the whole package listing
@@ -316,9 +366,14 @@ def capture_environment(kernel_name: str, cache_dir: Path | None = None) -> Kern
                    packages={name: packages.get(name) for name in KEY_PACKAGES if name in packages},
                    packages_sha256=hashlib.sha256(listing.encode()).hexdigest())
     else:
-        identity = {"argv": list(spec.argv) if spec else None, "executable": exe,
-                    "stamp": _stamps([exe]).get(exe) if exe else None}
-        env.update(python=None, implementation=None, packages={},
+        identity: dict[str, Any] = {"argv": list(spec.argv) if spec else None, "executable": exe,
+                                    "stamp": _stamps([exe]).get(exe) if exe else None}
+        r_info = r_interpreter_info(exe, cache_dir) if exe and spec and spec.language.lower() == "r" else None
+        if r_info is not None:  # an R kernel: its version and installed packages (not kept as a pip listing)
+            identity.update(r=r_info["r"], packages=r_info["packages"])
+            installed = dict(tuple(p) for p in r_info["packages"])
+        env.update(python=None, implementation=f"R {r_info['r']}" if r_info else None,
+                   packages={n: installed[n] for n in R_KEY_PACKAGES if n in installed} if r_info else {},
                    packages_sha256=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest())
     env.update(runner={"python": platform.python_version(), "executable": sys.executable},
                hostname=platform.node(), pid=os.getpid())

@@ -16,6 +16,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+R_KERNELSPEC = {"display_name": "R", "language": "R", "name": "ir"}  # IRkernel (Debian: r-cran-irkernel)
 
 CREDIT_RISK = [
     ("md", "title", """\
@@ -148,9 +149,79 @@ plt.show()"""),
 ]
 
 
-def build(cells: list[tuple[str, str, str]]) -> nbformat.NotebookNode:
+CREDIT_RISK_R = [
+    ("md", "title", """\
+# Credit risk scorecard (R)
+
+The same scorecard as `credit_risk.ipynb`, in base R: scores one quarter of loan applications,
+approves those whose predicted probability of default is below a threshold, and reports the
+approval rate, the realised default rate among approved loans and the expected loss."""),
+    ("code", "setup", """\
+# record(name, value) keeps a value as the run's metric; the runner gives the helper's path
+helper <- Sys.getenv("LIVEDOCS_R_HELPER")
+if (nzchar(helper)) source(helper) else record <- function(name, value) print(value)"""),
+    ("params", "parameters", """\
+data_file <- "../data/loans_2026Q3.csv"  # quarter of loan applications to score
+threshold <- 0.5  # approve when the predicted default probability is below this
+unemployment_shock <- 0  # percentage points added to unemployment (stress)
+min_credit_score <- 300L  # applications below this score are declined outright
+segments <- c("north", "south", "east", "west")  # regions to include"""),
+    ("md", "score-md", """\
+## Score the applications
+
+Log-odds of default from credit score, debt-to-income, employment history and unemployment."""),
+    ("code", "score", """\
+df <- read.csv(data_file, stringsAsFactors = FALSE)
+df <- df[df$region %in% unlist(segments), ]  # an injected list arrives as an R list
+
+log_odds <- -1.2 -
+  0.02 * (df$credit_score - 650) +
+  3.0 * (df$debt_to_income - 0.3) +
+  0.35 * (df$unemployment_rate + unemployment_shock - 4.5) -
+  0.05 * df$employment_years
+df$prob_default <- 1 / (1 + exp(-log_odds))
+df$approved <- df$prob_default < threshold & df$credit_score >= min_credit_score"""),
+    ("md", "metrics-md", "## Headline numbers"),
+    ("code", "metrics", """\
+approved <- df[df$approved, ]
+n <- nrow(df)
+approval_rate <- if (n > 0) round(nrow(approved) / n, 4) else 0
+default_rate <- if (nrow(approved) > 0) round(mean(approved$defaulted), 4) else 0
+expected_loss <- round(sum(approved$prob_default * approved$loan_amount), 2)
+
+record("n_applications", n)
+record("approval_rate", approval_rate)
+record("default_rate", default_rate)
+record("expected_loss", expected_loss)
+cat(sprintf("%d applications, %.1f%% approved, %.1f%% of approved defaulted, expected loss %s\\n",
+            n, 100 * approval_rate, 100 * default_rate, format(expected_loss, big.mark = ",", nsmall = 0)))"""),
+    ("md", "regions-md", "## By region"),
+    ("code", "regions", """\
+regions <- sort(unique(df$region))
+by_region <- data.frame(
+  region = regions,
+  applications = vapply(regions, function(r) sum(df$region == r), integer(1)),
+  approval_rate = vapply(regions, function(r) round(mean(df$approved[df$region == r]), 3), numeric(1)),
+  default_rate = vapply(regions, function(r) {
+    d <- approved$defaulted[approved$region == r]
+    if (length(d)) round(mean(d), 3) else 0
+  }, numeric(1)),
+  row.names = NULL
+)
+record("by_region", by_region)  # record() also displays the table"""),
+    ("md", "chart-md", "## Where the threshold cuts"),
+    ("code", "chart", """\
+options(repr.plot.width = 7, repr.plot.height = 3.5)
+hist(df$prob_default, breaks = 40, col = "#4c72b0", border = "white", main = "",
+     xlab = "Predicted probability of default", ylab = "Applications")
+abline(v = threshold, col = "#c44e52", lty = 2)
+legend("topright", legend = sprintf("threshold %.2f", threshold), col = "#c44e52", lty = 2)"""),
+]
+
+
+def build(cells: list[tuple[str, str, str]], kernelspec: dict[str, str] = KERNELSPEC) -> nbformat.NotebookNode:
     """A notebook with fixed cell ids so regenerating it gives an identical file."""
-    nb = new_notebook(metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
+    nb = new_notebook(metadata={"kernelspec": kernelspec, "language_info": {"name": kernelspec["language"]}})
     for kind, cell_id, source in cells:
         if kind == "md":
             cell = new_markdown_cell(source, id=cell_id)
@@ -174,6 +245,7 @@ def write(nb: nbformat.NotebookNode, path: Path) -> None:
 def main() -> None:
     write(build(CREDIT_RISK), HERE / "credit_risk.ipynb")
     write(build(PRICING_WHATIF), HERE / "pricing_whatif.ipynb")
+    write(build(CREDIT_RISK_R, R_KERNELSPEC), HERE / "credit_risk_r.ipynb")
 
 
 if __name__ == "__main__":

@@ -88,7 +88,7 @@ def cli_error(*args: str, home: Path) -> str:
 def test_catalog_lists_every_config(home):
     at = app()
     assert not at.exception
-    assert texts(at.subheader) == ["Credit risk scorecard", "Pricing what-if"]
+    assert texts(at.subheader) == ["Credit risk scorecard", "Credit risk scorecard (R)", "Pricing what-if"]
     assert any("approval" in m.lower() or "approve" in m.lower() for m in texts(at.markdown))
     at.button(key="open:credit_risk").click().run()
     assert at.query_params["notebook"] == "credit_risk"

@@ -17,8 +17,9 @@ def test_inspect_json_shape(run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("inspect", "notebooks/all_types.ipynb", "--json")
     assert result.code == 0, result.stderr
     data = result.json()
-    assert list(data) == ["notebook", "parameters"]
+    assert list(data) == ["notebook", "language", "kernel", "parameters"]
     assert data["notebook"] == "notebooks/all_types.ipynb"
+    assert (data["language"], data["kernel"]) == ("python", "python3")
     params = data["parameters"]
     assert [p["name"] for p in params] == ["i", "f", "s", "b", "l", "d", "n", "ann", "tc"]
     assert all({"name", "type", "default", "help"} <= set(p) for p in params)
@@ -31,7 +32,8 @@ def test_inspect_json_shape(run_cli: Callable[..., CliResult]) -> None:
 def test_inspect_json_without_parameters_cell(run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("inspect", "notebooks/no_parameters.ipynb", "--json")
     assert result.code == 0
-    assert result.json() == {"notebook": "notebooks/no_parameters.ipynb", "parameters": []}
+    assert result.json() == {"notebook": "notebooks/no_parameters.ipynb", "language": "python", "kernel": "python3",
+                             "parameters": []}
 
 
 def test_inspect_config_shows_refinements(run_cli: Callable[..., CliResult]) -> None:

@@ -20,10 +20,14 @@ def inspect(target: Path, as_json: bool) -> None:
     """Show the parameters of a notebook (or of a config's notebook, with its refinements)."""
     config = load_target(target)
     schema = config.schema
+    language, kernel = config.notebook.language, config.kernel or config.notebook.kernel_name
     if as_json:
-        click.echo(json.dumps(schema.to_json(), indent=2, ensure_ascii=False))
+        data = schema.to_json()
+        data = {"notebook": data.pop("notebook"), "language": language, "kernel": kernel, **data}
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     click.echo(safe(schema.notebook))
+    click.echo(f"  language: {safe(language)} (kernel {safe(kernel)})")
     if not schema.has_parameters_cell:
         click.echo("  no cell tagged 'parameters': the notebook takes no parameters.")
         return
