@@ -270,12 +270,12 @@ for (name in ls(pattern = "^s_")) record(name, as.list(utf8ToInt(get(name))))"""
 def test_cancelling_an_r_run_stops_its_kernel_and_what_it_started(home: Path) -> None:
     nb = write_r_notebook(home.parent / "slow.ipynb", "seconds <- 600",
                           'system("sleep 600", wait = FALSE)\ncat("started\\n")', "Sys.sleep(seconds)")
-    proc = popen_cli(home, "run", nb, "--no-report")
+    proc = popen_cli(home, "run", nb, "--no-report", "-v")  # -v: a line per cell without a terminal
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
     reader.start()
     try:  # the last cell (whether or not the injected cell is counted)
-        until(lambda: any(re.search(r"cell (\d+) of \1$", line.strip()) for line in stderr), "the sleeping cell to start")
+        until(lambda: any(re.search(r"cell (\d+) of \1\b", line.strip()) for line in stderr), "the sleeping cell to start")
     except AssertionError:
         proc.send_signal(signal.SIGINT)  # a failed test leaves no runner (and kernel) behind
         raise
