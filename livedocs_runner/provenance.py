@@ -20,7 +20,7 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -219,18 +219,10 @@ def interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] 
     Asks ``exe`` once for its version and ``sys.path`` and lists the packages there; kept in
     ``cache_dir`` while ``exe`` and those folders are unchanged.
     """
-    pythonpath = os.environ.get("PYTHONPATH", "")
-    memo = _MEMO.get((exe, pythonpath))
-    if memo is not None and _stamps(list(memo[0])) == memo[0]:
-        return memo[1]
-    cache_file = None
-    if cache_dir is not None:
-        name = hashlib.sha256(f"{exe}\0{pythonpath}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        cache_file = cache_dir / f"{name}.json"
-        cached = _read_cached(cache_file, exe, pythonpath)
-        if cached is not None:
-            _MEMO[(exe, pythonpath)] = (_stamps([exe, *cached["path"]]), cached)
-            return cached
+    return _kept(exe, os.environ.get("PYTHONPATH", ""), cache_dir, lambda: _ask_python(exe))
+
+
+def _ask_python(exe: str) -> dict[str, Any] | None:
     try:
         done = subprocess.run([exe, "-c", _PROBE], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
                               cwd=os.path.dirname(exe) or None, stdin=subprocess.DEVNULL)
@@ -240,16 +232,34 @@ def interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] 
     if not isinstance(probe, dict) or not isinstance(probe.get("path"), list):
         return None
     path = [str(p) for p in probe["path"]]
-    info = {"python": str(probe.get("python")), "implementation": str(probe.get("implementation")),
+    return {"python": str(probe.get("python")), "implementation": str(probe.get("implementation")),
             "platform": str(probe.get("platform")), "path": path, "packages": [list(p) for p in _packages(path)]}
-    stamps = _stamps([exe, *path])
-    _MEMO[(exe, pythonpath)] = (stamps, info)
+
+
+def _kept(exe: str, tag: str, cache_dir: Path | None, ask: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """``ask()``'s answer about ``exe`` (with a ``path`` list of its library folders), remembered in this process
+    and in ``cache_dir`` while ``exe`` and those folders are unchanged. ``tag`` tells answers apart (PYTHONPATH)."""
+    memo = _MEMO.get((exe, tag))
+    if memo is not None and _stamps(list(memo[0])) == memo[0]:
+        return memo[1]
+    cache_file = None
+    if cache_dir is not None:
+        name = hashlib.sha256(f"{exe}\0{tag}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        cache_file = cache_dir / f"{name}.json"
+        cached = _read_cached(cache_file, exe, tag)
+        if cached is not None:
+            _MEMO[(exe, tag)] = (_stamps([exe, *cached["path"]]), cached)
+            return cached
+    info = ask()
+    if info is None:
+        return None
+    stamps = _stamps([exe, *info["path"]])
+    _MEMO[(exe, tag)] = (stamps, info)
     if cache_file is not None:
-        entry = {"exe": exe, "pythonpath": pythonpath, "stamps": stamps, "info": info}
         with contextlib.suppress(OSError):
             from .records.store import atomic_write
 
-            atomic_write(cache_file, json.dumps(entry))
+            atomic_write(cache_file, json.dumps({"exe": exe, "pythonpath": tag, "stamps": stamps, "info": info}))
     return info
 
 
@@ -290,18 +300,10 @@ _R_PROBE = ('cat("version", paste(R.version$major, R.version$minor, sep = "."), 
 def r_interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] | None:
     """``{"r", "platform", "path", "packages"}`` of the R ``exe``; None if it cannot tell. Kept like
     :func:`interpreter_info`'s answers, while ``exe`` and its library folders are unchanged."""
-    tag = "\0R"  # in place of PYTHONPATH: its own memo and cache entry
-    memo = _MEMO.get((exe, tag))
-    if memo is not None and _stamps(list(memo[0])) == memo[0]:
-        return memo[1]
-    cache_file = None
-    if cache_dir is not None:
-        name = hashlib.sha256(f"{exe}\0{tag}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        cache_file = cache_dir / f"{name}.json"
-        cached = _read_cached(cache_file, exe, tag)
-        if cached is not None:
-            _MEMO[(exe, tag)] = (_stamps([exe, *cached["path"]]), cached)
-            return cached
+    return _kept(exe, "\0R", cache_dir, lambda: _ask_r(exe))  # "\0R" in place of PYTHONPATH: its own entry
+
+
+def _ask_r(exe: str) -> dict[str, Any] | None:
     try:
         done = subprocess.run([exe, "--vanilla", "--slave", "-e", _R_PROBE], capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
@@ -319,13 +321,6 @@ def r_interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any
     if not info["r"]:
         return None
     info["packages"].sort()
-    stamps = _stamps([exe, *info["path"]])
-    _MEMO[(exe, tag)] = (stamps, info)
-    if cache_file is not None:
-        with contextlib.suppress(OSError):
-            from .records.store import atomic_write
-
-            atomic_write(cache_file, json.dumps({"exe": exe, "pythonpath": tag, "stamps": stamps, "info": info}))
     return info
 
 
