@@ -141,7 +141,7 @@ def test_without_sign_in_the_name_field_stays_and_says_unverified(home):
     assert at.text_input(key="user").value == "tester"
     assert "Not signed in — runs are recorded as tester (unverified)" in texts(at.caption)
     assert "Access log" not in buttons(at) and "Sign out" not in buttons(at)
-    assert texts(at.subheader) == ["Credit risk scorecard", "Pricing what-if"]
+    assert texts(at.subheader) == ["Credit risk scorecard", "Credit risk scorecard (R)", "Pricing what-if"]
 
 
 # --- behind a proxy ---------------------------------------------------------------------------------

@@ -170,7 +170,7 @@ def refusals(folder: Path, provider: str) -> list[tuple[list[str | Path], str, s
         (["--auth", good, "--access", roles], f"Error: {roles}, line 4: unknown role 'superuser'.",
          "Use one of: viewer, runner, admin."),
         (["--auth", good, "--access", folder / "glob.yaml"], f"Error: {folder / 'glob.yaml'}, line 2: 'risk_*' matches no config.",
-         "The configs are: credit_risk, pricing_whatif."),
+         "The configs are: credit_risk, credit_risk_r, pricing_whatif."),
         (["--auth", good, "--access", folder / "none.yaml"], f"Error: access file {folder / 'none.yaml'} does not exist.",
          "Check the path given with --access or LIVEDOCS_ACCESS."),
         (["--access", roles], f"Error: --access {roles} needs sign-in: roles are about verified users.",

@@ -352,7 +352,7 @@ def test_the_viewer_sees_results_but_cannot_run(browser, app, provider, runner_p
     assert "run credit_risk" in denied[0].detail and denied[0].address
     assert [r["id"] for r in run_records(app.home)] == [run_id]  # nothing ran
     # no file picker: the data folder's listing never reached the viewer's browser (it did reach the runner's)
-    unused = b"loans_2024Q3.csv"  # a quarterly file no run here reads
+    unused = b"2024 Q3"  # the picker's label of a quarterly file no run here reads (loans_2024Q3.csv)
     assert unused in app.sent_to(RUNNER) and unused not in app.sent_to(VIEWER)
 
 
