@@ -2,11 +2,11 @@
 its repository (UI-free: the CLI and the app ask it).
 
 From the working directory upward: the nearest ``.livedocs/`` folder is the store, so a command run from
-``notebooks/`` uses the project's history instead of starting a second one. With none, a new store goes
-next to the nearest ``configs/`` folder or ``pyproject.toml`` (the project's root), else into the working
-directory. The search never looks at the filesystem root, nor above ``$HOME`` for a folder inside it.
-A store found above the project's root (another project's, or a stray one) is still used, as git would,
-but :attr:`HomeLocation.project` names the root so the caller can say how to keep the project apart.
+``notebooks/`` uses the project's history instead of starting a second one. The search ends at the
+project's root, the nearest folder with ``configs/`` or ``pyproject.toml``: a store above it belongs to
+another project (or is a stray one, e.g. in ``/tmp``) and is never used. With none, a new store goes into
+the project's root, else into the working directory. The search never looks at the filesystem root,
+nor above ``$HOME`` for a folder inside it.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ class HomeLocation:
     path: Path  # absolute
     exists: bool  # False: nothing was found and the store is to be made here
     reason: str  # "found", "next to configs/", "next to pyproject.toml" or "in the working directory"
-    project: Path | None = None  # a found store above the nearest project root: that root (worth a note)
 
 
 def search_dirs(start: Path, user_home: Path | None = None) -> Iterator[Path]:
@@ -49,14 +48,14 @@ def search_dirs(start: Path, user_home: Path | None = None) -> Iterator[Path]:
 
 
 def discover_home(start: Path, *, user_home: Path | None = None) -> HomeLocation:
-    """The nearest existing ``.livedocs/`` folder from ``start`` upward, else where to make one."""
+    """The nearest existing ``.livedocs/`` folder from ``start`` up to the project's root, else where to make one."""
     dirs = list(search_dirs(start, user_home))
     root = next(((folder, name) for folder in dirs for name, kind in PROJECT_MARKERS if _is(folder / name, kind)), None)
+    if root is not None:
+        dirs = dirs[: dirs.index(root[0]) + 1]  # not above the project's root: another project's store
     for folder in dirs:
         if _is(folder / HOME_DIR, "folder"):  # a file of that name is not a store: passed by
-            above = root is not None and root[0] != folder and root[0].is_relative_to(folder)
-            return HomeLocation(path=folder / HOME_DIR, exists=True, reason="found",
-                                project=root[0] if root and above else None)
+            return HomeLocation(path=folder / HOME_DIR, exists=True, reason="found")
     if root is not None:
         folder, name = root
         return HomeLocation(path=folder / HOME_DIR, exists=False, reason=f"next to {name}"

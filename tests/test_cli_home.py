@@ -114,14 +114,16 @@ def test_a_read_only_parent_is_fine(tmp_path: Path) -> None:
         parent.chmod(0o755)
 
 
-def test_a_store_above_the_project_root_is_used_and_named(tmp_path: Path) -> None:
+def test_a_store_above_the_project_root_is_not_the_projects(tmp_path: Path) -> None:
     user = tmp_path / "user"
-    (user / ".livedocs").mkdir(parents=True)  # e.g. a stray store from a run in $HOME
+    (user / ".livedocs").mkdir(parents=True)  # e.g. a stray store from a run in $HOME, or another project's
     root = project(user / "proj", "pyproject.toml")
     found = discover_home(root / "notebooks", user_home=user)
-    assert found == HomeLocation(path=user / ".livedocs", exists=True, reason="found", project=root)
+    assert found == HomeLocation(path=root / ".livedocs", exists=False, reason="next to pyproject.toml")
     (root / ".livedocs").mkdir()
-    assert discover_home(root / "notebooks", user_home=user).project is None
+    assert discover_home(root / "notebooks", user_home=user) == HomeLocation(path=root / ".livedocs", exists=True,
+                                                                            reason="found")
+    assert discover_home(user, user_home=user).path == user / ".livedocs"  # outside any project: still found
 
 
 def test_find_upward_finds_the_configs_folder(tmp_path: Path) -> None:
@@ -155,17 +157,14 @@ def test_a_new_store_is_announced_once_and_found_from_a_subfolder(tmp_path: Path
     assert [p.name for p in root.rglob(".livedocs")] == [".livedocs"]  # no second history anywhere
 
 
-def test_a_store_above_the_project_is_used_with_a_note_until_the_project_has_its_own(tmp_path: Path) -> None:
+def test_a_store_above_the_project_is_left_alone(tmp_path: Path) -> None:
     user = tmp_path / "user"
     (user / ".livedocs").mkdir(parents=True)
     root = project(user / "proj", "configs")
     result = livedocs("runs", cwd=root / "notebooks", user_home=user)
-    assert result.code == 0 and (user / ".livedocs" / "runs.db").is_file()
-    assert result.stderr.splitlines()[0] == (f"Note: using the run store {user / '.livedocs'}, found above this project's "
-                                             f"folder {root}. To keep this project's runs apart: mkdir {root / '.livedocs'}")
-    (root / ".livedocs").mkdir()
-    again = livedocs("runs", cwd=root / "notebooks", user_home=user)
-    assert again.code == 0 and "Note:" not in again.stderr and (root / ".livedocs" / "runs.db").is_file()
+    assert result.code == 0 and (root / ".livedocs" / "runs.db").is_file(), result.stderr
+    assert result.stderr.splitlines()[0].startswith(f"New run store: {root / '.livedocs'} (next to configs/;")
+    assert not (user / ".livedocs" / "runs.db").exists()  # the other store was not touched
 
 
 def test_a_new_store_goes_next_to_pyproject_toml(tmp_path: Path) -> None:

@@ -95,18 +95,12 @@ def home_of(ctx: click.Context) -> Path:
     if "livedocs.home" not in root.meta:
         home = root.obj.get("home") if root.obj else None
         if home is None:
-            import shlex
-
-            from ..home import HOME_DIR, create_home, discover_home
+            from ..home import create_home, discover_home
 
             location = discover_home(Path.cwd())
             if not location.exists and create_home(location):
                 click.echo(f"New run store: {location.path} ({location.reason}; livedocs finds it from "
                            f"{location.path.parent} and every folder below).", err=True)
-            elif location.project is not None:
-                click.echo(f"Note: using the run store {location.path}, found above this project's folder "
-                           f"{location.project}. To keep this project's runs apart: mkdir "
-                           f"{shlex.quote(str(location.project / HOME_DIR))}", err=True)
             home = location.path
         root.meta["livedocs.home"] = home
     return root.meta["livedocs.home"]
