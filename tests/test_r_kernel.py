@@ -217,7 +217,8 @@ def test_the_app_shows_the_r_form_and_its_results(app_home: Path) -> None:
     run_id = at.query_params["run"]
     at = run_until_done(at)
     assert texts(at.success)[0].startswith("Succeeded"), texts(at.error)
-    assert [shown(m.label) for m in at.metric][:4] == ["N applications", "Approval rate", "Default rate", "Expected loss"]
+    assert [shown(m.label) for m in at.metric][:4] == ["Applications", "Approval rate", "Default rate", "Expected loss"]
+    assert [shown(m.value) for m in at.metric][2] == "11.59 %"  # the config's results: block formats R's results too
     assert at.dataframe  # the by-region table recorded by R's record()
     record = Store(app_home).get(run_id)
     assert (record.trigger, record.parameters["threshold"]) == ("app", 0.45)
