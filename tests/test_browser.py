@@ -52,13 +52,15 @@ def processes_with_home(home: Path) -> list[int]:
 
 
 @contextlib.contextmanager
-def serve(configs: Path, home: Path, log_path: Path, user: str = "browser-test"):
-    """``livedocs app`` on a free port (default host: localhost only); yields (url, home, pid)."""
-    port = free_port()
+def serve(configs: Path, home: Path, log_path: Path, user: str = "browser-test", *, workers: int = 2,
+          args: tuple[str, ...] = (), env: dict[str, str] | None = None, port: int | None = None):
+    """``livedocs app`` on ``port`` or a free one (default host: localhost only), with ``args`` added (sign-in
+    options) and ``env`` in place of this process's environment; yields (url, home, pid)."""
+    port = port or free_port()
     log = open(log_path, "w+")
-    env = {**os.environ, "LIVEDOCS_USER": user}
+    env = {**(os.environ if env is None else env), "LIVEDOCS_USER": user}
     proc = subprocess.Popen([*livedocs_command(), "app", "--configs", str(configs), "--home", str(home),
-                             "--port", str(port), "--workers", "2"],
+                             "--port", str(port), "--workers", str(workers), *args],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     try:

@@ -21,7 +21,7 @@ from livedocs_runner.records.store import Store
 
 from .conftest import run_records
 from .oidc_fixture import NOBODY, PASSWORD, RUNNER, VIEWER, Provider, require_provider, start_provider
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, livedocs_command, metrics_of, processes_with_home, settled
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, metrics_of, serve, settled
 
 pytestmark = [pytest.mark.browser]
 
@@ -237,20 +237,9 @@ def app(browser, provider, ports, tmp_path_factory) -> Iterator[App]:
     log_path = folder / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEDOCS_")}
     env.update({SECRET_ENV: provider.client_secret, COOKIE_ENV: cookie_secret, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}/"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([*livedocs_command(), "app", "--auth", str(auth), "--access", str(access),
-                                 "--configs", str(ROOT / "configs"), "--home", str(home), "--port", str(port),
-                                 "--workers", "1"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_for_health(proc, url, log_path, "livedocs app --auth --access")
-            yield App(url, home, log_path, (provider.client_secret, cookie_secret))
-        finally:
-            stop(proc)
-            for pid in processes_with_home(home):  # kernels live in their own process groups
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+    args = ("--auth", str(auth), "--access", str(access))
+    with serve(ROOT / "configs", home, log_path, workers=1, args=args, env=env, port=port) as (url, _, _pid):
+        yield App(url, home, log_path, (provider.client_secret, cookie_secret))
 
 
 def sign_in(app: App, page, provider: Provider, email: str) -> None:

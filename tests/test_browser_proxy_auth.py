@@ -9,17 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import signal
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from livedocs_runner.records.store import Store
 
-from .test_browser import WAIT_MS, browser, free_port, livedocs_command, processes_with_home, settled  # noqa: F401
+from .test_browser import WAIT_MS, browser, serve, settled  # noqa: F401  (browser: a fixture)
 
 pytestmark = [pytest.mark.browser]
 
@@ -45,39 +41,10 @@ def serve_behind_proxy(tmp_path: Path, trusted: str):
     home = (tmp_path / "home").resolve()
     access = tmp_path / "access.yaml"
     access.write_text(ACCESS, encoding="utf-8")
-    port = free_port()
-    log = open(tmp_path / "server.log", "w+")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEDOCS_")}
-    proc = subprocess.Popen([*livedocs_command(), "app", "--configs", str(ROOT / "configs"), "--home", str(home),
-                             "--port", str(port), "--workers", "1", "--auth-header", "X-Forwarded-Email",
-                             "--trusted-proxy", trusted, "--access", str(access)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + WAIT_MS / 1000
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"livedocs app exited with {proc.returncode}:\n{log.read()}")
-            with contextlib.suppress(OSError):
-                if urllib.request.urlopen(url + "_stcore/health", timeout=5).read() == b"ok":
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail("livedocs app did not answer on " + url)
-            time.sleep(0.2)
+    args = ("--auth-header", "X-Forwarded-Email", "--trusted-proxy", trusted, "--access", str(access))
+    with serve(ROOT / "configs", home, tmp_path / "server.log", workers=1, args=args, env=env) as (url, _, _pid):
         yield url, home
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        for pid in processes_with_home(home):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        log.close()
 
 
 def as_user(browser, email: str, **headers: str):  # noqa: F811 - the browser fixture
