@@ -29,7 +29,7 @@ _LAZY = {
     "JobQueue": "jobs", "WarmPool": "pool", "PoolOptions": "pool",
     "Role": "access", "Identity": "access", "AccessPolicy": "access", "AccessDenied": "access", "load_access": "access",
     "AuthSettings": "auth", "load_auth": "auth",
-    "ResultSpec": "results", "format_value": "results", "format_delta": "results", "specs_for": "results",
+    "ResultSpec": "results", "format_value": "result_format", "format_delta": "result_format", "specs_for": "results",
 }
 
 __all__ = ["record", "__version__", *_LAZY]
@@ -64,7 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .plan import RunPlan, plan_runs
     from .pool import PoolOptions, WarmPool
     from .report import render_report
-    from .results import ResultSpec, format_delta, format_value, specs_for
+    from .results import ResultSpec, specs_for
+    from .result_format import format_delta, format_value
     from .scenarios import Config, Scenario, load_config, load_target
     from .schema import Schema
     from .records.store import RunRecord, Store

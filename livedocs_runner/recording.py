@@ -14,7 +14,9 @@ import math
 import sys
 from typing import Any
 
-from .results import ResultSpec, SpecProblem, format_value, make_spec
+from .results import ResultSpec, SpecProblem, make_spec
+
+from .result_format import format_value
 
 RECORD_MIME = "application/vnd.livedocs.record+json"
 SCRAPBOOK_MIME = "application/scrapbook.scrap.json+json"

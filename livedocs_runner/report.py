@@ -29,7 +29,8 @@ from .errors import RunError
 from .outputs import is_table
 from .plain import plain_text
 from .records.store import RunRecord, atomic_write
-from .results import format_value, specs_for
+from .results import specs_for
+from .result_format import format_value
 
 # No scripts at all, nothing fetched from anywhere; inline styles and embedded (data:) images only.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "

@@ -13,7 +13,8 @@ import livedocs_runner
 
 CORE = ["errors", "params", "inference", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
         "batch", "records.store", "records.environments", "records.verdicts", "outputs", "report", "compare",
-        "provenance", "recording", "plain", "cells"]
+        "provenance", "recording", "plain", "cells", "results", "result_format", "access", "auth", "home", "retry",
+        "records.query", "records.access_log", "inject_r", "inference_r"]
 
 
 def loaded_after(code: str) -> set[str]:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livedocs_runner.results import (NO_DELTA, PLAIN, Delta, ResultSpec, SpecProblem, check_format, format_delta,
-                                     format_value, make_spec, metric_color, spec_from_config, specs_for,
-                                     specs_from_json, specs_to_json, title)
+from livedocs_runner.result_format import NO_DELTA, Delta, format_delta, format_value, metric_color
+from livedocs_runner.results import (PLAIN, ResultSpec, SpecProblem, check_format, make_spec, spec_from_config,
+                                     specs_for, specs_from_json, specs_to_json, title)
 
 
 def spec(**kw) -> ResultSpec:
@@ -295,7 +295,7 @@ def test_result_specs_put_the_config_over_record_keywords() -> None:
 
 
 def test_summary_line() -> None:
-    from livedocs_runner.results import summary
+    from livedocs_runner.result_format import summary
 
     metrics = {"dr": 0.0531, "by_region": {"type": "table", "columns": [], "data": []}, "loss": 3_290_000.0,
                "note": "x" * 40, "n": 5, "late": 1}

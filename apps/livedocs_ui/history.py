@@ -14,7 +14,8 @@ from livedocs_runner.compare import Comparison, choose_view, compare, is_number
 from livedocs_runner.errors import LivedocsError
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
-from livedocs_runner.results import format_delta, format_value, specs_for, title
+from livedocs_runner.results import specs_for, title
+from livedocs_runner.result_format import format_delta, format_value
 
 from livedocs_runner.access import Role
 

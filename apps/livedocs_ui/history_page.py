@@ -23,7 +23,8 @@ from livedocs_runner.outputs import is_table
 from livedocs_runner.records.query import RunQuery
 from livedocs_runner.records.store import STATUSES, RunRecord
 from livedocs_runner.rerun import RerunOptions
-from livedocs_runner.results import format_value, specs_for, title
+from livedocs_runner.results import specs_for, title
+from livedocs_runner.result_format import format_value
 from livedocs_runner.scenarios import Config
 
 from . import identity

@@ -16,7 +16,8 @@ from livedocs_runner.forms import build_form, scenario_params
 from livedocs_runner.outputs import is_table
 from livedocs_runner.scenarios import Config
 from livedocs_runner.records.store import FINAL, RunRecord
-from livedocs_runner.results import NO_DELTA, ResultSpec, format_delta, format_value, metric_color, specs_for
+from livedocs_runner.results import ResultSpec, specs_for
+from livedocs_runner.result_format import NO_DELTA, format_delta, format_value, metric_color
 
 from livedocs_runner.access import Role
 

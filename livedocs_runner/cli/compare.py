@@ -160,7 +160,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
             columns: str | None, csv_to: str | None, as_json: bool) -> None:
     """Compare runs, one row each: the inputs that vary and the results (RUN_IDs or --sweep NAME)."""
     from ..compare import change, choose_view
-    from ..results import format_delta
+    from ..result_format import format_delta
     from ..compare import compare as compare_runs  # lazy: keeps `livedocs run` start-up light
 
     store = Store(home_of(ctx))
@@ -245,7 +245,7 @@ def _result(value: Any, spec: Any) -> str:
     """A result for the fitted table: formatted like everywhere else (``53.1 %``, ``€3.29 M``), then cut."""
     if value is None or is_table(value) or not isinstance(value, int | float) or isinstance(value, bool):
         return cell(_scalar(value))
-    from ..results import format_value
+    from ..result_format import format_value
 
     return cell(format_value(value, spec))
 

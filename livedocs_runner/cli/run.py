@@ -19,7 +19,8 @@ from . import cli, home_of
 if TYPE_CHECKING:
     from ..records.verdicts import Tolerances
 from .format import record_json, relative, safe
-from ..results import specs_for, summary
+from ..results import specs_for
+from ..result_format import summary
 from .progress import ProgressView, cache_note
 
 
