@@ -24,7 +24,8 @@ from typing import Any
 
 from .errors import ConfigError, ParameterError
 from .labels import example_for, label_from_pattern
-from .params import ParamSpec, matches
+from .params import ParamSpec
+from .patterns import matches
 from .scenarios import Config
 from .schema import Schema, Source
 

@@ -69,7 +69,7 @@ def label_from_pattern(pattern: str, template: str, text: str) -> str | None:
     """
     import regex
 
-    from .params import PATTERN_TIMEOUT_S
+    from .patterns import PATTERN_TIMEOUT_S
 
     try:
         match = regex.fullmatch(pattern, text, timeout=PATTERN_TIMEOUT_S)
@@ -152,7 +152,7 @@ def example_for(pattern: str) -> str | None:
                 raise ValueError("too long")
         return "".join(out)
 
-    from .params import matches
+    from .patterns import matches
 
     try:
         example = build(sre.parse(pattern))

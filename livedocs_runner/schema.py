@@ -14,7 +14,8 @@ from typing import Any
 from .errors import ConfigError, LivedocsError, ParameterError, did_you_mean, located
 from .notebook import Notebook
 from .labels import MAX_LABEL_CHARS, group_names, template_fields
-from .params import TYPES, ParamSpec, check_name, check_pattern, matches, quote
+from .params import TYPES, ParamSpec, check_name, quote
+from .patterns import check_pattern, matches
 
 REFINEMENT_KEYS = ("type", "min", "max", "choices", "pattern", "label", "help", "required", "within", "default",
                    "snapshot", "example", "min_items", "max_items", "file_label", "file_labels")

@@ -356,7 +356,7 @@ def test_a_long_comment_is_read_in_linear_time() -> None:
     (["a"], "is not text"),
 ])
 def test_check_pattern_refuses(pattern: object, problem: str) -> None:
-    from livedocs_runner.params import check_pattern
+    from livedocs_runner.patterns import check_pattern
     with pytest.raises(ValueError, match=re.escape(problem)):
         check_pattern(pattern)
 
@@ -364,7 +364,7 @@ def test_check_pattern_refuses(pattern: object, problem: str) -> None:
 @pytest.mark.parametrize("pattern", [r"^[a-z]+$", r"\d{4}-\d{2}-\d{2}", "a{65535}", r"[a-z]{1,100}@[a-z]{1,100}\.[a-z]{2,10}",
                                      r"\p{L}+", "(a|aa)+$"])
 def test_check_pattern_accepts(pattern: str) -> None:
-    from livedocs_runner.params import check_pattern
+    from livedocs_runner.patterns import check_pattern
     assert check_pattern(pattern) == pattern
 
 
