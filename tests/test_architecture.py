@@ -14,7 +14,7 @@ import livedocs_runner
 CORE = ["errors", "params", "inference", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
         "batch", "records.store", "records.environments", "records.verdicts", "outputs", "report", "compare",
         "provenance", "recording", "plain", "cells", "results", "result_format", "access", "auth", "home", "retry",
-        "records.query", "records.access_log", "inject_r", "inference_r", "patterns"]
+        "records.query", "records.record", "records.access_log", "inject_r", "inference_r", "patterns"]
 
 
 def loaded_after(code: str) -> set[str]:

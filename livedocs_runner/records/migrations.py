@@ -68,7 +68,7 @@ def _v2_notebook_name_and_meta(db: sqlite3.Connection) -> None:
 def _v3_journal(db: sqlite3.Connection) -> None:
     """The append-only journal (see journal.py); every run already final is journaled as found now."""
     from . import journal
-    from .store import _BadRecord, _from_row, now
+    from .record import BadRecord, from_row, now
 
     db.execute("CREATE TABLE journal (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, hash TEXT NOT NULL, "
                "entry TEXT NOT NULL)")
@@ -86,8 +86,8 @@ def _v3_journal(db: sqlite3.Connection) -> None:
                           "ORDER BY (cache_of IS NOT NULL), created_at, rowid").fetchall()
         for row in rows:
             try:
-                record = _from_row(row)
-            except _BadRecord:
+                record = from_row(row)
+            except BadRecord:
                 continue  # left without an entry: verify names it
             journal.append(db, home, journal.record_fields(record), at=at, note=note, key=key)
     finally:

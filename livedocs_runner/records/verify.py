@@ -23,7 +23,7 @@ from urllib.parse import quote
 from ..errors import StoreError
 from . import journal
 from .migrations import schema_version
-from .store import FINAL, _BadRecord, _from_row
+from .record import FINAL, BadRecord, from_row
 
 _MAX_SAME = 20  # findings of one kind printed before "and N more"
 
@@ -246,8 +246,8 @@ def _check_runs(db: sqlite3.Connection, home: Path, since: str | None, run: str 
         run_id = str(row["id"])
         last = db.execute("SELECT seq, entry FROM journal WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
         try:
-            record = _from_row(row)
-        except _BadRecord as bad:
+            record = from_row(row)
+        except BadRecord as bad:
             yield from found("record", f"run {run_id}: {bad} (edited outside livedocs).", run_id)
             continue
         if last is None:
