@@ -15,24 +15,12 @@ import pytest
 
 from livedocs_runner.records.store import Store
 
+from .test_app_auth import ACCESS, ADMIN, NOBODY, RUNNER, VIEWER  # the same accounts and access file
 from .test_browser import WAIT_MS, browser, serve, settled  # noqa: F401  (browser: a fixture)
 
 pytestmark = [pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNNER, VIEWER, ADMIN, NOBODY = "runner@example.com", "viewer@example.com", "admin@example.com", "nobody@example.com"
-ACCESS = f"""\
-rules:
-  - configs: [credit_risk]
-    users: [{RUNNER}]
-    role: runner
-  - configs: [credit_risk]
-    users: [{VIEWER}]
-    role: viewer
-  - configs: "*"
-    users: [{ADMIN}]
-    role: admin
-"""
 
 
 @contextlib.contextmanager
