@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .errors import Interrupted
+from .eventloops import closing_loop
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_run, finish_cancelled,
                       finish_crashed, new_record, plan_cache_key, start_record)
 from .kernels import FreshKernels, KernelSource
@@ -108,7 +109,7 @@ def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, worker
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="livedocs-run") as pool:
         futures: dict[Future[RunRecord], RunRecord] = {
-            pool.submit(run_one, plan, store, record, options=options, kernels=kernels, control=control,
+            pool.submit(closing_loop(run_one), plan, store, record, options=options, kernels=kernels, control=control,
                         progress=progress): record
             for plan, record in zip(plans, records)
         }

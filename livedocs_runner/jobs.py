@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .batch import run_one
 from .errors import RunNotFound
+from .eventloops import close_thread_loop
 from .execute import Progress, RunControl, RunOptions, finish_cancelled, finish_crashed, new_record, plan_cache_key
 from .kernels import FreshKernels, KernelSource
 from .plan import RunPlan
@@ -188,6 +189,8 @@ class JobQueue:
                                 control=self.control, progress=self._on_progress)
             except BaseException as exc:  # noqa: BLE001 - the record must end final, the worker must live
                 final = finish_crashed(self.store, job.record, exc)
+            finally:
+                close_thread_loop()
             with self._lock:
                 job.final = final
                 self._forget_old()

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .eventloops import closing_loop
 from .kernels import KernelRequest, KernelStartError, kill_kernel_now, start_kernel, stop_kernel
 
 if TYPE_CHECKING:
@@ -174,7 +175,7 @@ class WarmPool:
     def _stop_later(self, km: AsyncKernelManager) -> None:
         kill_kernel_now(km)
         try:
-            self._stoppers.submit(stop_kernel, km)  # reaping and file clean-up off the caller's path
+            self._stoppers.submit(closing_loop(stop_kernel), km)  # reaping and file clean-up off the caller's path
         except RuntimeError:  # shut down meanwhile
             stop_kernel(km)
 
@@ -200,7 +201,7 @@ class WarmPool:
         if self._total() >= self.options.size and not self._evict_other(request):
             return False
         self._starting[request] = self._starting.get(request, 0) + 1
-        self._warmers.submit(self._warm, request)
+        self._warmers.submit(closing_loop(self._warm), request)
         self._ensure_reaper()
         return True
 
