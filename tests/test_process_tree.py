@@ -56,7 +56,7 @@ def test_spawned_processes_end_with_the_run(run_cli: Callable[..., CliResult], t
 @pytest.mark.parametrize("how", ["session", "daemon"])
 def test_spawned_processes_end_with_a_timeout(home: Path, tmp_path: Path, how: str) -> None:
     pid_file = tmp_path / "pid.txt"
-    proc = popen_cli(home, "run", SPAWNS, "--json", "--no-cache", "--no-report", "--timeout", "20", "-p", f"how={how}",
+    proc = popen_cli(home, "run", SPAWNS, "--json", "--no-cache", "--no-report", "--timeout", "8", "-p", f"how={how}",
                      "-p", "then=hang", "-p", f"pid_file={pid_file}")
     pid = spawned_pid(pid_file)
     try:
