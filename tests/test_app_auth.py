@@ -10,6 +10,7 @@ with real headers is tests/test_browser_proxy_auth.py; the real provider is the 
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import uuid
 from datetime import UTC, date, datetime
@@ -351,6 +352,52 @@ def test_a_broken_access_file_closes_the_app(proxy, home, tmp_path):
     at = app()
     assert any("unknown role 'owner'" in e for e in texts(at.error))
     assert not at.subheader and not at.sidebar.button
+
+
+# --- a config's own access: block ---------------------------------------------------------------------
+
+DAN = "dan@example.com"  # named by pricing_whatif's own block only
+OWN_BLOCK = f"access:\n  - users: [{DAN}]\n    role: runner\n  - users: [{VIEWER}, {RUNNER}]\n    role: viewer\n"
+
+
+def configs_with_own_rules(folder: Path) -> Path:
+    """credit_risk and pricing_whatif, the latter with ``OWN_BLOCK`` at its end; notebooks/ and data/ linked."""
+    configs = folder / "configs"
+    configs.mkdir()
+    for name in ("credit_risk.yaml", "pricing_whatif.yaml"):
+        shutil.copy(ROOT / "configs" / name, configs / name)
+    with (configs / "pricing_whatif.yaml").open("a", encoding="utf-8") as out:
+        out.write(OWN_BLOCK)
+    for name in ("notebooks", "data"):
+        (folder / name).symlink_to(ROOT / name)
+    return configs
+
+
+def test_a_configs_own_access_block_grants_and_the_rest_stays_denied(proxy, home, tmp_path, monkeypatch):
+    """The access file and pricing_whatif's block add up; no rule from either: not listed, not reachable."""
+    configs = configs_with_own_rules(tmp_path)
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    proxy(DAN)
+    at = app()
+    assert texts(at.subheader) == ["Pricing what-if"]
+    assert app(notebook="pricing_whatif").button(key="run:pricing_whatif")  # runner by the block
+    hidden = app(notebook="credit_risk")
+    assert texts(hidden.error) == ["Error: no notebook 'credit_risk' here, or you do not have access to it."]
+    proxy(VIEWER)  # viewer of credit_risk by the file, of pricing_whatif by the block
+    assert texts(app().subheader) == ["Credit risk scorecard", "Pricing what-if"]
+    viewer = app(notebook="pricing_whatif")
+    assert "Run" not in buttons(viewer) and any(i.startswith("You do not have access to run") for i in texts(viewer.info))
+    proxy(RUNNER)  # runner of credit_risk by the file: the block's viewer role cannot lower it, and adds pricing_whatif
+    assert app(notebook="credit_risk").button(key="run:credit_risk")
+    assert "Run" not in buttons(app(notebook="pricing_whatif"))
+    proxy(NOBODY)
+    assert not app().subheader
+    proxy(ADMIN)  # the Access page lists every rule and where it is written
+    rules = app(access="1").table[0].value
+    line = (ROOT / "configs" / "pricing_whatif.yaml").read_text().count("\n") + 2
+    assert (rules.loc["pricing_whatif", "users"].tolist(), rules.loc["pricing_whatif", "written in"].tolist()) == (
+        [DAN, f"{RUNNER}, {VIEWER}"], [f"pricing_whatif.yaml, line {line}", f"pricing_whatif.yaml, line {line + 2}"])
+    assert rules.loc["*", "role"] == "admin" and rules.loc["*", "written in"] == "access.yaml, line 8"
 
 
 # --- OpenID Connect ---------------------------------------------------------------------------------

@@ -181,10 +181,10 @@ def refusals(folder: Path, provider: str) -> list[tuple[list[str | Path], str, s
          "Error: --trusted-proxy: 'localhost' is not an address or network", "Write addresses or CIDR networks"),
         (["--trusted-proxy", "127.0.0.1"], "Error: --trusted-proxy is given without --auth-header.",
          "Name the header the proxy sets, e.g. --auth-header X-Forwarded-Email."),
-        (["--auth", good], "Error: sign-in is on but no --access file says who may do what, so nobody could open a "
-         "notebook.", "Give --access access.yaml; a rule for everyone signed in is"),
+        (["--auth", good], "Error: sign-in is on but no --access file (nor any config's access: block) says who may do "
+         "what, so nobody could open a notebook.", "Give --access access.yaml; a rule for everyone signed in is"),
         (["--auth-header", "X-Forwarded-Email", "--trusted-proxy", "127.0.0.1"], "Error: sign-in is on but no --access "
-         "file says who may do what", "Give --access access.yaml"),
+         "file (nor any config's access: block) says who may do what", "Give --access access.yaml"),
         (["--auth", good, "--auth-header", "X-Forwarded-Email", "--trusted-proxy", "127.0.0.1"],
          "Error: --auth and --auth-header are both given.", "Use sign-in with OpenID Connect (--auth FILE) or a trusted proxy"),
     ]

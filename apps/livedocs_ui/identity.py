@@ -20,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from livedocs_runner.access import AccessDenied, AccessPolicy, Identity, Role, policy_from_env
+from livedocs_runner.access import AccessDenied, AccessPolicy, Identity, Role, policy_from_env, with_rules
 from livedocs_runner.auth import AuthSettings, identity_from_claims, identity_from_proxy, settings_from_env
 from livedocs_runner.errors import LivedocsError
 from livedocs_runner.execute import RunOptions
@@ -67,14 +67,19 @@ def _policy(env: tuple[tuple[str, str], ...], stamp: int, names: tuple[str, ...]
 
 
 def policy() -> AccessPolicy:
-    """The roles (``LIVEDOCS_ACCESS``, reread when it or the catalog changes); open when auth is off and
-    no access file is given. With sign-in on and no access file nobody has a role (default-deny)."""
+    """The roles: the access file (``LIVEDOCS_ACCESS``, reread when it or the catalog changes) plus the
+    ``access:`` blocks of the configs that load (:func:`livedocs_runner.access.with_rules`: the highest role
+    wins); open when sign-in is off. With sign-in on, a user no rule names has no role (default-deny), and a
+    config that does not load grants nothing."""
     from .services import catalog
 
+    entries = catalog()
     env = _env("LIVEDOCS_ACCESS")
     if not env and settings().mode != "none":
-        return AccessPolicy()  # no rules: default-deny (``livedocs app`` asks for --access with sign-in)
-    return _policy(env, _mtime(os.environ.get("LIVEDOCS_ACCESS")), tuple(e.name for e in catalog()))
+        base = AccessPolicy()  # no file: the configs' own rules only (``livedocs app`` checks there are some)
+    else:
+        base = _policy(env, _mtime(os.environ.get("LIVEDOCS_ACCESS")), tuple(e.name for e in entries))
+    return with_rules(base, [rule for e in entries if e.config is not None for rule in e.config.access])
 
 
 # --- who is asking --------------------------------------------------------------------------------------
