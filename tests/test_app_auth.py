@@ -545,3 +545,51 @@ def test_the_history_page_answers_by_role(proxy, home):
     at = app(history="credit_risk")
     at.multiselect(key="h-pick:credit_risk").select(run.id).run()
     assert not at.button(key="h-again:credit_risk").disabled
+
+
+# --- no numbers about runs you may not see ------------------------------------------------------------
+
+def bare_run(home: Path) -> RunRecord:
+    """A run of the credit_risk notebook without a config (from the CLI): nobody's to see with roles on."""
+    return Store(home).add(RunRecord(
+        id=uuid.uuid4().hex[:12], status="succeeded", notebook=str((ROOT / "notebooks" / "credit_risk.ipynb").resolve()),
+        notebook_sha256="0" * 64, config=None, title="credit_risk", scenario="default", user="someone", trigger="cli",
+        parameters={}, metrics={}))
+
+
+def test_the_catalogs_run_count_leaves_out_runs_you_may_not_see(proxy, home):
+    add_run(home)
+    add_run(home, config=PRICING)  # the same notebook through a config the runner has no role on
+    bare_run(home)
+    proxy(RUNNER)
+    assert "1 runs so far" in " ".join(texts(app().caption))
+    proxy(ADMIN)  # admin of every config; a run without a config is still nobody's
+    assert "2 runs so far" in " ".join(texts(app().caption))
+
+
+@pytest.mark.kernel
+def test_queue_counts_and_places_leave_out_runs_you_may_not_see(proxy, home):
+    import livedocs_ui.services as ui  # the app's own module object: its queue
+
+    from livedocs_runner.execute import RunOptions
+    from livedocs_runner.plan import plan_runs
+    from tests.conftest import until
+
+    proxy(RUNNER)
+    app()
+    queue = ui.services().queue  # one worker (LIVEDOCS_WORKERS=1)
+    slow = ROOT / "tests" / "data" / "notebooks" / "slow.ipynb"
+    hidden = [queue.submit(plan_runs(slow, overrides={"seconds": "600"})[0], RunOptions(trigger="cli", user="x"))
+              for _ in range(2)]  # no config: nobody's to see
+    mine = queue.submit(plan_runs(CREDIT, scenarios=["baseline"])[0], RunOptions(trigger="app", user=RUNNER, auth="proxy"))
+    try:
+        until(lambda: queue.status(hidden[0]).status == "running", "the first hidden run to start")
+        assert queue.status(mine).place == 2  # one hidden run waits ahead of it
+        assert "0 running · 1 waiting · 1 at a time" in texts(app().sidebar.caption)
+        page = app(run=mine)
+        assert "Waiting for a free worker: number 1 among the waiting runs you can see (1 run at a time)." in texts(page.info)
+        proxy(NOBODY)
+        assert "0 running · 0 waiting · 1 at a time" in texts(app().sidebar.caption)
+    finally:
+        for job in [mine, *hidden]:
+            queue.cancel(job)

@@ -266,6 +266,35 @@ def visible_runs(runs: list[RunRecord]) -> list[RunRecord]:
     return [r for r in runs if ok[config_of(r)]]
 
 
+def visible_jobs(jobs: list[Any]) -> list[Any]:
+    """The queue's entries (``JobStatus``) for runs this user may view: counts and places in the queue never
+    include runs of notebooks they may not see (with roles off: all of them)."""
+    if open_access():
+        return jobs
+    from .services import services
+
+    store, found = services().store, []
+    for job in jobs:
+        try:
+            found.append((job, store.get(job.id)))
+        except LivedocsError:  # gone meanwhile: not counted
+            continue
+    keep = {run.id for run in visible_runs([run for _, run in found])}
+    return [job for job, run in found if run.id in keep]
+
+
+def queue_place(run_id: str, place: int | None) -> str:
+    """Where a waiting run stands, counting only the waiting runs this user may see ahead of it."""
+    if not place:
+        return "waiting to start"
+    if open_access():
+        return f"number {place} in the queue"
+    from .services import services
+
+    ahead = [j for j in visible_jobs(services().queue.jobs()) if j.status == "queued" and j.place and j.place < place]
+    return f"number {len(ahead) + 1} among the waiting runs you can see"
+
+
 _ACTIONS = {Role.VIEWER: "view", Role.RUNNER: "run", Role.ADMIN: "administer"}
 
 

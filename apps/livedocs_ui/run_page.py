@@ -64,7 +64,7 @@ def _progress(run_id: str) -> None:
     if status.done:
         st.rerun(scope="app")
     if status.status == "queued":
-        place = f"number {status.place} in the queue" if status.place else "waiting to start"
+        place = identity.queue_place(run_id, status.place)
         st.info(f"Waiting for a free worker: {place} ({queue.workers} run at a time).")
         st.progress(0.0)
     else:
