@@ -77,6 +77,7 @@ class RunDiff:
     runs: tuple[str, str]
     sections: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    specs: dict[str, Any] = field(default_factory=dict, compare=False)  # how each result is shown (label, format)
 
     @property
     def reproduced(self) -> bool:
@@ -123,7 +124,14 @@ def diff_runs(store: Store, a: str | RunRecord, b: str | RunRecord, tolerances: 
         verdict = DIFFERENT
     else:
         verdict = REPRODUCED if env_same else ENVIRONMENT_CHANGED
-    return RunDiff(verdict, (first.id, second.id), sections, notes)
+    return RunDiff(verdict, (first.id, second.id), sections, notes, specs=_specs(first, second))
+
+
+def _specs(first: RunRecord, second: RunRecord) -> dict[str, Any]:
+    """The result specs the runs stored (the first run's win for a name): labels for the verdict's lines."""
+    from ..results import specs_for
+
+    return {**specs_for(second), **specs_for(first)}
 
 
 # --- notebook ---------------------------------------------------------------------------------
