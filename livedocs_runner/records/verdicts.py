@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..outputs import is_table
-from .environments import diff_environments, load_environment
+from .environments import diff_environments, load_environment, read_json
 from .snapshots import Blobs
 from .store import RunRecord, Store
 
@@ -196,16 +196,10 @@ def _lines(old: str, new: str) -> list[str]:
 
 
 def _read_notebook(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"the notebook {path}{' of run ' + what if what else ''} is missing.",
-                         hint="Restore it (the home keeps run copies under notebooks/), then retry.") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the notebook {path} ({exc}).") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise InputError(f"{path} is not a notebook (no list of cells).")
-    return data
+    return read_json(path, missing=f"the notebook {path}{' of run ' + what if what else ''} is missing.",
+                     hint="Restore it (the home keeps run copies under notebooks/), then retry.",
+                     unreadable=f"cannot read the notebook {path}", valid=lambda data: isinstance(data.get("cells"), list),
+                     damaged=f"{path} is not a notebook (no list of cells).")
 
 
 # --- parameters and inputs ----------------------------------------------------------------------
