@@ -593,3 +593,18 @@ def test_queue_counts_and_places_leave_out_runs_you_may_not_see(proxy, home):
     finally:
         for job in [mine, *hidden]:
             queue.cancel(job)
+
+
+def test_a_cache_hit_names_its_original_only_to_who_may_open_it(proxy, home):
+    """A run's cache key has no config in it: a run of credit_risk can reuse one of pricing_whatif's config."""
+    import dataclasses
+
+    original = add_run(home, config=PRICING)
+    store = Store(home)
+    hit = store.add(dataclasses.replace(add_run(home), id=uuid.uuid4().hex[:12], cache_of=original.id))
+    proxy(VIEWER)  # viewer of credit_risk only
+    page = app(run=hit.id)
+    assert "Reused the result of an earlier run, which had exactly the same inputs." in texts(page.info)
+    assert original.id not in everything(page)
+    proxy(ADMIN)
+    assert f"Reused the result of run {original.id}, which had exactly the same inputs." in texts(app(run=hit.id).info)

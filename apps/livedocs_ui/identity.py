@@ -283,6 +283,18 @@ def visible_jobs(jobs: list[Any]) -> list[Any]:
     return [job for job, run in found if run.id in keep]
 
 
+def may_view_run(run_id: str) -> bool:
+    """Whether this user may view run ``run_id`` (False for one that does not exist): to name a run a record
+    points at (the run a cache hit reused) only when the user could open it."""
+    from .services import services
+
+    try:
+        run = services().store.get(run_id)
+    except LivedocsError:
+        return False
+    return allowed(Role.VIEWER, config_of(run))
+
+
 def queue_place(run_id: str, place: int | None) -> str:
     """Where a waiting run stands, counting only the waiting runs this user may see ahead of it."""
     if not place:
