@@ -608,3 +608,18 @@ def test_a_cache_hit_names_its_original_only_to_who_may_open_it(proxy, home):
     assert original.id not in everything(page)
     proxy(ADMIN)
     assert f"Reused the result of run {original.id}, which had exactly the same inputs." in texts(app(run=hit.id).info)
+
+
+def test_a_config_whose_access_block_broke_grants_nothing(proxy, home, tmp_path, monkeypatch):
+    """Edited while the app runs, a bad block makes the config fail to load: its rules no longer count."""
+    configs = configs_with_own_rules(tmp_path)
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    proxy(DAN)
+    assert texts(app().subheader) == ["Pricing what-if"]
+    path = configs / "pricing_whatif.yaml"
+    path.write_text(path.read_text().replace("role: runner", "role: owner"))
+    assert not app().subheader
+    assert texts(app(notebook="pricing_whatif").error) == [
+        "Error: no notebook 'pricing_whatif' here, or you do not have access to it."]
+    proxy(ADMIN)  # admin of "*" by the access file: sees why
+    assert any("unknown role 'owner'" in e for e in texts(app().error))
