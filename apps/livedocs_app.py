@@ -56,7 +56,7 @@ def sidebar() -> None:
             if entry.config is not None and identity.allowed(Role.VIEWER, entry.name):
                 st.button(text(entry.config.title), key=f"nav:{entry.name}", on_click=callback(go),
                           kwargs={"notebook": entry.name}, width="stretch")
-        jobs = services().queue.jobs()
+        jobs = identity.visible_jobs(services().queue.jobs())  # never other notebooks' runs
         running = sum(j.status == "running" for j in jobs)
         st.caption(f"{running} running · {len(jobs) - running} waiting · {services().queue.workers} at a time")
         if identity.site_admin() and not identity.open_access():

@@ -13,10 +13,13 @@ The app asks :class:`AccessPolicy` on every page; it never imports streamlit. An
         users: [carol@example.com]
         role: admin
 
+A config may carry its own rules in an ``access:`` block (a list of rules without ``configs``: they apply
+to that config only). The access file's rules and the configs' rules add up (:func:`with_rules`).
+
 Roles include the ones below them (``admin`` > ``runner`` > ``viewer``); a user matched by several
-rules gets the highest role. With an access file, a user no rule matches gets :attr:`Role.NONE`
-(default-deny). Without one (no sign-in, one person on a laptop), :meth:`AccessPolicy.open` gives
-everyone ``admin``.
+rules, from the access file or a config, gets the highest role: a config can grant a role on itself, never
+take away one the access file gives. With sign-in, a user no rule matches gets :attr:`Role.NONE`
+(default-deny). Without sign-in (one person on a laptop), :meth:`AccessPolicy.open` gives everyone ``admin``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from __future__ import annotations
 import enum
 import fnmatch
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,7 @@ class AccessRule:
     role: Role
     users: frozenset[str] = frozenset()  # casefolded; may contain ANY_USER
     groups: frozenset[str] = frozenset()
+    origin: str = field(default="", compare=False)  # where it was written: "access.yaml, line 4"
 
     def covers(self, who: Identity, config_name: str) -> bool:
         if not any(fnmatch.fnmatchcase(config_name, pattern) for pattern in self.configs):
@@ -97,6 +101,7 @@ class AccessPolicy:
     rules: tuple[AccessRule, ...] = ()
     is_open: bool = False
     source: str | None = field(default=None, compare=False)
+    members: tuple[tuple[str, frozenset[str]], ...] = ()  # the access file's ``groups:`` (name, users)
 
     def role(self, who: Identity, config_name: str) -> Role:
         """The highest role any rule gives ``who`` on ``config_name``; NONE when none does (default-deny)."""
@@ -158,7 +163,7 @@ def load_access(path: Path, config_names: Collection[str]) -> AccessPolicy:
                           hint="Add e.g. `rules: [{configs: '*', users: [you@example.com], role: admin}]`.")
     rules = tuple(_rule(item, ("rules", index), doc, members, config_names)
                   for index, item in enumerate(rules_data))
-    return AccessPolicy(rules=rules, source=str(path))
+    return AccessPolicy(rules=rules, source=str(path), members=tuple(sorted(members.items())))
 
 
 def config_rules(block: Any, config_name: str, doc: Any, key: tuple[Any, ...] = ("access",)) -> tuple[AccessRule, ...]:
@@ -175,15 +180,38 @@ def config_rules(block: Any, config_name: str, doc: Any, key: tuple[Any, ...] = 
                                       "an 'access' rule inside a config applies to that config only."),
                               hint="Remove 'configs', or move the rule to the access file.")
         item = {**item, "configs": config_name} if isinstance(item, Mapping) else item
-        rules.append(_rule(item, (*key, index), doc, {}, [config_name]))
+        rules.append(_rule(item, (*key, index), doc, {}, [config_name], inside_config=True))
     return tuple(rules)
 
 
 def with_rules(policy: AccessPolicy, rules: Iterable[AccessRule]) -> AccessPolicy:
-    """``policy`` plus more rules (an open policy stays open: it has no rules to add to)."""
+    """``policy`` plus more rules (a config's ``access:`` block): the highest role any rule gives wins, so
+    added rules can grant, never take away. A group the access file lists (``groups:``) counts its members
+    in the added rules too. An open policy stays open: it has no rules to add to."""
     if policy.is_open:
         return policy
-    return AccessPolicy(rules=policy.rules + tuple(rules), source=policy.source)
+    members = dict(policy.members)
+    added = tuple(replace(rule, users=rule.users.union(*(members.get(g, frozenset()) for g in rule.groups)))
+                  for rule in rules)
+    return replace(policy, rules=policy.rules + added)
+
+
+def configs_rules(folder: Path) -> tuple[AccessRule, ...]:
+    """The ``access:`` blocks of every config in ``folder`` (only the blocks are read and checked, not the
+    notebooks: ``livedocs app`` refuses to start when one is wrong, whatever else the config holds)."""
+    from .yamlfile import load_yaml
+
+    rules: list[AccessRule] = []
+    for path in sorted(Path(folder).glob("*.y*ml")) if Path(folder).is_dir() else []:
+        if path.suffix not in (".yaml", ".yml"):
+            continue
+        try:
+            doc = load_yaml(path)
+        except ConfigError:  # a config that is not YAML: the app shows it as broken; it grants nothing
+            continue
+        if isinstance(doc.data, Mapping) and "access" in doc.data:
+            rules.extend(config_rules(doc.data["access"], path.stem, doc))
+    return tuple(rules)
 
 
 def config_names(folder: Path) -> list[str]:
@@ -233,9 +261,12 @@ def _file_groups(value: Any, doc: Any) -> dict[str, frozenset[str]]:
 
 
 def _rule(item: Any, key: tuple[Any, ...], doc: Any, members: Mapping[str, frozenset[str]],
-          config_names: Collection[str]) -> AccessRule:
+          config_names: Collection[str], *, inside_config: bool = False) -> AccessRule:
     path = doc.path
     if not isinstance(item, Mapping):
+        if inside_config:
+            raise ConfigError(located(path, doc.line(*key), f"an 'access' rule must be a mapping with users/groups and "
+                                      f"role, got {quote(item)}."), hint="Write `- {users: [you@example.com], role: viewer}`.")
         raise ConfigError(located(path, doc.line(*key), f"a rule must be a mapping with configs, users/groups and role, "
                                   f"got {quote(item)}."), hint="Write `- {configs: '*', users: [you@example.com], role: viewer}`.")
     _known_keys(item, _RULE_KEYS, lambda name: located(path, doc.line(*key, name) or doc.line(*key), ""))
@@ -259,4 +290,6 @@ def _rule(item: Any, key: tuple[Any, ...], doc: Any, members: Mapping[str, froze
     groups = set(_names(item["groups"], doc, (*key, "groups"), "group name")) if "groups" in item else set()
     for group in groups:  # a group kept in the file: its members hold the role too
         users |= members.get(group, frozenset())
-    return AccessRule(configs=tuple(patterns), role=role, users=frozenset(users), groups=frozenset(groups))
+    origin = located(Path(path).name, doc.line(*key), "").rstrip(": ")
+    return AccessRule(configs=tuple(patterns), role=role, users=frozenset(users), groups=frozenset(groups),
+                      origin=origin)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .cells import Numbering, locate
 from .errors import ConfigError, LivedocsError, RunError
-from .inject import injected_source, is_python, parameterize
+from .inject import is_python, parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
@@ -204,7 +204,9 @@ def check_kernel(plan: RunPlan) -> str:
                  "and `R -e 'IRkernel::installspec(user = FALSE)'`).")
     language = kernel_language(plan)
     if plan.parameters:  # ParameterError for a value it cannot write; no parameters: nothing is injected
-        injected_source(plan.parameters, language, plan.kernel_name)
+        from .inject_r import check_parameters  # no papermill (and so no click) to check a plan
+
+        check_parameters(plan.parameters, language, plan.kernel_name)
     return language
 
 

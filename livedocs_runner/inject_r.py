@@ -41,8 +41,30 @@ class _NotExact(ValueError):
     """The translator's text does not read back as the value given."""
 
 
+# papermill 2.x's translator registry (papermill/translators.py: a kernel name first, else the language) and the
+# keys that give its R translator. Mirrored so that checking a plan needs no papermill: importing any part of it
+# runs its package's __init__, which loads click (the CLI library) into the core. test_r_language compares this
+# with papermill's own registry; running a plan (translator_for) still asks papermill itself.
+PAPERMILL_KEYS = frozenset({"python", "R", "scala", "julia", "matlab", ".net-csharp", ".net-fsharp", ".net-powershell",
+                            "pysparkkernel", "sparkkernel", "sparkrkernel", "bash"})
+R_KEYS = frozenset({"R", "sparkrkernel"})
+
+
+def uses_r_translator(language: str, kernel_name: str = "") -> bool:
+    """Whether papermill would write this kernel's parameters with its R translator (without importing papermill)."""
+    return (kernel_name if kernel_name in PAPERMILL_KEYS else language) in R_KEYS
+
+
+def _unsupported(language: str, kernel_name: str) -> ParameterError:
+    return ParameterError(
+        f"livedocs cannot inject parameters into a {quote(language or 'unknown')} notebook "
+        f"(kernel {quote(kernel_name)}): it injects into {' and '.join(SUPPORTED)} notebooks only.",
+        hint="Run the notebook without parameters (no `parameters:`, scenarios or -p), or use a Python or R kernel.")
+
+
 def translator_for(language: str, kernel_name: str = "") -> Any:
-    """papermill's translator for the kernel, if livedocs has verified it (R); else ParameterError."""
+    """papermill's translator for the kernel, if livedocs has verified it (R); else ParameterError.
+    Imports papermill (and with it click): only when a run's cell is written, never to check a plan."""
     from papermill.exceptions import PapermillException
     from papermill.translators import RTranslator, papermill_translators
 
@@ -51,11 +73,23 @@ def translator_for(language: str, kernel_name: str = "") -> Any:
     except PapermillException:
         translator = None
     if translator is not RTranslator:
-        raise ParameterError(
-            f"livedocs cannot inject parameters into a {quote(language or 'unknown')} notebook "
-            f"(kernel {quote(kernel_name)}): it injects into {' and '.join(SUPPORTED)} notebooks only.",
-            hint="Run the notebook without parameters (no `parameters:`, scenarios or -p), or use a Python or R kernel.")
+        raise _unsupported(language, kernel_name)
     return translator
+
+
+def check_parameters(params: Mapping[str, Any], language: str, kernel_name: str = "") -> None:
+    """Refuse (ParameterError) what could not be injected into this kernel, before anything is recorded or run:
+    every check :func:`injected_source_for` makes but the read-back of papermill's text, without papermill."""
+    from .inject import injected_source, is_python
+
+    if is_python(language):
+        injected_source(params, language, kernel_name)
+        return
+    if not uses_r_translator(language, kernel_name):
+        raise _unsupported(language, kernel_name)
+    for name, value in params.items():
+        check_r_name(name)
+        check_r_value(value, name)
 
 
 def check_r_name(name: Any) -> str:
@@ -227,5 +261,5 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-__all__ = ["R_RESERVED", "SUPPORTED", "check_r_name", "check_r_value", "injected_source_for", "read_r_literal",
-           "translator_for"]
+__all__ = ["PAPERMILL_KEYS", "R_KEYS", "R_RESERVED", "SUPPORTED", "check_parameters", "check_r_name", "check_r_value",
+           "injected_source_for", "read_r_literal", "translator_for", "uses_r_translator"]

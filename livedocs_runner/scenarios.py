@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, LivedocsError, did_you_mean, located
 from .notebook import Notebook, check_module_name, is_kernel_name, load_notebook
@@ -27,8 +27,11 @@ from .results import ResultSpec, SpecProblem, spec_from_config
 from .schema import Schema, Source, schema_for
 from .yamlfile import YamlDoc, load_yaml
 
+if TYPE_CHECKING:
+    from .access import AccessRule
+
 TOP_KEYS = ("notebook", "title", "description", "parameters", "scenarios", "sweeps", "baseline",
-            "warm_imports", "kernel", "cache", "env", "results")
+            "warm_imports", "kernel", "cache", "env", "results", "access")
 DEFAULT_SCENARIO = "default"
 MAX_SCENARIOS = 1000  # scenarios per config, sweep points included: a grid multiplies quickly
 
@@ -60,6 +63,7 @@ class Config:
     cache: bool = True  # ``cache: false``: every run executes (clock, network, random defaults)
     env: tuple[str, ...] = ()  # ``env:``: environment variables whose values each run records
     results: Mapping[str, ResultSpec] = field(default_factory=dict)  # ``results:``: how each result is shown
+    access: tuple[AccessRule, ...] = ()  # ``access:``: roles on this config, added to the app's access file
     doc: YamlDoc | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -145,7 +149,7 @@ def load_config(path: str | Path) -> Config:
     config = Config(path=path, notebook=notebook, schema=schema, title=data.get("title") or path.stem,
                     description=(data.get("description") or "").strip(), scenarios=tuple(scenarios),
                     baseline=baseline, warm_imports=_warm_imports(doc), kernel=kernel, cache=cache,
-                    env=_env_names(doc), results=_results(doc), doc=doc)
+                    env=_env_names(doc), results=_results(doc), access=_access(doc, path.stem), doc=doc)
     for scenario in scenarios:
         schema.resolve((scenario.values, scenario.source))  # validate now, before anything runs
     return config
@@ -187,6 +191,16 @@ def _results(doc: YamlDoc) -> dict[str, ResultSpec]:
             line = doc.line("results", name, exc.key) if exc.key else doc.line("results", name)
             raise ConfigError(located(doc.path, line, str(exc))) from None
     return specs
+
+
+def _access(doc: YamlDoc, name: str) -> tuple[AccessRule, ...]:
+    """``access:``: rules (users/groups and a role, no ``configs``) for this config only; checked here, with
+    file and line, whether or not the app runs with sign-in (the CLI itself ignores them)."""
+    if "access" not in doc.data:
+        return ()
+    from .access import config_rules
+
+    return config_rules(doc.data["access"], name, doc)
 
 
 def _env_names(doc: YamlDoc) -> tuple[str, ...]:

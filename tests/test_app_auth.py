@@ -10,6 +10,7 @@ with real headers is tests/test_browser_proxy_auth.py; the real provider is the 
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 import uuid
 from datetime import UTC, date, datetime
@@ -353,6 +354,52 @@ def test_a_broken_access_file_closes_the_app(proxy, home, tmp_path):
     assert not at.subheader and not at.sidebar.button
 
 
+# --- a config's own access: block ---------------------------------------------------------------------
+
+DAN = "dan@example.com"  # named by pricing_whatif's own block only
+OWN_BLOCK = f"access:\n  - users: [{DAN}]\n    role: runner\n  - users: [{VIEWER}, {RUNNER}]\n    role: viewer\n"
+
+
+def configs_with_own_rules(folder: Path) -> Path:
+    """credit_risk and pricing_whatif, the latter with ``OWN_BLOCK`` at its end; notebooks/ and data/ linked."""
+    configs = folder / "configs"
+    configs.mkdir()
+    for name in ("credit_risk.yaml", "pricing_whatif.yaml"):
+        shutil.copy(ROOT / "configs" / name, configs / name)
+    with (configs / "pricing_whatif.yaml").open("a", encoding="utf-8") as out:
+        out.write(OWN_BLOCK)
+    for name in ("notebooks", "data"):
+        (folder / name).symlink_to(ROOT / name)
+    return configs
+
+
+def test_a_configs_own_access_block_grants_and_the_rest_stays_denied(proxy, home, tmp_path, monkeypatch):
+    """The access file and pricing_whatif's block add up; no rule from either: not listed, not reachable."""
+    configs = configs_with_own_rules(tmp_path)
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    proxy(DAN)
+    at = app()
+    assert texts(at.subheader) == ["Pricing what-if"]
+    assert app(notebook="pricing_whatif").button(key="run:pricing_whatif")  # runner by the block
+    hidden = app(notebook="credit_risk")
+    assert texts(hidden.error) == ["Error: no notebook 'credit_risk' here, or you do not have access to it."]
+    proxy(VIEWER)  # viewer of credit_risk by the file, of pricing_whatif by the block
+    assert texts(app().subheader) == ["Credit risk scorecard", "Pricing what-if"]
+    viewer = app(notebook="pricing_whatif")
+    assert "Run" not in buttons(viewer) and any(i.startswith("You do not have access to run") for i in texts(viewer.info))
+    proxy(RUNNER)  # runner of credit_risk by the file: the block's viewer role cannot lower it, and adds pricing_whatif
+    assert app(notebook="credit_risk").button(key="run:credit_risk")
+    assert "Run" not in buttons(app(notebook="pricing_whatif"))
+    proxy(NOBODY)
+    assert not app().subheader
+    proxy(ADMIN)  # the Access page lists every rule and where it is written
+    rules = app(access="1").table[0].value
+    line = (ROOT / "configs" / "pricing_whatif.yaml").read_text().count("\n") + 2
+    assert (rules.loc["pricing_whatif", "users"].tolist(), rules.loc["pricing_whatif", "written in"].tolist()) == (
+        [DAN, f"{RUNNER}, {VIEWER}"], [f"pricing_whatif.yaml, line {line}", f"pricing_whatif.yaml, line {line + 2}"])
+    assert rules.loc["*", "role"] == "admin" and rules.loc["*", "written in"] == "access.yaml, line 8"
+
+
 # --- OpenID Connect ---------------------------------------------------------------------------------
 
 def test_oidc_signed_out_sees_only_the_sign_in_page(oidc):
@@ -498,3 +545,81 @@ def test_the_history_page_answers_by_role(proxy, home):
     at = app(history="credit_risk")
     at.multiselect(key="h-pick:credit_risk").select(run.id).run()
     assert not at.button(key="h-again:credit_risk").disabled
+
+
+# --- no numbers about runs you may not see ------------------------------------------------------------
+
+def bare_run(home: Path) -> RunRecord:
+    """A run of the credit_risk notebook without a config (from the CLI): nobody's to see with roles on."""
+    return Store(home).add(RunRecord(
+        id=uuid.uuid4().hex[:12], status="succeeded", notebook=str((ROOT / "notebooks" / "credit_risk.ipynb").resolve()),
+        notebook_sha256="0" * 64, config=None, title="credit_risk", scenario="default", user="someone", trigger="cli",
+        parameters={}, metrics={}))
+
+
+def test_the_catalogs_run_count_leaves_out_runs_you_may_not_see(proxy, home):
+    add_run(home)
+    add_run(home, config=PRICING)  # the same notebook through a config the runner has no role on
+    bare_run(home)
+    proxy(RUNNER)
+    assert "1 runs so far" in " ".join(texts(app().caption))
+    proxy(ADMIN)  # admin of every config; a run without a config is still nobody's
+    assert "2 runs so far" in " ".join(texts(app().caption))
+
+
+@pytest.mark.kernel
+def test_queue_counts_and_places_leave_out_runs_you_may_not_see(proxy, home):
+    import livedocs_ui.services as ui  # the app's own module object: its queue
+
+    from livedocs_runner.execute import RunOptions
+    from livedocs_runner.plan import plan_runs
+    from tests.conftest import until
+
+    proxy(RUNNER)
+    app()
+    queue = ui.services().queue  # one worker (LIVEDOCS_WORKERS=1)
+    slow = ROOT / "tests" / "data" / "notebooks" / "slow.ipynb"
+    hidden = [queue.submit(plan_runs(slow, overrides={"seconds": "600"})[0], RunOptions(trigger="cli", user="x"))
+              for _ in range(2)]  # no config: nobody's to see
+    mine = queue.submit(plan_runs(CREDIT, scenarios=["baseline"])[0], RunOptions(trigger="app", user=RUNNER, auth="proxy"))
+    try:
+        until(lambda: queue.status(hidden[0]).status == "running", "the first hidden run to start")
+        assert queue.status(mine).place == 2  # one hidden run waits ahead of it
+        assert "0 running · 1 waiting · 1 at a time" in texts(app().sidebar.caption)
+        page = app(run=mine)
+        assert "Waiting for a free worker: number 1 among the waiting runs you can see (1 run at a time)." in texts(page.info)
+        proxy(NOBODY)
+        assert "0 running · 0 waiting · 1 at a time" in texts(app().sidebar.caption)
+    finally:
+        for job in [mine, *hidden]:
+            queue.cancel(job)
+
+
+def test_a_cache_hit_names_its_original_only_to_who_may_open_it(proxy, home):
+    """A run's cache key has no config in it: a run of credit_risk can reuse one of pricing_whatif's config."""
+    import dataclasses
+
+    original = add_run(home, config=PRICING)
+    store = Store(home)
+    hit = store.add(dataclasses.replace(add_run(home), id=uuid.uuid4().hex[:12], cache_of=original.id))
+    proxy(VIEWER)  # viewer of credit_risk only
+    page = app(run=hit.id)
+    assert "Reused the result of an earlier run, which had exactly the same inputs." in texts(page.info)
+    assert original.id not in everything(page)
+    proxy(ADMIN)
+    assert f"Reused the result of run {original.id}, which had exactly the same inputs." in texts(app(run=hit.id).info)
+
+
+def test_a_config_whose_access_block_broke_grants_nothing(proxy, home, tmp_path, monkeypatch):
+    """Edited while the app runs, a bad block makes the config fail to load: its rules no longer count."""
+    configs = configs_with_own_rules(tmp_path)
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    proxy(DAN)
+    assert texts(app().subheader) == ["Pricing what-if"]
+    path = configs / "pricing_whatif.yaml"
+    path.write_text(path.read_text().replace("role: runner", "role: owner"))
+    assert not app().subheader
+    assert texts(app(notebook="pricing_whatif").error) == [
+        "Error: no notebook 'pricing_whatif' here, or you do not have access to it."]
+    proxy(ADMIN)  # admin of "*" by the access file: sees why
+    assert any("unknown role 'owner'" in e for e in texts(app().error))

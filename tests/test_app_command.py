@@ -3,18 +3,15 @@ clear error naming the file and line), and the validated settings reach the app 
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import stat
 import subprocess
 import sys
 import textwrap
-import threading
 import tomllib
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ import pytest
 from livedocs_runner.cli.app import APP_SCRIPT, AppAuth, app_command, prepare_auth
 from livedocs_runner.errors import ConfigError
 from tests.conftest import CLI, REPO, cli_env, until
+from tests.discovery_server import WELL_KNOWN, discovery_server
 
 CLIENT_SECRET = "cs-7f3a9c1e5b2d4-very-secret"
 COOKIE_SECRET = "ck-0123456789abcdef0123456789abcdef"
@@ -29,33 +27,11 @@ SECRETS_ENV = {"OIDC_SECRET": CLIENT_SECRET, "OIDC_COOKIE": COOKIE_SECRET}
 CONFIGS = REPO / "configs"  # credit_risk, pricing_whatif
 
 
-class _Discovery(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        host = f"http://127.0.0.1:{self.server.server_port}"
-        data = json.dumps({"issuer": host, "authorization_endpoint": host + "/auth", "token_endpoint": host + "/token",
-                           "jwks_uri": host + "/jwks"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     """A real HTTP server answering OpenID Connect discovery (the metadata URL the app checks at start)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Discovery)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/.well-known/openid-configuration"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with discovery_server() as url:
+        yield url + WELL_KNOWN
 
 
 def free_port() -> int:
@@ -181,10 +157,10 @@ def refusals(folder: Path, provider: str) -> list[tuple[list[str | Path], str, s
          "Error: --trusted-proxy: 'localhost' is not an address or network", "Write addresses or CIDR networks"),
         (["--trusted-proxy", "127.0.0.1"], "Error: --trusted-proxy is given without --auth-header.",
          "Name the header the proxy sets, e.g. --auth-header X-Forwarded-Email."),
-        (["--auth", good], "Error: sign-in is on but no --access file says who may do what, so nobody could open a "
-         "notebook.", "Give --access access.yaml; a rule for everyone signed in is"),
+        (["--auth", good], "Error: sign-in is on but no --access file (nor any config's access: block) says who may do "
+         "what, so nobody could open a notebook.", "Give --access access.yaml; a rule for everyone signed in is"),
         (["--auth-header", "X-Forwarded-Email", "--trusted-proxy", "127.0.0.1"], "Error: sign-in is on but no --access "
-         "file says who may do what", "Give --access access.yaml"),
+         "file (nor any config's access: block) says who may do what", "Give --access access.yaml"),
         (["--auth", good, "--auth-header", "X-Forwarded-Email", "--trusted-proxy", "127.0.0.1"],
          "Error: --auth and --auth-header are both given.", "Use sign-in with OpenID Connect (--auth FILE) or a trusted proxy"),
     ]

@@ -82,3 +82,36 @@ def test_cli_is_the_only_click_importer() -> None:
     offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
                  if p.parent.name != "cli" and ("import click" in p.read_text() or "import streamlit" in p.read_text())]
     assert offenders == []
+
+
+def test_planning_an_r_config_does_not_load_the_cli_library() -> None:
+    """Checking an R plan's parameters needs no papermill (whose package loads click); only writing the cell
+    for a run does, and that is where click shows up (the control at the end: this test can fail)."""
+    from tests.conftest import REPO
+
+    plan = f"""
+import livedocs_runner
+from livedocs_runner.errors import ConfigError, ParameterError
+from livedocs_runner.execute import check_kernels
+from livedocs_runner.inject_r import check_parameters
+from livedocs_runner.plan import plan_runs
+plans = plan_runs({str(REPO / "configs" / "credit_risk_r.yaml")!r})
+assert plans and all(p.parameters for p in plans)
+try:
+    check_kernels(plans)
+except ConfigError:  # no R kernel on this machine: the parameters are still checked
+    pass
+for p in plans:
+    check_parameters(p.parameters, "R", p.kernel_name)
+try:
+    check_parameters({{"region": "caf\\u00e9"}}, "R", "ir")
+except ParameterError:
+    pass
+else:
+    raise AssertionError("a value R would misread was not refused")
+"""
+    modules = top_level(loaded_after(plan))
+    assert {"click", "papermill", "streamlit"} & modules == set()
+    written = top_level(loaded_after(plan + "\nfrom livedocs_runner.inject import injected_source\n"
+                                            "injected_source(plans[0].parameters, 'R', 'ir')"))
+    assert {"click", "papermill"} <= written

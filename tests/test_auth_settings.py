@@ -4,15 +4,12 @@ the provider check against a real local HTTP server, and the secrets file Stream
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import pickle
 import stat
 import textwrap
-import threading
 import tomllib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +19,7 @@ from livedocs_runner.auth import (AuthSettings, Secret, check_provider, identity
                                   load_auth, proxy_settings, settings_from_env, trusted_address,
                                   write_streamlit_secrets)
 from livedocs_runner.errors import ConfigError
+from tests.discovery_server import discovery_server
 
 CLIENT_SECRET = "cs-7f3a9c1e5b2d4-very-secret"
 COOKIE_SECRET = "ck-0123456789abcdef0123456789abcdef"
@@ -258,41 +256,10 @@ def test_inline_secret_in_a_readable_file_is_refused(tmp_path: Path, mode: int) 
 
 # -- the provider check against a real HTTP server ------------------------------------------------------------
 
-class _Provider(BaseHTTPRequestHandler):
-    """Answers /ok with discovery metadata, /html with a web page, /partial with JSON lacking the endpoints."""
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        host = f"http://127.0.0.1:{self.server.server_port}"
-        bodies = {"/ok/.well-known/openid-configuration": ("application/json", json.dumps({
-                      "issuer": host + "/ok", "authorization_endpoint": host + "/ok/auth", "token_endpoint": host + "/ok/token"})),
-                  "/html/.well-known/openid-configuration": ("text/html", "<html><body>Sign in</body></html>"),
-                  "/partial/.well-known/openid-configuration": ("application/json", json.dumps({"issuer": host}))}
-        if self.path not in bodies:
-            self.send_error(404)
-            return
-        kind, body = bodies[self.path]
-        data = body.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Provider)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with discovery_server() as url:
+        yield url
 
 
 def with_url(tmp_path: Path, url: str) -> AuthSettings:

@@ -1,4 +1,5 @@
-"""``?access=1``: the access log for admins (sign-ins, sign-outs, runs, cancels, refusals), read-only.
+"""``?access=1``: the access log for admins (sign-ins, sign-outs, runs, cancels, refusals), read-only, and
+the access rules in effect (the access file's and the configs' ``access:`` blocks).
 
 Every value in the log came from a token, a header or a URL: it is shown on a plain-text surface
 (``st.dataframe`` of strings), server paths removed. Nothing here writes to the log but the visit itself.
@@ -48,6 +49,21 @@ def access_page() -> None:
         st.info("No entries match these filters.")
     st.caption(f"{len(rows)} entries" + (f" (the latest {LIMIT}; narrow the filters for older ones)"
                                          if len(rows) >= LIMIT else "") + ".")
+    _rules()
+
+
+def _rules() -> None:
+    """The rules in effect: the access file's and every config's ``access:`` block (the highest role wins)."""
+    st.subheader("Who may do what")
+    st.caption("The access file's rules and the configs' own access: blocks add up: a user gets the highest role "
+               "any rule gives them on a notebook; no rule, no access.")
+    rows = [{"notebooks": _plain(", ".join(rule.configs)), "users": _plain(", ".join(sorted(rule.users))),
+             "groups": _plain(", ".join(sorted(rule.groups))), "role": rule.role.label, "written in": _plain(rule.origin)}
+            for rule in identity.policy().rules]
+    if rows:
+        st.table(pd.DataFrame(rows, dtype=str).set_index("notebooks"))  # a plain-text table, apart from the log
+    else:
+        st.info("No rules: nobody has a role on any notebook.")
 
 
 def _plain(value: object) -> str:

@@ -39,7 +39,7 @@ def catalog_page() -> None:
             config = entry.config
             st.subheader(text(config.title))
             st.markdown(text(config.description or "No description."))
-            runs = len(services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000))
+            runs = len(identity.visible_runs(services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000)))
             st.caption(f"{len(config.schema.params)} inputs · {len(config.scenarios)} scenarios · {runs} runs so far")
             st.button("Open", key=f"open:{entry.name}", on_click=callback(go), kwargs={"notebook": entry.name})
 

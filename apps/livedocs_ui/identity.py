@@ -20,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from livedocs_runner.access import AccessDenied, AccessPolicy, Identity, Role, policy_from_env
+from livedocs_runner.access import AccessDenied, AccessPolicy, Identity, Role, policy_from_env, with_rules
 from livedocs_runner.auth import AuthSettings, identity_from_claims, identity_from_proxy, settings_from_env
 from livedocs_runner.errors import LivedocsError
 from livedocs_runner.execute import RunOptions
@@ -67,14 +67,19 @@ def _policy(env: tuple[tuple[str, str], ...], stamp: int, names: tuple[str, ...]
 
 
 def policy() -> AccessPolicy:
-    """The roles (``LIVEDOCS_ACCESS``, reread when it or the catalog changes); open when auth is off and
-    no access file is given. With sign-in on and no access file nobody has a role (default-deny)."""
+    """The roles: the access file (``LIVEDOCS_ACCESS``, reread when it or the catalog changes) plus the
+    ``access:`` blocks of the configs that load (:func:`livedocs_runner.access.with_rules`: the highest role
+    wins); open when sign-in is off. With sign-in on, a user no rule names has no role (default-deny), and a
+    config that does not load grants nothing."""
     from .services import catalog
 
+    entries = catalog()
     env = _env("LIVEDOCS_ACCESS")
     if not env and settings().mode != "none":
-        return AccessPolicy()  # no rules: default-deny (``livedocs app`` asks for --access with sign-in)
-    return _policy(env, _mtime(os.environ.get("LIVEDOCS_ACCESS")), tuple(e.name for e in catalog()))
+        base = AccessPolicy()  # no file: the configs' own rules only (``livedocs app`` checks there are some)
+    else:
+        base = _policy(env, _mtime(os.environ.get("LIVEDOCS_ACCESS")), tuple(e.name for e in entries))
+    return with_rules(base, [rule for e in entries if e.config is not None for rule in e.config.access])
 
 
 # --- who is asking --------------------------------------------------------------------------------------
@@ -259,6 +264,47 @@ def visible_runs(runs: list[RunRecord]) -> list[RunRecord]:
     """The runs whose config this user may view (asked once per config, not once per run)."""
     ok = {name: allowed(Role.VIEWER, name) for name in {config_of(r) for r in runs}}
     return [r for r in runs if ok[config_of(r)]]
+
+
+def visible_jobs(jobs: list[Any]) -> list[Any]:
+    """The queue's entries (``JobStatus``) for runs this user may view: counts and places in the queue never
+    include runs of notebooks they may not see (with roles off: all of them)."""
+    if open_access():
+        return jobs
+    from .services import services
+
+    store, found = services().store, []
+    for job in jobs:
+        try:
+            found.append((job, store.get(job.id)))
+        except LivedocsError:  # gone meanwhile: not counted
+            continue
+    keep = {run.id for run in visible_runs([run for _, run in found])}
+    return [job for job, run in found if run.id in keep]
+
+
+def may_view_run(run_id: str) -> bool:
+    """Whether this user may view run ``run_id`` (False for one that does not exist): to name a run a record
+    points at (the run a cache hit reused) only when the user could open it."""
+    from .services import services
+
+    try:
+        run = services().store.get(run_id)
+    except LivedocsError:
+        return False
+    return allowed(Role.VIEWER, config_of(run))
+
+
+def queue_place(run_id: str, place: int | None) -> str:
+    """Where a waiting run stands, counting only the waiting runs this user may see ahead of it."""
+    if not place:
+        return "waiting to start"
+    if open_access():
+        return f"number {place} in the queue"
+    from .services import services
+
+    ahead = [j for j in visible_jobs(services().queue.jobs()) if j.status == "queued" and j.place and j.place < place]
+    return f"number {len(ahead) + 1} among the waiting runs you can see"
 
 
 _ACTIONS = {Role.VIEWER: "view", Role.RUNNER: "run", Role.ADMIN: "administer"}

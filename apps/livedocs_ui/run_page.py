@@ -64,7 +64,7 @@ def _progress(run_id: str) -> None:
     if status.done:
         st.rerun(scope="app")
     if status.status == "queued":
-        place = f"number {status.place} in the queue" if status.place else "waiting to start"
+        place = identity.queue_place(run_id, status.place)
         st.info(f"Waiting for a free worker: {place} ({queue.workers} run at a time).")
         st.progress(0.0)
     else:
@@ -120,7 +120,8 @@ def results(record: RunRecord, config: Config | None) -> None:
     if record.status == "succeeded":
         st.success("Succeeded" + (f" in {record.duration_s:.1f} s" if record.duration_s else "") + ".")
         if record.cache_of:
-            st.info(text(f"Reused the result of run {record.cache_of}, which had exactly the same inputs."))
+            which = f"run {record.cache_of}" if identity.may_view_run(record.cache_of) else "an earlier run"
+            st.info(text(f"Reused the result of {which}, which had exactly the same inputs."))
     elif record.status == "cancelled":
         st.warning("This run was cancelled before it finished. Whatever it produced up to then is below.")
     else:

@@ -67,7 +67,7 @@ def prepare_auth(*, configs: Path, home: Path, auth: Path | None, access: Path |
                  trusted: str | None, groups_header: str | None, port: int = 8501) -> AppAuth:
     """Validate the sign-in and access settings before Streamlit starts. Raises ConfigError (exit 2) for
     anything wrong, so the app never starts with access open by mistake."""
-    from ..access import config_names, load_access
+    from ..access import config_names, configs_rules, load_access
     from ..auth import check_provider, load_auth, proxy_settings, write_streamlit_secrets
 
     if auth is not None and header:
@@ -98,6 +98,7 @@ def prepare_auth(*, configs: Path, home: Path, auth: Path | None, access: Path |
     else:
         settings = None
         how = "no sign-in (names are self-declared)"
+    in_configs = configs_rules(configs)  # every config's ``access:`` block, checked with its file and line
     if access is not None:
         if auth is None and not header:
             raise ConfigError(f"--access {access} needs sign-in: roles are about verified users.",
@@ -105,13 +106,24 @@ def prepare_auth(*, configs: Path, home: Path, auth: Path | None, access: Path |
         load_access(access, config_names(configs))
         env["LIVEDOCS_ACCESS"] = str(access.resolve())
         how += f"; roles from {access}"
+        if in_configs:
+            how += f" and the configs' access: blocks ({_rules(in_configs)})"
+    elif (auth is not None or header) and in_configs:
+        how += f"; roles from the configs' access: blocks only ({_rules(in_configs)})"
     elif auth is not None or header:  # default-deny with no rules: nobody could use the app
-        raise ConfigError("sign-in is on but no --access file says who may do what, so nobody could open a notebook.",
+        raise ConfigError("sign-in is on but no --access file (nor any config's access: block) says who may do what, "
+                          "so nobody could open a notebook.",
                           hint="Give --access access.yaml; a rule for everyone signed in is "
                                "`rules: [{configs: \"*\", users: \"*\", role: runner}]`.")
+    elif in_configs:
+        how += "; the configs' access: blocks apply only with sign-in (--auth or --auth-header)"
     if settings is not None and settings.mode == "oidc":  # last: nothing is written for a setup that is refused
         secrets = write_streamlit_secrets(settings, home / "app")
     return AppAuth(env=env, secrets_file=secrets, hide_env=settings.secret_env if settings else (), summary=how)
+
+
+def _rules(rules: tuple) -> str:
+    return f"{len(rules)} rule" + ("s" if len(rules) != 1 else "")
 
 
 def _check_port(settings, port: int) -> None:

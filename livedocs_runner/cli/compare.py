@@ -161,6 +161,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
     """Compare runs, one row each: the inputs that vary and the results (RUN_IDs or --sweep NAME)."""
     from ..compare import change, choose_view
     from ..result_format import format_delta
+    from ..results import title
     from ..compare import compare as compare_runs  # lazy: keeps `livedocs run` start-up light
 
     store = Store(home_of(ctx))
@@ -191,8 +192,9 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
     width = terminal_width()
     status = any(r.status != "succeeded" or r.cache_of for r in records)
     scenario = not sweep and len(set(result.scenarios)) > 1  # a sweep's point names repeat its inputs
-    header = ["run", *(["status"] if status else []), *(["scenario"] if scenario else []), *params, *metrics]
     specs = _specs(records)
+    header = ["run", *(["status"] if status else []), *(["scenario"] if scenario else []), *params,
+              *(title(m, specs) for m in metrics)]  # labels, as everywhere results appear (--csv/--json: names)
     short = _short_ids([r.id for r in records])
     rows = [[short[r.id], *([cell("cached" if r.cache_of else r.status)] if status else []),
              *([cell(r.scenario, 40)] if scenario else []),
@@ -215,7 +217,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
                 delta = format_delta(records[1].metrics.get(m), records[0].metrics.get(m), specs.get(m))
                 shown = f"{delta.text} ({delta.relative})" if delta and delta.relative else delta.text or \
                     f"{sign}{cell(moved.difference)}{pct}"
-                notes += wrap([f"{m}: {shown} from {short[records[0].id]} to {short[records[1].id]}"], width)
+                notes += wrap([f"{title(m, specs)}: {shown} from {short[records[0].id]} to {short[records[1].id]}"], width)
     for line in notes:
         click.echo(line)
 

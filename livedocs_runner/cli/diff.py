@@ -70,13 +70,14 @@ def echo_run_diff(result: RunDiff) -> None:
     (for other commands too, e.g. a rerun that verifies itself)."""
     click.echo(result.verdict)
     click.echo(f"Run {result.runs[0]} -> run {result.runs[1]}")
-    _echo_sections(result.sections)
+    _echo_sections(result.sections, result.specs)
     for note in result.notes:
         click.echo(safe(f"Note: {note}"))
 
 
-def _echo_sections(sections: dict[str, Any]) -> None:
+def _echo_sections(sections: dict[str, Any], specs: dict[str, Any] | None = None) -> None:
     from ..records.verdicts import readable
+    from ..results import title
 
     if "notebook" in sections:
         click.echo(f"\nNotebook: {sections['notebook']['old'][:12]} -> {sections['notebook']['new'][:12]}")
@@ -114,17 +115,14 @@ def _echo_sections(sections: dict[str, Any]) -> None:
     if "metrics" in sections:
         click.echo("\nMetrics:")
         for item in sections["metrics"]:
-            name = item["metric"]
+            spec = (specs or {}).get(item["metric"])
+            name = title(item["metric"], specs)
             if item["change"] == "removed":
-                click.echo(safe(f"  {name}: {readable(item['old'])} -> (not recorded)"))
+                click.echo(safe(f"  {name}: {_shown(item['old'], spec)} -> (not recorded)"))
             elif item["change"] == "added":
-                click.echo(safe(f"  {name}: (not recorded) -> {readable(item['new'])}"))
+                click.echo(safe(f"  {name}: (not recorded) -> {_shown(item['new'], spec)}"))
             elif item["change"] == "changed":
-                line = f"  {name}: {readable(item['old'])} -> {readable(item['new'])}"
-                if "abs_change" in item:
-                    rel = item["rel_change"]
-                    line += f"  (change {item['abs_change']:+.6g}" + (f", {rel:+.3%})" if rel is not None else ")")
-                click.echo(safe(line))
+                click.echo(safe(f"  {name}: {_changed(item, spec)}"))
             else:
                 _echo_table(name, item)
     if "figures" in sections:
@@ -137,6 +135,42 @@ def _echo_sections(sections: dict[str, Any]) -> None:
         click.echo(safe(f"\nStatus: {s['old']} -> {s['new']}"))
         if s["old_error"] != s["new_error"]:
             click.echo(safe(f"  error: {s['old_error'] or '(none)'} -> {s['new_error'] or '(none)'}"))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _shown(value: Any, spec: Any) -> str:
+    """A result as everywhere else (``5.31 %``, ``€3.29 M``); anything but a number as the verdict prints it."""
+    from ..records.verdicts import readable
+    from ..result_format import format_value
+
+    formatted = spec is not None and bool(spec.format or spec.unit)
+    return format_value(value, spec) if formatted and _is_number(value) else readable(value)
+
+
+def _changed(item: dict[str, Any], spec: Any) -> str:
+    """``old -> new  (change +0.19 pp, +3.6 %)`` in the result's format. A verdict must never hide a
+    difference: when both sides format alike, the exact values follow."""
+    from ..records.verdicts import readable
+    from ..result_format import format_delta
+
+    old, new = item["old"], item["new"]
+    line = f"{_shown(old, spec)} -> {_shown(new, spec)}"
+    if not (spec and (spec.format or spec.unit)):  # nothing says how to show it: the exact values, as ever
+        line = f"{readable(old)} -> {readable(new)}"
+        if "abs_change" in item:
+            rel = item["rel_change"]
+            line += f"  (change {item['abs_change']:+.6g}" + (f", {rel:+.3%})" if rel is not None else ")")
+        return line
+    if _is_number(old) and _is_number(new):
+        if _shown(old, spec) == _shown(new, spec):
+            line += f"  (exactly {readable(old)} -> {readable(new)})"
+        delta = format_delta(new, old, spec)
+        if delta.text:
+            line += f"  (change {delta.text}" + (f", {delta.relative})" if delta.relative else ")")
+    return line
 
 
 def _echo_table(name: str, item: dict[str, Any]) -> None:

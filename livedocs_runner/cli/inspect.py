@@ -49,7 +49,9 @@ def _constraints(spec) -> str:
     if spec.max is not None:
         parts.append(f"<= {spec.max}")
     if spec.choices:
-        parts.append("one of " + "|".join(str(c) for c in spec.choices))
+        labels = spec.choice_labels or [None] * len(spec.choices)  # a config's `choices: {value: label}`
+        parts.append("one of " + "|".join(str(c) + (f" ({label})" if label and label != str(c) else "")
+                                          for c, label in zip(spec.choices, labels)))
     if spec.pattern:
         parts.append(f"matches {spec.pattern}")
     if spec.within:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,21 +85,31 @@ def store_environment(home: str | Path, kernel: KernelEnvironment,
     return env_id
 
 
+def read_json(path: Path, *, missing: str, hint: str, unreadable: str, valid: Callable[[Any], bool],
+              damaged: str) -> dict[str, Any]:
+    """The JSON object in a file the home keeps. InputError ``missing`` (and ``hint``) when it is not there,
+    ``unreadable (reason).`` when it cannot be read or parsed, ``damaged`` unless ``valid(data)``."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(missing, hint=hint) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{unreadable} ({exc}).") from None
+    if not isinstance(data, dict) or not valid(data):
+        raise InputError(damaged)
+    return data
+
+
 def load_environment(home: str | Path, env_id: str) -> dict[str, Any]:
     """The stored environment ``env_id`` (InputError when it is not in this home or is damaged)."""
     if not _ID.fullmatch(env_id):
         raise InputError(f"{env_id!r} is not an environment id (64 hex digits).")
     path = environments_dir(home) / f"{env_id}.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"the environment file {path} is missing from the home.",
-                         hint="Copy it back from a backup of the home; without it only the package hash is known.") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"the environment file {path} cannot be read ({exc}).") from None
-    if not isinstance(data, dict) or not isinstance(data.get("packages"), dict):
-        raise InputError(f"the environment file {path} is damaged (no package listing).")
-    return data
+    return read_json(path, missing=f"the environment file {path} is missing from the home.",
+                     hint="Copy it back from a backup of the home; without it only the package hash is known.",
+                     unreadable=f"the environment file {path} cannot be read",
+                     valid=lambda data: isinstance(data.get("packages"), dict),
+                     damaged=f"the environment file {path} is damaged (no package listing).")
 
 
 def environment_of(home: str | Path, record: RunRecord) -> dict[str, Any]:

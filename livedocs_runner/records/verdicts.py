@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..outputs import is_table
-from .environments import diff_environments, load_environment
+from .environments import diff_environments, load_environment, read_json
 from .snapshots import Blobs
 from .store import RunRecord, Store
 
@@ -77,6 +77,7 @@ class RunDiff:
     runs: tuple[str, str]
     sections: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    specs: dict[str, Any] = field(default_factory=dict, compare=False)  # how each result is shown (label, format)
 
     @property
     def reproduced(self) -> bool:
@@ -123,7 +124,14 @@ def diff_runs(store: Store, a: str | RunRecord, b: str | RunRecord, tolerances: 
         verdict = DIFFERENT
     else:
         verdict = REPRODUCED if env_same else ENVIRONMENT_CHANGED
-    return RunDiff(verdict, (first.id, second.id), sections, notes)
+    return RunDiff(verdict, (first.id, second.id), sections, notes, specs=_specs(first, second))
+
+
+def _specs(first: RunRecord, second: RunRecord) -> dict[str, Any]:
+    """The result specs the runs stored (the first run's win for a name): labels for the verdict's lines."""
+    from ..results import specs_for
+
+    return {**specs_for(second), **specs_for(first)}
 
 
 # --- notebook ---------------------------------------------------------------------------------
@@ -188,16 +196,10 @@ def _lines(old: str, new: str) -> list[str]:
 
 
 def _read_notebook(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"the notebook {path}{' of run ' + what if what else ''} is missing.",
-                         hint="Restore it (the home keeps run copies under notebooks/), then retry.") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the notebook {path} ({exc}).") from None
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
-        raise InputError(f"{path} is not a notebook (no list of cells).")
-    return data
+    return read_json(path, missing=f"the notebook {path}{' of run ' + what if what else ''} is missing.",
+                     hint="Restore it (the home keeps run copies under notebooks/), then retry.",
+                     unreadable=f"cannot read the notebook {path}", valid=lambda data: isinstance(data.get("cells"), list),
+                     damaged=f"{path} is not a notebook (no list of cells).")
 
 
 # --- parameters and inputs ----------------------------------------------------------------------
