@@ -70,6 +70,7 @@ class Store:
         self.home = Path(home).resolve()
         self.db_path = self.home / "runs.db"
         self.location = str(self.db_path)  # where the records are, for messages (a path or a URL without password)
+        self.url: str | None = None  # what open_store() was given to find the records (None: SQLite in home)
         self.dialect = SQLITE
         self._uri: str | None = None  # set for a read-only store
         try:
