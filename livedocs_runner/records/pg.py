@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import StoreError
 from .dialect import POSTGRESQL
+from .migrations import MIGRATIONS, Migration, pg_schema_version, upgrade_pg
 from .store import Store, _redact
 
 try:
@@ -96,7 +97,8 @@ class Connection:
 class PgStore(Store):
     """The run store with records in PostgreSQL. Usage: ``open_store(home, "postgresql://livedocs@db/livedocs")``."""
 
-    def __init__(self, home: str | Path, url: str) -> None:
+    def __init__(self, home: str | Path, url: str, *, migrations: Sequence[Migration] | None = None) -> None:
+        """``migrations``: the steps to bring it to (default all; a shorter list makes an older store, for tests)."""
         if psycopg is None:
             raise StoreError("a PostgreSQL store needs psycopg 3, which is not installed.",
                              hint="Install it with: pip install 'livedocs-runner[team]'")
@@ -114,16 +116,15 @@ class PgStore(Store):
             raise StoreError(f"cannot make the run files folder {self.home} ({exc.strerror or exc}).",
                              hint="Pass a folder you can write with --home or $LIVEDOCS_HOME (a shared folder "
                                   "for a team).") from exc
-        self.version = self._open()
+        self.version = self._open(migrations or MIGRATIONS)
 
-    def _open(self) -> int:
-        from .migrations import CURRENT, pg_schema_version, upgrade_pg
-
+    def _open(self, migrations: Sequence[Migration]) -> int:  # type: ignore[override]
+        target = migrations[-1].version
         with self._connect() as db:
-            if pg_schema_version(db) == CURRENT:
-                return CURRENT
-        upgrade_pg(self)
-        return CURRENT
+            if pg_schema_version(db) == target:
+                return target  # the common case: one query
+        upgrade_pg(self, migrations)
+        return target
 
     # --- connections ----------------------------------------------------------------------
 
