@@ -210,3 +210,30 @@ def test_no_psycopg_on_the_sqlite_path(tmp_path: Path) -> None:
             "s.list(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'sqlalchemy', 'alembic')))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_verify_and_the_audit_bundle_work_on_both_stores(tmp_path: Path, backend: Backend) -> None:
+    import zipfile
+
+    from livedocs_runner.records.audit import Selection, check, export
+    from livedocs_runner.records.verify import Summary, verify
+
+    home = tmp_path / "home"
+    store = open_store(home, backend.url)
+    records = []
+    for n in range(3):
+        record = make(store, scenario=f"s{n}", metrics={"total": n})
+        records.append(store.update(record, status="succeeded", finished_at="2026-11-24T09:00:00.000+00:00"))
+    summary = Summary()
+    assert list(verify(home, summary=summary, db_url=backend.url)) == [] and (summary.runs, summary.entries) == (3, 3)
+    export(store, tmp_path / "evidence.zip", Selection())
+    assert list(check(tmp_path / "evidence.zip")) == []
+    with zipfile.ZipFile(tmp_path / "evidence.zip") as bundle:
+        assert len(bundle.read("runs.jsonl").decode().splitlines()) == 3
+    with store._connect() as db:  # an edit behind livedocs' back
+        db.execute("UPDATE runs SET metrics = ? WHERE id = ?", ('{"total": 99}', records[1].id))
+    found = list(verify(home, db_url=backend.url))
+    assert [f.run for f in found] == [records[1].id] and "metrics" in found[0].message
+    run = cli_runner(home)
+    result = run("verify", "--json", env={"LIVEDOCS_DB": backend.url} if backend.url else None)
+    assert result.code == 1 and json.loads(result.stdout.splitlines()[-1])["findings"] == 1
