@@ -237,3 +237,17 @@ def test_verify_and_the_audit_bundle_work_on_both_stores(tmp_path: Path, backend
     run = cli_runner(home)
     result = run("verify", "--json", env={"LIVEDOCS_DB": backend.url} if backend.url else None)
     assert result.code == 1 and json.loads(result.stdout.splitlines()[-1])["findings"] == 1
+
+
+def test_open_store_is_the_only_way_a_store_is_built_outside_the_store_module() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    calls = []
+    for path in [*(root / "livedocs_runner").rglob("*.py"), *(root / "apps").rglob("*.py")]:
+        if "records" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("Store", "PgStore"):
+                calls.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert calls == []

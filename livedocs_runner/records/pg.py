@@ -29,6 +29,9 @@ except ImportError:  # pragma: no cover - the hint says what to install
     psycopg = None  # type: ignore[assignment]
 
 
+_INHERITED: list[Any] = []  # connections a forked process inherited (kept, never used or closed)
+
+
 class Row:
     """A row read by column name or position, and unpacked like a tuple (as ``sqlite3.Row``)."""
 
@@ -139,8 +142,12 @@ class PgStore(Store):
         return raw
 
     def _reconnect(self) -> Any:
-        with contextlib.suppress(Exception):
-            self._local.conn.close()
+        old = getattr(self._local, "conn", None)
+        if old is not None and getattr(self._local, "pid", None) != os.getpid():
+            _INHERITED.append(old)  # a forked child's copy of its parent's session: never closed here (that would end it)
+        elif old is not None:
+            with contextlib.suppress(Exception):
+                old.close()
         self._local.conn = self._new()
         self._local.pid = os.getpid()
         return self._local.conn
