@@ -137,19 +137,21 @@ open_store(sys.argv[1], sys.argv[2] or None)
 """
 
 
-def older_store(backend: Backend, home: Path) -> Store:
-    """A store at schema 4 with records (SQLite: the committed v4_demo; PostgreSQL: made by steps 1-4)."""
+def older_store(backend: Backend, home: Path, request: pytest.FixtureRequest) -> tuple[Store | None, Backend]:
+    """A store at schema 4 with records (SQLite: the committed v4_demo; PostgreSQL: made by steps 1-4 in a new,
+    empty database) and the backend that reaches it."""
     if backend.url is None:
         home.mkdir()
         shutil.copyfile(DATA / "stores" / "v4_demo" / "runs.db", home / "runs.db")
-        return None
+        return None, backend
     from livedocs_runner.records.pg import PgStore
 
+    backend = Backend("postgresql", request.getfixturevalue("pg_server").new_database(empty=True))
     store = PgStore(home, backend.url, migrations=MIGRATIONS[:4])
     assert store.version == 4
     record = make(store, "00aa00aa00aa")
     store.update(record, status="succeeded", finished_at="2026-11-24T09:00:00.000+00:00")
-    return store
+    return store, backend
 
 
 def state(backend: Backend, home: Path) -> tuple[int, list, bool]:
@@ -168,9 +170,10 @@ def state(backend: Backend, home: Path) -> tuple[int, list, bool]:
         return version, rows, queue
 
 
-def test_a_migration_killed_mid_way_leaves_the_old_store_intact_and_usable(tmp_path: Path, backend: Backend) -> None:
+def test_a_migration_killed_mid_way_leaves_the_old_store_intact_and_usable(tmp_path: Path, backend: Backend,
+                                                                          request: pytest.FixtureRequest) -> None:
     home = tmp_path / "home"
-    older = older_store(backend, home)
+    older, backend = older_store(backend, home, request)
     before = state(backend, home)
     assert before[0] == 4 and before[1] and not before[2]
     marker = tmp_path / "migrating"
