@@ -254,3 +254,32 @@ def test_open_store_is_the_only_way_a_store_is_built_outside_the_store_module() 
             if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("Store", "PgStore"):
                 calls.append(f"{path.relative_to(root)}:{node.lineno}")
     assert calls == []
+
+
+def test_a_server_restart_inside_a_write_is_one_clear_error_and_the_next_call_carries_on(tmp_path: Path,
+                                                                                        pg_server) -> None:
+    store = open_store(tmp_path, pg_server.new_database())
+    record = make(store)
+    with pytest.raises(StoreError) as info:
+        with store._write() as db:
+            db.execute("UPDATE runs SET title = 'half' WHERE id = ?", (record.id,))
+            pg_server.restart()
+            db.execute("UPDATE runs SET scenario = 'half' WHERE id = ?", (record.id,))
+    assert info.value.message.startswith("cannot reach the PostgreSQL store postgresql://")
+    assert store.get(record.id) == record  # nothing half-written; the next call reconnected
+
+
+def test_threads_sharing_a_store_keep_one_journal_chain(store, backend: Backend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from livedocs_runner.records.verify import Summary, verify
+
+    def work(n: int) -> None:
+        for i in range(8):
+            record = make(store, scenario=f"t{n}-{i}")
+            store.update(record, status="succeeded", finished_at="2026-11-24T09:00:00.000+00:00")
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(work, range(6)))
+    summary = Summary()
+    assert list(verify(store.home, summary=summary, db_url=backend.url)) == [] and summary.entries == 48

@@ -76,8 +76,8 @@ class Connection:
         self._fresh = True  # nothing sent yet in this use: a broken connection may be replaced and retried
 
     @property
-    def in_transaction(self) -> bool:
-        return self._raw.info.transaction_status != pq.TransactionStatus.IDLE
+    def in_transaction(self) -> bool:  # a broken connection has nothing left to roll back (the server did)
+        return not self._raw.broken and self._raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def execute(self, sql: str, args: Sequence[Any] | None = None) -> Any:
         fresh, self._fresh = self._fresh, False
