@@ -208,9 +208,10 @@ def test_a_newer_postgresql_store_is_refused_and_never_written(tmp_path: Path, p
         assert db.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()[0] == "99"
 
 
-def test_no_psycopg_on_the_sqlite_path(tmp_path: Path) -> None:
+def test_no_psycopg_nor_queue_code_on_the_sqlite_path(tmp_path: Path) -> None:
     code = ("import sys; from livedocs_runner.records.store import open_store; s = open_store(sys.argv[1]); "
-            "s.list(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'sqlalchemy', 'alembic')))")
+            "s.list(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'sqlalchemy', 'alembic') "
+            "or m in ('livedocs_runner.records.queue', 'livedocs_runner.records.pg')))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
