@@ -17,7 +17,7 @@ from livedocs_runner.jobs import JobQueue
 from livedocs_runner.pool import PoolOptions
 from livedocs_runner.provenance import current_user
 from livedocs_runner.scenarios import Config, load_config
-from livedocs_runner.records.store import Store
+from livedocs_runner.records.store import Store, open_store
 
 from .safe import public, report_unexpected
 
@@ -59,7 +59,7 @@ class Services:
 
 @st.cache_resource(show_spinner=False)
 def _services(settings: Settings) -> Services:
-    store = Store(settings.home)
+    store = open_store(settings.home, os.environ.get("LIVEDOCS_DB"))  # --db / $LIVEDOCS_DB: see `livedocs app`
     store.abandon_stale()
     # kernels started ahead of demand (forked from a pre-imported template on Linux), one run each
     kernels = warm_kernels(PoolOptions(size=settings.workers))
