@@ -115,7 +115,8 @@ async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, t
     kc.start_channels()
     try:
         await kc.wait_for_ready(timeout=timeout)
-        if request.warm_imports:
+        # a forked kernel has the warm imports from its template: no round trip, no first cell to pay for
+        if request.warm_imports and not getattr(km.provisioner, "forked", False):
             code = "\n".join(f"import {check_module_name(name)}" for name in request.warm_imports)
             # an import that fails here fails again, visibly, in the notebook itself
             await kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)
