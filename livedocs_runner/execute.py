@@ -31,6 +31,7 @@ from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
                       new_record, plan_cache_key, snapshot_record, start_record)
+from .profiling import Profiler, RunProfile, maybe_phase
 from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 
@@ -114,10 +115,28 @@ class RunControl:
 
 def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions(),
                 record: RunRecord | None = None, kernels: KernelSource | None = None,
-                control: RunControl | None = None, progress: ProgressFn | None = None) -> RunRecord:
-    """Execute ``plan`` in a fresh kernel and return its final record (never raises for a failed run)."""
-    control = control or RunControl()
+                control: RunControl | None = None, progress: ProgressFn | None = None,
+                profiler: Profiler | None = None) -> RunRecord:
+    """Execute ``plan`` in a fresh kernel and return its final record (never raises for a failed run).
+
+    ``profiler`` (see :mod:`livedocs_runner.profiling`) receives where the run's time went.
+    """
     record = record or new_record(plan, store, options)
+    profile = profiler.start(record.id, plan.scenario) if profiler is not None else None
+    started = time.perf_counter()
+    try:
+        return execute_profiled(plan, store, record, options=options, kernels=kernels, control=control,
+                                progress=progress, profile=profile)
+    finally:
+        if profile is not None:
+            profile.close(time.perf_counter() - started)
+
+
+def execute_profiled(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions,
+                     kernels: KernelSource | None, control: RunControl | None, progress: ProgressFn | None,
+                     profile: RunProfile | None) -> RunRecord:
+    """:func:`execute_run` for a recorded plan, adding its phase times to ``profile`` (when given)."""
+    control = control or RunControl()
     try:
         check_kernel(plan)
     except LivedocsError as exc:  # the batch checked it already; a queued app run ends failed, never stuck
@@ -125,17 +144,19 @@ def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions
         return store.update(record, status="failed", finished_at=now(), error=error.to_json())
     if "kernel" not in record.environment:  # not started yet (run_one starts it to look up the cache)
         try:
-            record = start_record(plan, store, record)
+            with maybe_phase(profile, "prepare"):
+                record = start_record(plan, store, record)
         except Exception as exc:  # noqa: BLE001 - an unreadable input file: the record must still end final
             return finish_crashed(store, record, exc)
     try:
-        record = snapshot_record(plan, store, record)
+        with maybe_phase(profile, "prepare"):
+            record = snapshot_record(plan, store, record)
     except Exception as exc:  # noqa: BLE001 - e.g. a bad $LIVEDOCS_SNAPSHOT_MAX_MB set after the batch was checked
         return finish_crashed(store, record, exc)
     if control.is_cancelled(record.id):
         return finish_cancelled(store, record)
     return _Execution(plan, store, options, record, kernels or FreshKernels(options.startup_timeout),
-                      control, progress).run()
+                      control, progress, profile).run()
 
 
 def finish_cancelled(store: Store, record: RunRecord) -> RunRecord:
@@ -177,9 +198,10 @@ class _Execution:
     """The state of one executing run: its kernel, watchdog and partial-save clock."""
 
     def __init__(self, plan: RunPlan, store: Store, options: RunOptions, record: RunRecord,
-                 kernels: KernelSource, control: RunControl, progress: ProgressFn | None) -> None:
+                 kernels: KernelSource, control: RunControl, progress: ProgressFn | None,
+                 profile: RunProfile | None = None) -> None:
         self.plan, self.store, self.options, self.record = plan, store, options, record
-        self.kernels, self.control, self.progress = kernels, control, progress
+        self.kernels, self.control, self.progress, self.profile = kernels, control, progress, profile
         self.run_dir = Path(record.run_dir)
         self.output_path = self.run_dir / "output.ipynb"
         self.km: Any = None
@@ -206,7 +228,8 @@ class _Execution:
             self.kernels, warm_imports = FreshKernels(self.options.startup_timeout), ()
         self.numbering = Numbering(nb.cells)
         self.started = time.monotonic()
-        self.record = self.store.update(self.record, status="running", started_at=now())
+        with maybe_phase(self.profile, "store"):
+            self.record = self.store.update(self.record, status="running", started_at=now())
         self._report_progress("running")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -221,14 +244,18 @@ class _Execution:
             if self.options.report:
                 threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
             request = KernelRequest(self.plan.kernel_name, self.plan.cwd, warm_imports)
-            self.km = self.kernels.acquire(request)
+            with maybe_phase(self.profile, "acquire"):
+                self.km = self.kernels.acquire(request)
+            if self.profile is not None:
+                self.profile.kernel_start = getattr(self.km, "livedocs_start_s", None)
             if self.control.is_cancelled(self.record.id):
                 raise DeadKernelError("stopped before the first cell")
-            client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
-                                    startup_timeout=int(self.options.startup_timeout), record_timing=True,
-                                    resources={"metadata": {"path": str(self.plan.cwd)}},
-                                    on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
-            client.execute(cwd=str(self.plan.cwd))
+            with maybe_phase(self.profile, "execute"):
+                client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
+                                        startup_timeout=int(self.options.startup_timeout), record_timing=True,
+                                        resources={"metadata": {"path": str(self.plan.cwd)}},
+                                        on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
+                client.execute(cwd=str(self.plan.cwd))
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped
                 status, error = "failed", self._cell_error(exc.ename, exc.evalue, str(exc))
@@ -245,7 +272,8 @@ class _Execution:
                 with contextlib.suppress(Exception):
                     client.kc.stop_channels()  # nbclient leaves them open when it does not own the kernel
             if self.km is not None:
-                self.kernels.release(self.km)
+                with maybe_phase(self.profile, "release"):
+                    self.kernels.release(self.km)
         return self._finish(nb, status, error)
 
     # --- hooks and watchdog ---------------------------------------------------------------
@@ -319,6 +347,39 @@ class _Execution:
         first such failure fails a run that had succeeded, later steps still run, and the record
         always reaches its final status.
         """
+        with maybe_phase(self.profile, "outputs"):
+            metrics, files, problems = self._write_outputs(nb)
+        finished = time.monotonic()
+        language = nb.metadata.get("language_info", {})  # what the kernel itself reported
+        environment = {**self.record.environment, "kernel_language": language.get("name"),
+                       "kernel_language_version": language.get("version")}
+        with contextlib.suppress(Exception):  # how to show the results: record()'s keywords under the config's
+            environment.update(result_specs(read_specs(nb), self.plan.results))
+        status, error = _with_problems(status, error, problems)
+        record = dataclasses.replace(
+            self.record, status=status, error=error.to_json() if error else None, metrics=metrics,
+            environment=environment, outputs=[str(f) for f in files],
+            output_notebook=str(self.output_path) if self.output_path.is_file() else None,
+            finished_at=now(), duration_s=round(finished - self.started, 3))
+        if self.options.report and self.run_dir.is_dir():
+            try:
+                from .report import write_report
+                with maybe_phase(self.profile, "report"):
+                    path = write_report(record, nb, self.run_dir / "report.html")
+                record = dataclasses.replace(record, report_html=str(path))
+            except Exception as exc:  # noqa: BLE001
+                problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
+                    ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
+                    traceback="".join(traceback.format_exception(exc)))
+                status, error = _with_problems(status, error, [problem])
+                record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
+        with maybe_phase(self.profile, "store"):
+            self.record = self._record_final(record)
+        self._report_progress(status)
+        return self.record
+
+    def _write_outputs(self, nb: nbformat.NotebookNode) -> tuple[dict[str, Any], list[Path], list[RunError]]:
+        """Save output.ipynb and collect figures and metrics: (metrics, files, problems met doing so)."""
         problems: list[RunError] = []
         try:
             self._save(nb)
@@ -337,31 +398,7 @@ class _Execution:
                 from .outputs import read_metrics
 
                 metrics = read_metrics(nb)
-        finished = time.monotonic()
-        language = nb.metadata.get("language_info", {})  # what the kernel itself reported
-        environment = {**self.record.environment, "kernel_language": language.get("name"),
-                       "kernel_language_version": language.get("version")}
-        with contextlib.suppress(Exception):  # how to show the results: record()'s keywords under the config's
-            environment.update(result_specs(read_specs(nb), self.plan.results))
-        status, error = _with_problems(status, error, problems)
-        record = dataclasses.replace(
-            self.record, status=status, error=error.to_json() if error else None, metrics=metrics,
-            environment=environment, outputs=[str(f) for f in files],
-            output_notebook=str(self.output_path) if self.output_path.is_file() else None,
-            finished_at=now(), duration_s=round(finished - self.started, 3))
-        if self.options.report and self.run_dir.is_dir():
-            try:
-                from .report import write_report
-                record = dataclasses.replace(record, report_html=str(write_report(record, nb, self.run_dir / "report.html")))
-            except Exception as exc:  # noqa: BLE001
-                problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
-                    ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
-                    traceback="".join(traceback.format_exception(exc)))
-                status, error = _with_problems(status, error, [problem])
-                record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
-        self.record = self._record_final(record)
-        self._report_progress(status)
-        return self.record
+        return metrics, files, problems
 
     def _record_final(self, record: RunRecord) -> RunRecord:
         fields = ("status", "error", "metrics", "environment", "outputs", "output_notebook", "finished_at",

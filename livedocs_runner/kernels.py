@@ -96,10 +96,12 @@ def start_kernel(request: KernelRequest, startup_timeout: float = 60.0, attempts
     from jupyter_core.utils import run_sync
 
     last: BaseException | None = None
+    began = time.perf_counter()
     for attempt in range(attempts):
         km = new_manager() if new_manager else reaper_manager(request.kernel_name)
         try:
             run_sync(_start_and_handshake)(km, request, startup_timeout)
+            km.livedocs_start_s = time.perf_counter() - began  # for `livedocs run --profile`
             return km
         except Exception as exc:  # zmq port races, "Kernel didn't respond", a kernel that exits at once
             last = exc
