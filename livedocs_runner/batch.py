@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .errors import Interrupted
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_profiled,
                       finish_cancelled, finish_crashed, new_record, plan_cache_key, start_record)
-from .kernels import FreshKernels, KernelSource
+from .kernels import FreshKernels, KernelRequest, KernelSource
 from .plan import RunPlan
 from .profiling import Profiler, maybe_phase
 from .records.store import FINAL, RunRecord, Store, now
@@ -87,11 +87,30 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
         from .pool import PoolOptions
 
         size = max(1, min(workers, len(to_execute)))
-        with warm_kernels(PoolOptions(size=size, startup_timeout=options.startup_timeout)) as pool:
+        # deeper than `workers` only when runs are seen waiting for kernels (see pool.py), and no deeper
+        # than the runs left: the pool never starts a kernel the batch will not use
+        depth = PoolOptions(size=size, max_size=min(2 * size, len(to_execute)),
+                            startup_timeout=options.startup_timeout)
+        with warm_kernels(depth) as pool:
+            for request, count in _kernel_demand(to_execute).items():
+                pool.expect(request, count)
             return _run_all(plans, store, options, workers, pool, control, progress, on_record, profiler)
     kernels = kernels or FreshKernels(options.startup_timeout)
     return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record,
                     profiler)
+
+
+def _kernel_demand(plans: Sequence[RunPlan]) -> dict[KernelRequest, int]:
+    """How many pooled kernels of each kind ``plans`` will ask for (non-Python runs get fresh ones)."""
+    from .execute import kernel_language
+    from .inject import is_python
+
+    demand: dict[KernelRequest, int] = {}
+    for plan in plans:
+        if is_python(kernel_language(plan)):
+            request = KernelRequest(plan.kernel_name, plan.cwd, plan.warm_imports)
+            demand[request] = demand.get(request, 0) + 1
+    return demand
 
 
 def _cached(plan: RunPlan, store: Store) -> bool:

@@ -389,6 +389,15 @@ class ForkKernels:
     def prewarm(self, request: KernelRequest, count: int | None = None) -> None:
         self.pool.prewarm(request, count)
 
+    def expect(self, request: KernelRequest, runs: int) -> None:
+        self.pool.expect(request, runs)
+
+    def depth(self, request: KernelRequest) -> int:
+        return self.pool.depth(request)
+
+    def waits(self) -> int:
+        return self.pool.waits()
+
     def stats(self) -> dict[str, int]:
         return {**self.pool.stats(), **self.server.stats()}
 
