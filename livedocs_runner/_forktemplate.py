@@ -1,10 +1,12 @@
 """The fork-server template process (private; see ``forkserver.py``).
 
 Started with the kernel's own Python as ``python -c BOOTSTRAP <this file> <config json>``, so it
-needs nothing from this package on that interpreter's path. It imports ipykernel, IPython and the
-warm imports once, then forks one kernel per request. Before forking it never runs user code,
-never creates a zmq context and starts no thread: each child builds its own sockets, event loop
-and shell, so a forked kernel starts from the same state as a fresh ``ipykernel_launcher``.
+needs nothing from this package on that interpreter's path. It imports ipykernel, IPython, every
+module a kernel imports while it initialises (``KERNEL_IMPORTS``) and the warm imports once, then
+forks one kernel per request. Before forking it never runs user code, never creates a zmq context
+and starts no thread: each child builds its own sockets, connection, session, event loop and shell,
+so a forked kernel starts from the same state as a fresh ``ipykernel_launcher``, minus IPython's
+SQLite history (``KERNEL_CONFIG``: a database write per cell nobody reads; ``In``/``Out`` work).
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
