@@ -94,6 +94,7 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
         with warm_kernels(depth) as pool:
             for request, count in _kernel_demand(to_execute).items():
                 pool.expect(request, count)
+                pool.prewarm(request, min(count, size))  # the template and kernels start while runs are recorded
             return _run_all(plans, store, options, workers, pool, control, progress, on_record, profiler)
     kernels = kernels or FreshKernels(options.startup_timeout)
     return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record,
