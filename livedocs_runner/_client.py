@@ -29,6 +29,22 @@ class ReadyClient(AsyncKernelClient):
     until it is seen, ``kernel_info`` is asked again after 10, 20, 40 ... (at most 200) ms.
     """
 
+    def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = False, hb: bool = False,
+                       control: bool = False) -> None:
+        """Shell and IOPub only, unless asked: a run never reads stdin (``input()`` fails in the notebook),
+        interrupts and liveness go through the kernel manager (signals, the process), so a heartbeat
+        thread and three more sockets per client and run would be work nobody reads."""
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control)
+
+    def stop_channels(self) -> None:
+        """Stop the channels that were started (the base class creates the others just to stop them)."""
+        for name in ("_shell_channel", "_iopub_channel", "_stdin_channel", "_hb_channel", "_control_channel"):
+            channel = getattr(self, name, None)
+            if channel is not None and channel.is_alive():
+                channel.stop()
+        if self._created_context and not self.context.closed:
+            self.context.destroy(linger=100)
+
     def _context_default(self) -> zmq.asyncio.Context:
         """The client's own zmq context, whose sockets retry a refused connection after 5 ms, not 100."""
         context = super()._context_default()
