@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING
 
 from .errors import Interrupted
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_profiled,
-                      finish_cancelled, finish_crashed, new_record, plan_cache_key, start_record)
+                      finish_cancelled, finish_crashed, maybe_phase, new_record, plan_cache_key, start_record)
 from .kernels import FreshKernels, KernelRequest, KernelSource
 from .plan import RunPlan
-from .profiling import Profiler, maybe_phase
 from .records.store import FINAL, RunRecord, Store, now
 from .results import ResultSpec, result_specs, specs_for
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from .profiling import Profiler
 
 
 def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,

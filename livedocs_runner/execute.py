@@ -31,12 +31,13 @@ from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
                       new_record, plan_cache_key, snapshot_record, start_record)
-from .profiling import Profiler, RunProfile, maybe_phase
 from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 
 if TYPE_CHECKING:
     import nbformat
+
+    from .profiling import Profiler, RunProfile
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,13 @@ def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions
     finally:
         if profile is not None:
             profile.close(time.perf_counter() - started)
+
+
+def maybe_phase(profile: RunProfile | None, name: str) -> Any:
+    """``profile.phase(name)`` when profiling, else a no-op context (profiling.py loads only when used)."""
+    if profile is None:
+        return contextlib.nullcontext()
+    return profile.phase(name)
 
 
 def execute_profiled(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions,

@@ -80,14 +80,4 @@ class Profiler:
         return total
 
 
-@contextmanager
-def maybe_phase(profile: RunProfile | None, name: str) -> Iterator[None]:
-    """:meth:`RunProfile.phase` when profiling, else nothing."""
-    if profile is None:
-        yield
-    else:
-        with profile.phase(name):
-            yield
-
-
-__all__ = ["PHASES", "Profiler", "RunProfile", "maybe_phase"]
+__all__ = ["PHASES", "Profiler", "RunProfile"]
