@@ -231,6 +231,7 @@ def main(argv: list[str]) -> None:
     batch = int(argv[1]) if len(argv) > 1 else 20
     big = int(argv[2]) if len(argv) > 2 else 1000
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned kernels come back to us: counted
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="livedocs-speed-") as tmp:
         folder = Path(tmp)
         notebook = bench_notebook(folder)
@@ -277,7 +278,8 @@ def main(argv: list[str]) -> None:
     line("livedocs run, cold (CLI, one run, report)", ms(cold))
     line("cache hit (CLI, minus interpreter start)", ms(hit), "< 100 ms", hit < 0.100)
     print(f"bare interpreter start: {bare * 1000:.0f} ms; runner RSS samples: {len(rss)} "
-          f"(max {max(rss, default=0) / 2**20:.0f} MiB)")
+          f"(max {max(rss, default=0) / 2**20:.0f} MiB); load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after (wall times stretch with it; CPU times much less)")
 
 
 if __name__ == "__main__":
