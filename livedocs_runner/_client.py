@@ -6,7 +6,18 @@ import contextlib
 import time
 from queue import Empty
 
+import zmq
+import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
+
+# IOPub subscriptions take a moment to reach the kernel: an ``idle`` published before ours arrived is
+# lost, and waiting 0.2 s for it before asking again was most of a forked kernel's start (measured
+# with ``livedocs run --profile``). Ask again soon, then less eagerly.
+FIRST_DRAIN_S = 0.01
+LAST_DRAIN_S = 0.2
+# A client usually connects before a just-started kernel has bound its ports; zmq then retries after
+# its default 100 ms, which was most of a forked kernel's ~150 ms from fork to ready (measured).
+RECONNECT_MS = 5
 
 
 class ReadyClient(AsyncKernelClient):
@@ -14,20 +25,45 @@ class ReadyClient(AsyncKernelClient):
 
     jupyter_client's ``wait_for_ready`` drains IOPub until it has been silent for 200 ms, which is
     most of a warm run's overhead (nbclient calls it for every run). Seeing our own request's
-    ``idle`` status on IOPub proves the subscription is live and everything before it drained.
+    ``idle`` status on IOPub proves the subscription is live and everything before it drained;
+    until it is seen, ``kernel_info`` is asked again after 10, 20, 40 ... (at most 200) ms.
     """
+
+    def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = False, hb: bool = False,
+                       control: bool = False) -> None:
+        """Shell and IOPub only, unless asked: a run never reads stdin (``input()`` fails in the notebook),
+        interrupts and liveness go through the kernel manager (signals, the process), so a heartbeat
+        thread and three more sockets per client and run would be work nobody reads."""
+        super().start_channels(shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control)
+
+    def stop_channels(self) -> None:
+        """Stop the channels that were started (the base class creates the others just to stop them)."""
+        for name in ("_shell_channel", "_iopub_channel", "_stdin_channel", "_hb_channel", "_control_channel"):
+            channel = getattr(self, name, None)
+            if channel is not None and channel.is_alive():
+                channel.stop()
+        if self._created_context and not self.context.closed:
+            self.context.destroy(linger=100)
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        """The client's own zmq context, whose sockets retry a refused connection after 5 ms, not 100."""
+        context = super()._context_default()
+        context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        return context
 
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        drain = FIRST_DRAIN_S
         while True:
             msg_id = self.kernel_info()
             reply = None
             with contextlib.suppress(Empty):
                 while reply is None or reply["parent_header"].get("msg_id") != msg_id:
                     reply = await self.shell_channel.get_msg(timeout=1)
-            if reply is not None and await self._idle_seen(msg_id):
+            if reply is not None and await self._idle_seen(msg_id, drain):
                 self._handle_kernel_info_reply(reply)
                 return
+            drain = min(2 * drain, LAST_DRAIN_S)
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
             if time.monotonic() > deadline:
@@ -35,11 +71,11 @@ class ReadyClient(AsyncKernelClient):
 
     wait_for_ready = _async_wait_for_ready  # the base class binds its own at class creation
 
-    async def _idle_seen(self, msg_id: str) -> bool:
+    async def _idle_seen(self, msg_id: str, timeout: float) -> bool:
         """Drain IOPub up to the ``idle`` status of ``msg_id``; False if IOPub is not connected yet."""
         with contextlib.suppress(Empty):
             while True:
-                msg = await self.iopub_channel.get_msg(timeout=0.2)
+                msg = await self.iopub_channel.get_msg(timeout=timeout)
                 if (msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == msg_id
                         and msg["content"].get("execution_state") == "idle"):
                     return True

@@ -1,10 +1,12 @@
 """The fork-server template process (private; see ``forkserver.py``).
 
 Started with the kernel's own Python as ``python -c BOOTSTRAP <this file> <config json>``, so it
-needs nothing from this package on that interpreter's path. It imports ipykernel, IPython and the
-warm imports once, then forks one kernel per request. Before forking it never runs user code,
-never creates a zmq context and starts no thread: each child builds its own sockets, event loop
-and shell, so a forked kernel starts from the same state as a fresh ``ipykernel_launcher``.
+needs nothing from this package on that interpreter's path. It imports ipykernel, IPython, every
+module a kernel imports while it initialises (``KERNEL_IMPORTS``) and the warm imports once, then
+forks one kernel per request. Before forking it never runs user code, never creates a zmq context
+and starts no thread: each child builds its own sockets, connection, session, event loop and shell,
+so a forked kernel starts from the same state as a fresh ``ipykernel_launcher``, minus IPython's
+SQLite history (``KERNEL_CONFIG``: a database write per cell nobody reads; ``In``/``Out`` work).
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
@@ -29,6 +31,20 @@ import time
 import traceback
 from pathlib import Path
 
+# what every kernel imports while it initialises (measured: ~85 ms of a forked kernel's ~125 ms of
+# start-up CPU, most of it debugpy via ipykernel.debugger); imported once here, before any fork.
+# Not matplotlib_inline.backend_inline: it hooks itself into the running shell when imported, so the
+# child must import it (inline figures would silently vanish otherwise; tests/test_isolation.py).
+KERNEL_IMPORTS = ("ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugger", "ipykernel.comm",
+                  "ipykernel.iostream", "ipykernel.heartbeat", "ipykernel.eventloops", "ipykernel.displayhook",
+                  "ipykernel.parentpoller", "IPython.core.completer", "IPython.core.history",
+                  "IPython.core.completerlib", "IPython.core.debugger", "IPython.core.logger", "IPython.core.oinspect",
+                  "IPython.extensions.storemagic", "IPython.utils.wildcard", "faulthandler", "ipykernel_launcher",
+                  "tornado.ioloop", "tornado.platform.asyncio", "zmq.eventloop.zmqstream", "psutil")
+# what a warm import's first use in a cell imports lazily (a DataFrame's HTML repr): imported with it
+COMPANIONS = {"pandas": ("pandas.io.formats.html", "pandas.io.formats.string", "pyarrow.pandas_compat")}
+# per-run work nobody reads: IPython's SQLite history (a database write and a saving thread per kernel)
+KERNEL_CONFIG = {"HistoryManager": {"enabled": False}}
 REAP_AFTER_S = 5.0  # a dead child stays a zombie this long, so the runner's pidfd_open never misses it
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -47,7 +63,13 @@ def main(config: dict) -> None:
     import IPython  # noqa: F401
     from ipykernel import kernelapp  # noqa: F401
 
+    for name in KERNEL_IMPORTS:
+        _kernel_import(name)
     skipped = [name for name in config["warm_imports"] if not _warm_import(name, cwd)]
+    for name in config["warm_imports"]:
+        if name not in skipped:
+            for companion in COMPANIONS.get(name, ()):
+                _kernel_import(companion)
     gc.collect()
     gc.freeze()  # imported modules stay shared (copy-on-write) and out of every child's collections
     ready = {"ready": True, "pid": os.getpid(), "skipped": skipped, "threads": threading.active_count(),
@@ -76,6 +98,15 @@ def _warm_import(name: str, cwd: Path) -> bool:
         raise
     except Exception:  # noqa: BLE001 - the notebook's own import fails again, visibly
         return False
+
+
+def _kernel_import(name: str) -> None:
+    """Import one of the kernel's own modules; one that is missing (an older ipykernel) is left to the child."""
+    before = threading.active_count()
+    with contextlib.suppress(ImportError):
+        importlib.import_module(name)
+    if threading.active_count() != before:
+        raise RuntimeError(f"importing {name} started a thread; forking after it is unsafe")
 
 
 def _serve(proto_in: int, proto_out: int, devnull: int) -> None:
@@ -153,8 +184,9 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
 
         sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
         from ipykernel import kernelapp
+        from traitlets.config import Config
 
-        kernelapp.launch_new_instance()
+        kernelapp.launch_new_instance(config=Config(KERNEL_CONFIG))
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

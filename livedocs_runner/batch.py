@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 from .errors import Interrupted
 from .eventloops import closing_loop
-from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_run, finish_cancelled,
-                      finish_crashed, new_record, plan_cache_key, start_record)
-from .kernels import FreshKernels, KernelSource
+from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_profiled,
+                      finish_cancelled, finish_crashed, maybe_phase, new_record, plan_cache_key, start_record)
+from .kernels import FreshKernels, KernelRequest, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
 from .results import ResultSpec, result_specs, specs_for
@@ -22,16 +22,21 @@ from .results import ResultSpec, result_specs, specs_for
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from .profiling import Profiler
+
 
 def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,
-            control: RunControl, progress: ProgressFn | None = None) -> RunRecord:
+            control: RunControl, progress: ProgressFn | None = None, profiler: Profiler | None = None) -> RunRecord:
     """Answer ``plan`` from the cache when allowed and possible, otherwise execute it.
 
     Never raises for a run that went wrong: whatever happens, ``record`` ends final (so the rest of
-    a batch still runs).
+    a batch still runs). ``profiler`` receives where the run's time went (``livedocs run --profile``).
     """
+    profile = profiler.start(record.id, plan.scenario) if profiler is not None else None
+    began = time.perf_counter()
     try:
-        record = start_record(plan, store, record)
+        with maybe_phase(profile, "prepare"):
+            record = start_record(plan, store, record)
         if options.use_cache and record.cache_key and not control.is_cancelled(record.id):
             hit = store.find_cached(record.cache_key)
             if hit is not None:
@@ -39,10 +44,13 @@ def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptio
                 if progress is not None:
                     progress(Progress(record.id, record.scenario, record.status))
                 return record
-        return execute_run(plan, store, options=options, record=record, kernels=kernels, control=control,
-                           progress=progress)
+        return execute_profiled(plan, store, record, options=options, kernels=kernels, control=control,
+                                progress=progress, profile=profile)
     except Exception as exc:  # noqa: BLE001 - an unreadable input, a store error: recorded, not raised
         return finish_crashed(store, record, exc)
+    finally:
+        if profile is not None:
+            profile.close(time.perf_counter() - began)
 
 
 def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord, *,
@@ -59,7 +67,8 @@ def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord, *,
 def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = RunOptions(), workers: int = 1,
               kernels: KernelSource | None = None, control: RunControl | None = None,
               progress: ProgressFn | None = None,
-              on_record: Callable[[RunRecord], None] | None = None) -> list[RunRecord]:
+              on_record: Callable[[RunRecord], None] | None = None,
+              profiler: Profiler | None = None) -> list[RunRecord]:
     """Run ``plans`` with up to ``workers`` at a time; returns the final records in plan order.
 
     Raises :class:`Interrupted` on Ctrl-C/SIGTERM after every record is final. Without ``kernels``,
@@ -80,10 +89,31 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
         from .pool import PoolOptions
 
         size = max(1, min(workers, len(to_execute)))
-        with warm_kernels(PoolOptions(size=size, startup_timeout=options.startup_timeout)) as pool:
-            return _run_all(plans, store, options, workers, pool, control, progress, on_record)
+        # deeper than `workers` only when runs are seen waiting for kernels (see pool.py), and no deeper
+        # than the runs left: the pool never starts a kernel the batch will not use
+        depth = PoolOptions(size=size, max_size=min(2 * size, len(to_execute)),
+                            startup_timeout=options.startup_timeout)
+        with warm_kernels(depth) as pool:
+            for request, count in _kernel_demand(to_execute).items():
+                pool.expect(request, count)
+                pool.prewarm(request, min(count, size))  # the template and kernels start while runs are recorded
+            return _run_all(plans, store, options, workers, pool, control, progress, on_record, profiler)
     kernels = kernels or FreshKernels(options.startup_timeout)
-    return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record)
+    return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record,
+                    profiler)
+
+
+def _kernel_demand(plans: Sequence[RunPlan]) -> dict[KernelRequest, int]:
+    """How many pooled kernels of each kind ``plans`` will ask for (non-Python runs get fresh ones)."""
+    from .execute import kernel_language
+    from .inject import is_python
+
+    demand: dict[KernelRequest, int] = {}
+    for plan in plans:
+        if is_python(kernel_language(plan)):
+            request = KernelRequest(plan.kernel_name, plan.cwd, plan.warm_imports)
+            demand[request] = demand.get(request, 0) + 1
+    return demand
 
 
 def _cached(plan: RunPlan, store: Store) -> bool:
@@ -96,21 +126,21 @@ def _cached(plan: RunPlan, store: Store) -> bool:
 
 def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource,
              control: RunControl, progress: ProgressFn | None,
-             on_record: Callable[[RunRecord], None] | None) -> list[RunRecord]:
+             on_record: Callable[[RunRecord], None] | None, profiler: Profiler | None = None) -> list[RunRecord]:
     records = [new_record(plan, store, options) for plan in plans]
     for record in records:
         if on_record:
             on_record(record)
     if workers == 0:  # every plan is a cache hit: answer them here, no threads to start
-        return [run_one(plan, store, record, options=options, kernels=kernels, control=control, progress=progress)
-                for plan, record in zip(plans, records)]
+        return [run_one(plan, store, record, options=options, kernels=kernels, control=control, progress=progress,
+                        profiler=profiler) for plan, record in zip(plans, records)]
     results: dict[str, RunRecord] = {}
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # ~10 ms: not on the cache-hit path
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="livedocs-run") as pool:
         futures: dict[Future[RunRecord], RunRecord] = {
             pool.submit(closing_loop(run_one), plan, store, record, options=options, kernels=kernels, control=control,
-                        progress=progress): record
+                        progress=progress, profiler=profiler): record
             for plan, record in zip(plans, records)
         }
         pending = set(futures)

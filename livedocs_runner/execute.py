@@ -14,11 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import hashlib
-import json
 import logging
-import os
-import platform
 import threading
 import time
 import traceback
@@ -28,18 +24,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cells import Numbering, locate
-from .errors import ConfigError, LivedocsError, RunError
+from .errors import LivedocsError, RunError
 from .inject import is_python, parameterize
 from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
-from .provenance import capture_environment, current_user, environment, find_kernelspec, hash_inputs
-from .records.environments import store_environment, variables
-from .records.store import RunRecord, Store, atomic_write, new_id, now
+from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
+                      new_record, plan_cache_key, snapshot_record, start_record)
+from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 
 if TYPE_CHECKING:
     import nbformat
+
+    from .profiling import Profiler, RunProfile
 
 log = logging.getLogger(__name__)
 
@@ -116,112 +114,37 @@ class RunControl:
         self._event.wait(seconds)
 
 
-def cache_key(plan: RunPlan, inputs: list[dict[str, Any]], env: dict[str, Any]) -> str | None:
-    """Identity of a run's inputs: notebook, parameters, input files and folders, and the kernel's
-    interpreter, Python and packages. None when the run must not be answered from (or answer) the
-    cache: the config says ``cache: false``, or an input's contents are unknown (a folder too big)."""
-    if not plan.cache or any(i.get("cacheable") is False for i in inputs):
-        return None
-    identity = {"notebook": plan.notebook.sha256, "parameters": plan.parameters,
-                "inputs": sorted((i["parameter"], i.get("type"), i["sha256"]) for i in inputs),
-                "packages": env.get("packages_sha256"), "executable": env.get("executable"),
-                "python": env.get("python"), "kernel": plan.kernel_name}
-    if env.get("variables"):  # a config's ``env:`` (secrets as set/unset only); absent: keys as before
-        identity["variables"] = env["variables"]
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def plan_cache_key(plan: RunPlan, home: str | Path | None = None) -> str | None:
-    """The cache key ``plan`` would get if it started now, without recording or running anything.
-
-    Lets the app offer an earlier identical result (``store.find_cached``) before submitting. None
-    for a plan that is never cached. ``home`` keeps the kernel's package listing between calls.
-    """
-    if not plan.cache:
-        return None
-    env = environment(plan.kernel_name, interpreters_cache(home))
-    if plan.env_vars:
-        env["variables"] = variables(plan.env_vars)
-    return cache_key(plan, hash_inputs(plan.parameters, list(plan.path_params)), env)
-
-
-def interpreters_cache(home: str | Path | None) -> Path | None:
-    """Where kernel interpreters' package listings are kept (see ``provenance.interpreter_info``)."""
-    return Path(home, "cache", "interpreters") if home is not None else None
-
-
-def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
-    """Add a queued record for ``plan`` (inputs are hashed when it starts)."""
-    run_id = plan.run_id or new_id()
-    copy = store.keep_notebook(plan.notebook.raw, plan.notebook.sha256)
-    return store.add(RunRecord(
-        id=run_id, status="queued", notebook=str(plan.notebook.path.resolve()),
-        notebook_sha256=plan.notebook.sha256, notebook_copy=str(copy),
-        config=str(plan.config) if plan.config else None, title=plan.title, scenario=plan.scenario,
-        parameters=dict(plan.parameters),
-        trigger=f"{options.trigger}:{plan.rerun_variant}" if plan.rerun_variant else options.trigger, user=options.user or current_user(),
-        auth=options.auth, rerun_of=plan.rerun_of, environment={"hostname": platform.node(), "pid": os.getpid()},
-    ))
-
-
-def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
-    """Hash the inputs and capture the environment just before execution; the environment is kept
-    once in the home (``environments/``) and the record names it (``environment_id``)."""
-    inputs = hash_inputs(plan.parameters, list(plan.path_params))
-    kernel = capture_environment(plan.kernel_name, interpreters_cache(store.home))
-    env = dict(kernel.summary)
-    declared = variables(plan.env_vars)
-    if declared:
-        env["variables"] = declared
-    env["environment_id"] = store_environment(store.home, kernel, declared)
-    return store.update(record, inputs=inputs, environment=env, cache_key=cache_key(plan, inputs, env))
-
-
-def snapshot_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
-    """Keep the bytes of every input in the home (``blobs/``) just before it is executed (not for cache hits)."""
-    from .records.snapshots import snapshot_inputs
-
-    if not record.inputs or all("snapshot" in i for i in record.inputs):
-        return record
-    return store.update(record, inputs=snapshot_inputs(record.inputs, store.home, skip=plan.no_snapshot))
-
-
-def kernel_language(plan: RunPlan) -> str:
-    """The language of the kernel ``plan`` runs in: its kernelspec's, else the notebook's metadata's."""
-    spec = find_kernelspec(plan.kernel_name)
-    return spec.language if spec is not None and spec.language else plan.notebook.language
-
-
-def check_kernel(plan: RunPlan) -> str:
-    """Refuse ``plan`` before anything runs when its kernel is not installed or its parameters cannot be
-    written in the kernel's language (ConfigError / ParameterError, exit 2); its language otherwise."""
-    if find_kernelspec(plan.kernel_name) is None:
-        where = f"{plan.config} (kernel:)" if plan.config and plan.kernel_name != plan.notebook.kernel_name \
-            else f"{plan.notebook.path} (metadata.kernelspec.name)"
-        raise ConfigError(
-            f"kernel {plan.kernel_name!r}, named by {where}, is not installed; nothing was run.",
-            hint="See the installed kernels with `jupyter kernelspec list` (for R: `apt-get install r-cran-irkernel` "
-                 "and `R -e 'IRkernel::installspec(user = FALSE)'`).")
-    language = kernel_language(plan)
-    if plan.parameters:  # ParameterError for a value it cannot write; no parameters: nothing is injected
-        from .inject_r import check_parameters  # no papermill (and so no click) to check a plan
-
-        check_parameters(plan.parameters, language, plan.kernel_name)
-    return language
-
-
-def check_kernels(plans: list[RunPlan]) -> None:
-    """:func:`check_kernel` for every plan of a batch, before any of them is recorded or run."""
-    for plan in plans:
-        check_kernel(plan)
-
-
 def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions(),
                 record: RunRecord | None = None, kernels: KernelSource | None = None,
-                control: RunControl | None = None, progress: ProgressFn | None = None) -> RunRecord:
-    """Execute ``plan`` in a fresh kernel and return its final record (never raises for a failed run)."""
-    control = control or RunControl()
+                control: RunControl | None = None, progress: ProgressFn | None = None,
+                profiler: Profiler | None = None) -> RunRecord:
+    """Execute ``plan`` in a fresh kernel and return its final record (never raises for a failed run).
+
+    ``profiler`` (see :mod:`livedocs_runner.profiling`) receives where the run's time went.
+    """
     record = record or new_record(plan, store, options)
+    profile = profiler.start(record.id, plan.scenario) if profiler is not None else None
+    started = time.perf_counter()
+    try:
+        return execute_profiled(plan, store, record, options=options, kernels=kernels, control=control,
+                                progress=progress, profile=profile)
+    finally:
+        if profile is not None:
+            profile.close(time.perf_counter() - started)
+
+
+def maybe_phase(profile: RunProfile | None, name: str) -> Any:
+    """``profile.phase(name)`` when profiling, else a no-op context (profiling.py loads only when used)."""
+    if profile is None:
+        return contextlib.nullcontext()
+    return profile.phase(name)
+
+
+def execute_profiled(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions,
+                     kernels: KernelSource | None, control: RunControl | None, progress: ProgressFn | None,
+                     profile: RunProfile | None) -> RunRecord:
+    """:func:`execute_run` for a recorded plan, adding its phase times to ``profile`` (when given)."""
+    control = control or RunControl()
     try:
         check_kernel(plan)
     except LivedocsError as exc:  # the batch checked it already; a queued app run ends failed, never stuck
@@ -229,17 +152,19 @@ def execute_run(plan: RunPlan, store: Store, *, options: RunOptions = RunOptions
         return store.update(record, status="failed", finished_at=now(), error=error.to_json())
     if "kernel" not in record.environment:  # not started yet (run_one starts it to look up the cache)
         try:
-            record = start_record(plan, store, record)
+            with maybe_phase(profile, "prepare"):
+                record = start_record(plan, store, record)
         except Exception as exc:  # noqa: BLE001 - an unreadable input file: the record must still end final
             return finish_crashed(store, record, exc)
     try:
-        record = snapshot_record(plan, store, record)
+        with maybe_phase(profile, "prepare"):
+            record = snapshot_record(plan, store, record)
     except Exception as exc:  # noqa: BLE001 - e.g. a bad $LIVEDOCS_SNAPSHOT_MAX_MB set after the batch was checked
         return finish_crashed(store, record, exc)
     if control.is_cancelled(record.id):
         return finish_cancelled(store, record)
     return _Execution(plan, store, options, record, kernels or FreshKernels(options.startup_timeout),
-                      control, progress).run()
+                      control, progress, profile).run()
 
 
 def finish_cancelled(store: Store, record: RunRecord) -> RunRecord:
@@ -281,9 +206,10 @@ class _Execution:
     """The state of one executing run: its kernel, watchdog and partial-save clock."""
 
     def __init__(self, plan: RunPlan, store: Store, options: RunOptions, record: RunRecord,
-                 kernels: KernelSource, control: RunControl, progress: ProgressFn | None) -> None:
+                 kernels: KernelSource, control: RunControl, progress: ProgressFn | None,
+                 profile: RunProfile | None = None) -> None:
         self.plan, self.store, self.options, self.record = plan, store, options, record
-        self.kernels, self.control, self.progress = kernels, control, progress
+        self.kernels, self.control, self.progress, self.profile = kernels, control, progress, profile
         self.run_dir = Path(record.run_dir)
         self.output_path = self.run_dir / "output.ipynb"
         self.km: Any = None
@@ -310,7 +236,8 @@ class _Execution:
             self.kernels, warm_imports = FreshKernels(self.options.startup_timeout), ()
         self.numbering = Numbering(nb.cells)
         self.started = time.monotonic()
-        self.record = self.store.update(self.record, status="running", started_at=now())
+        with maybe_phase(self.profile, "store"):
+            self.record = self.store.update(self.record, status="running", started_at=now())
         self._report_progress("running")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -325,14 +252,18 @@ class _Execution:
             if self.options.report:
                 threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
             request = KernelRequest(self.plan.kernel_name, self.plan.cwd, warm_imports)
-            self.km = self.kernels.acquire(request)
+            with maybe_phase(self.profile, "acquire"):
+                self.km = self.kernels.acquire(request)
+            if self.profile is not None:
+                self.profile.kernel_start = getattr(self.km, "livedocs_start_s", None)
             if self.control.is_cancelled(self.record.id):
                 raise DeadKernelError("stopped before the first cell")
-            client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
-                                    startup_timeout=int(self.options.startup_timeout), record_timing=True,
-                                    resources={"metadata": {"path": str(self.plan.cwd)}},
-                                    on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
-            client.execute(cwd=str(self.plan.cwd))
+            with maybe_phase(self.profile, "execute"):
+                client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
+                                        startup_timeout=int(self.options.startup_timeout), record_timing=True,
+                                        resources={"metadata": {"path": str(self.plan.cwd)}},
+                                        on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
+                client.execute(cwd=str(self.plan.cwd))
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped
                 status, error = "failed", self._cell_error(exc.ename, exc.evalue, str(exc))
@@ -349,7 +280,8 @@ class _Execution:
                 with contextlib.suppress(Exception):
                     client.kc.stop_channels()  # nbclient leaves them open when it does not own the kernel
             if self.km is not None:
-                self.kernels.release(self.km)
+                with maybe_phase(self.profile, "release"):
+                    self.kernels.release(self.km)
         return self._finish(nb, status, error)
 
     # --- hooks and watchdog ---------------------------------------------------------------
@@ -423,6 +355,39 @@ class _Execution:
         first such failure fails a run that had succeeded, later steps still run, and the record
         always reaches its final status.
         """
+        with maybe_phase(self.profile, "outputs"):
+            metrics, files, problems = self._write_outputs(nb)
+        finished = time.monotonic()
+        language = nb.metadata.get("language_info", {})  # what the kernel itself reported
+        environment = {**self.record.environment, "kernel_language": language.get("name"),
+                       "kernel_language_version": language.get("version")}
+        with contextlib.suppress(Exception):  # how to show the results: record()'s keywords under the config's
+            environment.update(result_specs(read_specs(nb), self.plan.results))
+        status, error = _with_problems(status, error, problems)
+        record = dataclasses.replace(
+            self.record, status=status, error=error.to_json() if error else None, metrics=metrics,
+            environment=environment, outputs=[str(f) for f in files],
+            output_notebook=str(self.output_path) if self.output_path.is_file() else None,
+            finished_at=now(), duration_s=round(finished - self.started, 3))
+        if self.options.report and self.run_dir.is_dir():
+            try:
+                from .report import write_report
+                with maybe_phase(self.profile, "report"):
+                    path = write_report(record, nb, self.run_dir / "report.html")
+                record = dataclasses.replace(record, report_html=str(path))
+            except Exception as exc:  # noqa: BLE001
+                problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
+                    ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
+                    traceback="".join(traceback.format_exception(exc)))
+                status, error = _with_problems(status, error, [problem])
+                record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
+        with maybe_phase(self.profile, "store"):
+            self.record = self._record_final(record)
+        self._report_progress(status)
+        return self.record
+
+    def _write_outputs(self, nb: nbformat.NotebookNode) -> tuple[dict[str, Any], list[Path], list[RunError]]:
+        """Save output.ipynb and collect figures and metrics: (metrics, files, problems met doing so)."""
         problems: list[RunError] = []
         try:
             self._save(nb)
@@ -441,31 +406,7 @@ class _Execution:
                 from .outputs import read_metrics
 
                 metrics = read_metrics(nb)
-        finished = time.monotonic()
-        language = nb.metadata.get("language_info", {})  # what the kernel itself reported
-        environment = {**self.record.environment, "kernel_language": language.get("name"),
-                       "kernel_language_version": language.get("version")}
-        with contextlib.suppress(Exception):  # how to show the results: record()'s keywords under the config's
-            environment.update(result_specs(read_specs(nb), self.plan.results))
-        status, error = _with_problems(status, error, problems)
-        record = dataclasses.replace(
-            self.record, status=status, error=error.to_json() if error else None, metrics=metrics,
-            environment=environment, outputs=[str(f) for f in files],
-            output_notebook=str(self.output_path) if self.output_path.is_file() else None,
-            finished_at=now(), duration_s=round(finished - self.started, 3))
-        if self.options.report and self.run_dir.is_dir():
-            try:
-                from .report import write_report
-                record = dataclasses.replace(record, report_html=str(write_report(record, nb, self.run_dir / "report.html")))
-            except Exception as exc:  # noqa: BLE001
-                problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
-                    ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
-                    traceback="".join(traceback.format_exception(exc)))
-                status, error = _with_problems(status, error, [problem])
-                record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
-        self.record = self._record_final(record)
-        self._report_progress(status)
-        return self.record
+        return metrics, files, problems
 
     def _record_final(self, record: RunRecord) -> RunRecord:
         fields = ("status", "error", "metrics", "environment", "outputs", "output_notebook", "finished_at",

@@ -349,6 +349,7 @@ def _provisioner_class() -> type:
         class ForkProvisioner(reaper_provisioner_class()):  # type: ignore[misc]
             fork_server: ForkServer | None = None
             warm_imports: tuple[str, ...] = ()
+            forked = False
 
             async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
                 process = None
@@ -359,6 +360,7 @@ def _provisioner_class() -> type:
                 if process is None:
                     return await super().launch_kernel(cmd, **kwargs)
                 self.process = process
+                self.forked = True  # its template imported the warm imports (see kernels._start_and_handshake)
                 self.pid = self.pgid = process.pid  # the child called setsid(): its pid is its group
                 self.cwd = kwargs.get("cwd", os.getcwd())
                 return self.connection_info
@@ -386,6 +388,15 @@ class ForkKernels:
 
     def prewarm(self, request: KernelRequest, count: int | None = None) -> None:
         self.pool.prewarm(request, count)
+
+    def expect(self, request: KernelRequest, runs: int) -> None:
+        self.pool.expect(request, runs)
+
+    def depth(self, request: KernelRequest) -> int:
+        return self.pool.depth(request)
+
+    def waits(self) -> int:
+        return self.pool.waits()
 
     def stats(self) -> dict[str, int]:
         return {**self.pool.stats(), **self.server.stats()}

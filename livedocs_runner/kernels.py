@@ -96,10 +96,12 @@ def start_kernel(request: KernelRequest, startup_timeout: float = 60.0, attempts
     from jupyter_core.utils import run_sync
 
     last: BaseException | None = None
+    began = time.perf_counter()
     for attempt in range(attempts):
         km = new_manager() if new_manager else reaper_manager(request.kernel_name)
         try:
             run_sync(_start_and_handshake)(km, request, startup_timeout)
+            km.livedocs_start_s = time.perf_counter() - began  # for `livedocs run --profile`
             return km
         except Exception as exc:  # zmq port races, "Kernel didn't respond", a kernel that exits at once
             last = exc
@@ -115,7 +117,8 @@ async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, t
     kc.start_channels()
     try:
         await kc.wait_for_ready(timeout=timeout)
-        if request.warm_imports:
+        # a forked kernel has the warm imports from its template: no round trip, no first cell to pay for
+        if request.warm_imports and not getattr(km.provisioner, "forked", False):
             code = "\n".join(f"import {check_module_name(name)}" for name in request.warm_imports)
             # an import that fails here fails again, visibly, in the notebook itself
             await kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)

@@ -10,8 +10,12 @@ kernel: :meth:`WarmPool.acquire` hands out a kernel that has run nothing but the
     record = execute_run(plan, store, kernels=pool)
     pool.close()                                 # also done at interpreter exit
 
-Bounds: idle + starting kernels never exceed ``size``; in-use kernels are bounded by the
-callers (one per running run). Kernels are keyed by :class:`KernelRequest` (kernel name, working
+Bounds: idle + starting kernels never exceed ``max_size`` (default ``size``); in-use kernels are
+bounded by the callers (one per running run). Depth is measured, not fixed: the pool keeps ``size``
+kernels ready and goes one deeper (up to ``max_size``) each time a run had to wait for a kernel,
+one shallower when kernels sit idle in surplus; a replacement starts as soon as a kernel is handed
+out, while its run executes. :meth:`WarmPool.expect` tells it how many more runs will come (a
+batch), so it never starts kernels nobody will use. Kernels are keyed by :class:`KernelRequest` (kernel name, working
 folder, warm imports), so a run never gets a kernel warmed for another folder or other imports.
 """
 
@@ -43,14 +47,22 @@ StartFn = Callable[[KernelRequest, float], "AsyncKernelManager"]
 class PoolOptions:
     """How big the pool is and how long idle kernels live. Usage: ``PoolOptions(size=4, idle_timeout=600)``.
 
-    ``idle_timeout``: an idle kernel older than this is stopped; it is replaced only while its
-    kind is still in demand (acquired within the last ``idle_timeout``), so an unused pool drains
-    to nothing. ``None`` keeps idle kernels until :meth:`WarmPool.close`.
+    ``size``: kernels kept ready (idle or starting). ``max_size``: how deep the pool may grow when
+    runs wait for kernels (None: ``size``, a fixed depth). ``idle_timeout``: an idle kernel older
+    than this is stopped; it is replaced only while its kind is still in demand (acquired within the
+    last ``idle_timeout``), so an unused pool drains to nothing. ``None`` keeps idle kernels until
+    :meth:`WarmPool.close`.
     """
 
     size: int = 2
     idle_timeout: float | None = 600.0
     startup_timeout: float = 60.0
+    max_size: int | None = None
+
+    @property
+    def cap(self) -> int:
+        """The most idle + starting kernels the pool holds: ``max_size``, never below ``size``."""
+        return max(self.size, self.max_size or self.size)
 
 
 @dataclass
@@ -73,8 +85,11 @@ class WarmPool:
         self._waiting: dict[KernelRequest, int] = {}
         self._in_use: dict[int, AsyncKernelManager] = {}
         self._demand: OrderedDict[KernelRequest, float] = OrderedDict()  # least recently acquired first
+        self._depth: dict[KernelRequest, int] = {}  # kernels to keep ready, measured: see acquire
+        self._budget: dict[KernelRequest, int] = {}  # acquires still expected (see expect); absent: unknown
+        self._waits = 0
         self._closed = False
-        self._warmers = ThreadPoolExecutor(max_workers=options.size, thread_name_prefix="livedocs-warm")
+        self._warmers = ThreadPoolExecutor(max_workers=options.cap, thread_name_prefix="livedocs-warm")
         self._stoppers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="livedocs-stop")
         self._reaper: threading.Thread | None = None
         atexit.register(self.close)
@@ -87,7 +102,10 @@ class WarmPool:
             self._check_open()
             self._demand[request] = time.monotonic()
             self._demand.move_to_end(request)
+            if request in self._budget:
+                self._budget[request] = max(0, self._budget[request] - 1)
             km = self._take_idle(request)
+            self._measure(request, waited=km is None)
             while km is None and self._starting.get(request, 0) > self._waiting.get(request, 0):
                 # a kernel for this request is on its way: wait for it rather than start a competitor
                 self._waiting[request] = self._waiting.get(request, 0) + 1
@@ -99,7 +117,8 @@ class WarmPool:
                 km = self._take_idle(request)
             if km is not None:
                 self._in_use[id(km)] = km
-            self._refill(request)
+            while self._refill(request):  # up to the measured depth, as far as the runs still expected
+                pass
         if km is None:
             km = self._start(request, self.options.startup_timeout)  # retries start-up races itself
             with self._cond:
@@ -120,6 +139,11 @@ class WarmPool:
         else:
             self._stop_later(km)
 
+    def expect(self, request: KernelRequest, runs: int) -> None:
+        """``runs`` more acquires for ``request`` will come, then none (a batch): never warm more than that."""
+        with self._cond:
+            self._budget[request] = max(0, runs)
+
     # --- warming --------------------------------------------------------------------------
 
     def prewarm(self, request: KernelRequest, count: int | None = None) -> None:
@@ -137,6 +161,16 @@ class WarmPool:
         with self._cond:
             return {"idle": sum(len(q) for q in self._idle.values()),
                     "starting": sum(self._starting.values()), "in_use": len(self._in_use)}
+
+    def depth(self, request: KernelRequest) -> int:
+        """How many kernels for ``request`` the pool currently keeps ready (measured; see ``PoolOptions``)."""
+        with self._cond:
+            return self._depth.get(request, self.options.size)
+
+    def waits(self) -> int:
+        """How many acquires found no ready kernel so far (each deepens the pool, up to ``max_size``)."""
+        with self._cond:
+            return self._waits
 
     def close(self) -> None:
         """Stop every kernel (idle, starting and in use) and the background threads; idempotent."""
@@ -194,11 +228,25 @@ class WarmPool:
             self._stop_later(entry.km)  # died while idle (OOM killer, a stray kill)
         return None
 
+    def _measure(self, request: KernelRequest, *, waited: bool) -> None:
+        """Adapt the depth for ``request``: one deeper after a run found no ready kernel, one shallower
+        when at least two more sit ready after this acquire (a surplus)."""
+        depth = self._depth.get(request, self.options.size)
+        if waited:
+            self._waits += 1
+            depth = min(depth + 1, self.options.cap)
+        elif len(self._idle.get(request, ())) >= 2:
+            depth = max(depth - 1, self.options.size)
+        self._depth[request] = depth
+
     def _refill(self, request: KernelRequest) -> bool:
         """Start one kernel for ``request`` if the bound allows, evicting another kind's idle kernel if needed."""
-        if self._closed or self._have(request) >= self.options.size:
+        target = self._depth.get(request, self.options.size)
+        if request in self._budget:
+            target = min(target, self._budget[request])
+        if self._closed or self._have(request) >= target:
             return False
-        if self._total() >= self.options.size and not self._evict_other(request):
+        if self._total() >= self.options.cap and not self._evict_other(request):
             return False
         self._starting[request] = self._starting.get(request, 0) + 1
         self._warmers.submit(closing_loop(self._warm), request)

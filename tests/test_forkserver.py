@@ -252,3 +252,12 @@ def test_cli_batch_forks_its_kernels_and_leaves_no_process(tmp_path: Path) -> No
             leftovers.append(proc.info["pid"])
     assert leftovers == []
     assert not list(runtime.glob("kernel-*.json"))
+
+
+def test_input_fails_the_run_at_once_rather_than_waiting_for_a_reply(store: Store, tmp_path: Path,
+                                                                     kernels: ForkKernels) -> None:
+    nb = write_notebook(tmp_path / "nb" / "asks.ipynb", ["answer = input('Threshold? ')", "print('never')"])
+    record = execute_run(plan_runs(nb)[0], store, options=RunOptions(report=False, use_cache=False, timeout=60),
+                         kernels=kernels)
+    assert record.status == "failed" and record.error["ename"] == "StdinNotImplementedError", record.error
+    assert record.error["cell"] == 1

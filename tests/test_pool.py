@@ -145,6 +145,26 @@ def test_pool_stays_within_its_bound_and_closes_cleanly(store: Store) -> None:
         pool.acquire(request_of(plan))
 
 
+def test_depth_grows_when_a_run_waits_and_never_past_the_runs_expected() -> None:
+    from livedocs_runner.forkserver import ForkKernels, fork_supported
+
+    request = request_of(isolation_plan("a"))
+    options = PoolOptions(size=1, max_size=2)
+    with (ForkKernels(options) if fork_supported() else WarmPool(options)) as pool:
+        pool.expect(request, 3)
+        assert pool.depth(request) == 1 and pool.waits() == 0
+        first = pool.acquire(request)  # nothing was warm: this run waited, so the pool goes one deeper
+        assert pool.depth(request) == 2 and pool.waits() == 1
+        until(lambda: pool.stats()["idle"] == 2, "two kernels warmed for the two runs still expected")
+        second = pool.acquire(request)
+        third = pool.acquire(request)  # the last run expected: no replacement starts for it
+        assert pool.waits() == 1
+        assert pool.stats() == {**pool.stats(), "idle": 0, "starting": 0, "in_use": 3}
+        assert len({km.provisioner.process.pid for km in (first, second, third)}) == 3
+        for km in (first, second, third):
+            pool.release(km)
+
+
 def test_idle_kernels_are_recycled(store: Store) -> None:
     with WarmPool(PoolOptions(size=1, idle_timeout=0.5)) as pool:
         pool.prewarm(request_of(isolation_plan("a")))

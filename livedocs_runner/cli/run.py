@@ -17,6 +17,7 @@ from ..records.store import RunRecord, Store
 from . import cli, home_of, store_of
 
 if TYPE_CHECKING:
+    from ..profiling import Profiler
     from ..records.verdicts import Tolerances
 from .format import record_json, relative, safe
 from ..results import specs_for
@@ -45,10 +46,13 @@ from .progress import ProgressView, cache_note
 @click.option("--scheduler", metavar="ADDRESS", default=None,
               help="Dask scheduler address for --executor dask, e.g. tcp://HOST:8786 (the home must be shared).")
 @click.option("--json", "as_json", is_flag=True, help="Print the run records as a JSON list on stdout.")
+@click.option("--profile", is_flag=True,
+              help="Then print where each run's time went (prepare, acquire, execute, release, outputs, report, "
+                   "store), per run and summed, on stderr.")
 @click.pass_context
 def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tuple[str, ...], workers: int | None,
         timeout: float | None, failed_only: bool, verbose: bool, no_cache: bool, no_report: bool, executor: str,
-        scheduler: str | None, as_json: bool) -> None:
+        scheduler: str | None, as_json: bool, profile: bool) -> None:
     """Run a config's scenarios (or a notebook) and record every run.
 
     TARGET is a config (configs/*.yaml) or a notebook (.ipynb).
@@ -56,6 +60,9 @@ def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tu
     """
     if executor == "dask" and not scheduler:
         raise InputError("--executor dask needs --scheduler ADDRESS.", hint="E.g. --scheduler tcp://HOST:8786.")
+    if executor == "dask" and profile:
+        raise InputError("--profile times runs on this machine; it does not combine with --executor dask.",
+                         hint="Drop --profile, or run locally (--executor local).")
     plans = plan_runs(target, scenarios=list(scenarios), overrides=parse_overrides(list(params)))
     store = store_of(ctx)  # after planning: bad input is refused before a store is made
     if failed_only:
@@ -65,9 +72,18 @@ def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tu
                 click.echo("[]")
             return
     options = RunOptions(timeout=timeout, trigger="cli", use_cache=not no_cache, report=not no_report)
+    profiler = None
+    if profile:
+        from ..profiling import Profiler
+
+        profiler = Profiler()
     records = execute_plans(ctx, plans, options, workers, scheduler=scheduler if executor == "dask" else None,
-                            verbose=verbose, store=store)
-    finish(records, as_json, store)
+                            verbose=verbose, store=store, profiler=profiler)
+    try:
+        finish(records, as_json, store)
+    finally:
+        if profiler is not None:  # after the results, also when a run failed
+            echo_profile(profiler)
 
 
 def only_failed(store: Store, plans: list[RunPlan], target: Path) -> list[RunPlan]:
@@ -95,7 +111,8 @@ def default_workers(runs: int) -> int:
 
 
 def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions, workers: int | None, *,
-                  scheduler: str | None = None, verbose: bool = False, store: Store | None = None) -> list[RunRecord]:
+                  scheduler: str | None = None, verbose: bool = False, store: Store | None = None,
+                  profiler: Profiler | None = None) -> list[RunRecord]:
     """Run ``plans`` locally (a warm pool of ``workers`` kernels for a batch; None: one per CPU) or on a
     Dask cluster."""
     store = store or store_of(ctx)
@@ -106,9 +123,30 @@ def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions,
             from ..dask_executor import run_on_dask
             return run_on_dask(plans, store, scheduler=scheduler, options=options, progress=view, on_record=view.queued)
         from ..batch import run_batch
-        return run_batch(plans, store, options=options, workers=workers, progress=view, on_record=view.queued)
+        return run_batch(plans, store, options=options, workers=workers, progress=view, on_record=view.queued,
+                         profiler=profiler)
     finally:
         view.close()
+
+
+def echo_profile(profiler: Profiler) -> None:
+    """Where each run's time went, in milliseconds, one line per run and a summed line, on stderr."""
+    from ..profiling import PHASES
+
+    runs = profiler.runs()
+    if not runs:
+        click.echo("Profile: no run was executed.", err=True)
+        return
+    click.echo("Profile (ms of wall time per run; kernel start happened ahead of the run, in the background):",
+               err=True)
+    width = min(24, max(len("scenario"), *(len(r.scenario) for r in runs)))
+    click.echo(f"{'run':<8} {'scenario':<{width}} " + " ".join(f"{name:>8}" for name in PHASES)
+               + f" {'total':>8} {'kernel start':>12}", err=True)
+    for item in [*runs, profiler.summed()]:
+        start = f"{item.kernel_start * 1000:12.1f}" if item.kernel_start is not None else f"{'-':>12}"
+        click.echo(f"{item.run_id[:8]:<8} {safe(item.scenario)[:width]:<{width}} "
+                   + " ".join(f"{item.phases[name] * 1000:8.1f}" for name in PHASES)
+                   + f" {item.total * 1000:8.1f} {start}", err=True)
 
 
 def finish(records: list[RunRecord], as_json: bool, store: Store) -> None:
