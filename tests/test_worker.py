@@ -211,3 +211,12 @@ def test_cancel_of_a_run_outside_the_queue_says_where_to_stop_it(run_cli, home, 
     record = new_record(plan_runs(NOTEBOOKS / "simple.ipynb")[0], Store(home), RunOptions())  # as `livedocs run`
     done = run_cli("cancel", record.id)
     assert done.code == 2 and "outside the queue" in done.stderr and "Ctrl-C" in done.stderr
+
+
+def test_the_worker_is_core_code():
+    """worker, submit and jobs load neither the CLI library nor the UI (STYLE.md's dependency direction)."""
+    from tests.test_architecture import loaded_after, top_level
+
+    modules = loaded_after("import livedocs_runner.worker, livedocs_runner.submit, livedocs_runner.jobs")
+    assert {"streamlit", "click"} & top_level(modules) == set()
+    assert not any(m.startswith("livedocs_runner.cli") for m in modules)
