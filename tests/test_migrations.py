@@ -27,7 +27,7 @@ from livedocs_runner.records.store import Store
 from tests.conftest import DATA, cli_runner
 
 STORES = DATA / "stores"
-OLD_STORES = {"v0_demo": 1, "v2_demo": 2, "v3_demo": 3}  # folder -> the schema version the release wrote (0.1.0 left user_version at 0)
+OLD_STORES = {"v0_demo": 1, "v2_demo": 2, "v3_demo": 3, "v4_demo": 4}  # folder -> the schema version the release wrote (0.1.0 left user_version at 0)
 JSON_FIELDS = ("parameters", "error", "metrics", "inputs", "environment", "outputs")
 
 
@@ -133,7 +133,7 @@ def upgraded_and_read(home: Path, name: str) -> None:
         # schema 4: how the user was established was not recorded before; it stays unknown (never guessed)
         assert record.pop("auth") is None
         assert record == {k: v for k, v in expected(raw).items() if k in record}, raw["id"]
-        assert set(record) == set(raw) - {"notebook_name"}, "a field was added: extend this test for it"
+        assert set(record) == set(raw) - {"notebook_name", "auth"}, "a field was added: extend this test for it"
         assert names[raw["id"]] == Path(raw["notebook"]).name
     listed = store.list(limit=None)
     assert sorted(r.id for r in listed) == sorted(r["id"] for r in rows)
@@ -158,6 +158,35 @@ def upgraded_and_read(home: Path, name: str) -> None:
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert {"access_log_no_update", "access_log_no_delete"} <= triggers
     assert read_access(store) == []
+    # schema 5: an empty durable queue with its indexes, usable at once
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM queue").fetchone() == (0,)
+        indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"queue_state", "queue_user"} <= indexes
+    assert store.claim("w:1:0") is None and store.queue_place(rows[0]["id"]) is None
+
+
+def test_a_schema_4_store_upgrades_to_5_and_its_journal_still_verifies(tmp_path: Path) -> None:
+    from livedocs_runner.records.verify import Summary, verify
+    from livedocs_runner.records.store import RunRecord
+
+    home = old_store(tmp_path, "v4_demo")
+    summary = Summary()
+    before = list(verify(home, summary=summary))
+    store = Store(home)
+    assert store.version == 5 and user_version(home / "runs.db") == 5
+    after = Summary()
+    assert [f.kind for f in before] == ["mirror"]  # the committed store comes without its journal.jsonl ...
+    assert list(verify(home, summary=after)) == [] and after.entries == summary.entries == 6  # ... the upgrade wrote it
+    # the upgraded store queues, runs and journals a new run, and the whole chain still verifies
+    record = store.enqueue(RunRecord(id="0a0b0c0d0e0f", notebook="/nb/x.ipynb", notebook_sha256="0" * 64, user="ana"),
+                           {"plan": {}})
+    job = store.claim("w:1:0")
+    assert job.record.id == record.id and job.attempt == 1
+    store.update(job.record, status="succeeded", finished_at="2026-11-24T09:00:00.000+00:00")
+    final = Summary()
+    found = [f for f in verify(home, summary=final) if f.run_id == record.id]
+    assert final.entries == 7 and found == [] and final.clean
 
 
 def test_the_demo_store_after_the_upgrade(tmp_path: Path) -> None:

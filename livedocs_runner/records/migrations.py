@@ -107,6 +107,27 @@ def _v4_access_log_and_auth(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN auth TEXT")
 
 
+# The durable run queue (see queue.py): one row per submitted run, kept after it ends (state ``done``).
+QUEUE_COLUMNS = ('run_id TEXT NOT NULL UNIQUE', '"user" TEXT NOT NULL', "notebook_name TEXT",
+                 "submitted_at TEXT NOT NULL", "state TEXT NOT NULL", "job TEXT NOT NULL", "worker TEXT",
+                 "claimed_at TEXT", "heartbeat_at TEXT", "attempt INTEGER NOT NULL DEFAULT 0",
+                 "cancel_requested INTEGER NOT NULL DEFAULT 0", "cell INTEGER", "cells INTEGER", "step TEXT")
+
+
+def queue_table(db: sqlite3.Connection, serial: str = "INTEGER PRIMARY KEY") -> None:
+    """``seq`` is the submission order (SQLite: the rowid; PostgreSQL: a BIGSERIAL)."""
+    db.execute(f"CREATE TABLE queue (seq {serial}, {', '.join(QUEUE_COLUMNS)})")
+    db.execute("CREATE INDEX queue_state ON queue(state, seq)")
+    db.execute('CREATE INDEX queue_user ON queue(state, "user")')
+
+
+def _v5_queue(db: sqlite3.Connection) -> None:
+    """The durable queue: job payload, worker, heartbeat, attempt, cancel flag and live progress per run.
+    Runs left ``queued`` by an in-process queue of an older release have no payload: they stay as they are
+    (the app's start-up marks them abandoned as before)."""
+    queue_table(db)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(version=1, summary="the runs table of release 0.1.0", apply=_v1_runs_table),
     Migration(version=2, summary="exact notebook file-name filter (indexed notebook_name column), status index, "
@@ -115,6 +136,8 @@ MIGRATIONS: tuple[Migration, ...] = (
                                  "are journaled, noted as such)", apply=_v3_journal),
     Migration(version=4, summary="the append-only access log (access_log table) and the runs' auth column",
               apply=_v4_access_log_and_auth),
+    Migration(version=5, summary="the durable run queue (queue table: job payload, worker, heartbeat, attempt, "
+                                 "cancel flag, live progress)", apply=_v5_queue),
 )
 CURRENT = MIGRATIONS[-1].version
 OLDEST_READABLE = 1  # a read-only store this old or newer (up to CURRENT) is read as it is, without upgrading

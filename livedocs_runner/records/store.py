@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RunError, RunNotFound, StoreError, StoreWarning
-from . import journal
+from . import journal, queue
+from .dialect import SQLITE
 from .record import (FINAL, STATUSES, BadRecord, RunRecord, _sh, _short, from_row, new_id, now,  # noqa: F401
                      to_row)  # RunRecord, FINAL, STATUSES, now, new_id: imported from here across the package
 from .migrations import CURRENT, OLDEST_READABLE, newer_store, notebook_name, schema_version, upgrade
@@ -68,6 +69,8 @@ class Store:
     def __init__(self, home: str | Path) -> None:
         self.home = Path(home).resolve()
         self.db_path = self.home / "runs.db"
+        self.location = str(self.db_path)  # where the records are, for messages (a path or a URL without password)
+        self.dialect = SQLITE
         self._uri: str | None = None  # set for a read-only store
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -202,44 +205,99 @@ class Store:
     # --- records --------------------------------------------------------------------------
 
     def add(self, record: RunRecord) -> RunRecord:
+        self._writable()
+        with self._connect() as db:
+            return self._insert(db, record)
+
+    def _insert(self, db: Any, record: RunRecord) -> RunRecord:
         record = dataclasses.replace(record, created_at=record.created_at or now(),
                                      run_dir=record.run_dir or str(self.run_dir(record.id)))
         row = to_row(record)
         row["notebook_name"] = notebook_name(record.notebook)
-        self._writable()
-        with self._connect() as db:
-            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+        columns = ", ".join(f'"{k}"' for k in row)
+        db.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
         return record
 
     def update(self, record: RunRecord, **changes: Any) -> RunRecord:
+        self._writable()
+        if dataclasses.replace(record, **changes).status not in FINAL:
+            with self._connect() as db:
+                return self._apply(db, record, changes)
+        # a final record: the update and its journal entry in one transaction (this is the one place a
+        # record becomes final, or changes once final, so none is missed)
+        with self._write(mirror=True) as db:
+            return self._apply(db, record, changes)
+
+    def _apply(self, db: Any, record: RunRecord, changes: dict[str, Any]) -> RunRecord:
+        """UPDATE the row (inside the caller's write transaction when the record is final: then it is
+        journaled and its queue row, if any, closed)."""
         record = dataclasses.replace(record, **changes)
         row = to_row(record)
         columns = list(changes)
         if "notebook" in changes:
             row["notebook_name"] = notebook_name(record.notebook)
             columns.append("notebook_name")
-        sets = ", ".join(f"{k} = ?" for k in columns)
+        sets = ", ".join(f'"{k}" = ?' for k in columns)
+        db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in columns] + [record.id])
+        if record.status in FINAL:
+            stored = db.execute("SELECT * FROM runs WHERE id = ?", (record.id,)).fetchone()
+            if stored is not None:
+                journal.append(db, self.home, journal.record_fields(from_row(stored)), at=now(),
+                               key=journal.journal_key())
+            if self.version >= 5:
+                db.execute("UPDATE queue SET state = 'done' WHERE run_id = ? AND state <> 'done'", (record.id,))
+        return record
+
+    @contextlib.contextmanager
+    def _write(self, *, mirror: bool = False) -> Iterator[Any]:
+        """One write transaction that takes the write lock first (SQLite: ``BEGIN IMMEDIATE``), so what it reads
+        stays true until it commits; ``mirror``: it may journal, catch the journal mirror up after it."""
         self._writable()
         with self._connect() as db:
-            if record.status not in FINAL:
-                db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in columns] + [record.id])
-                return record
-            # a final record: the update and its journal entry in one transaction (this is the one place a
-            # record becomes final, or changes once final, so none is missed)
-            db.execute("BEGIN IMMEDIATE")
+            db.execute(self.dialect.begin_write)
             try:
-                db.execute(f"UPDATE runs SET {sets} WHERE id = ?", [row[k] for k in columns] + [record.id])
-                stored = db.execute("SELECT * FROM runs WHERE id = ?", (record.id,)).fetchone()
-                if stored is not None:
-                    journal.append(db, self.home, journal.record_fields(from_row(stored)), at=now(),
-                                   key=journal.journal_key())
+                yield db
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-            self._mirror(db)
-        return record
+            if mirror:
+                self._mirror(db)
+
+    # --- the durable queue (see queue.py) -------------------------------------------------
+
+    def enqueue(self, record: RunRecord, job: dict[str, Any]) -> RunRecord:
+        """Keep a ``queued`` record and its job payload (one transaction)."""
+        return queue.enqueue(self, record, job)
+
+    def claim(self, worker: str, *, notebooks: str | None = None) -> queue.QueuedJob | None:
+        """Take the next queued run atomically, fair between users (``notebooks``: a glob over its file name)."""
+        return queue.claim(self, worker, notebooks=notebooks)
+
+    def heartbeat(self, run_id: str, worker: str, *, cell: int | None = None, cells: int | None = None,
+                  step: str | None = None) -> bool:
+        """Refresh the heartbeat and live progress; True when the worker should stop (cancel requested)."""
+        return queue.heartbeat(self, run_id, worker, cell=cell, cells=cells, step=step)
+
+    def request_cancel(self, run_id: str) -> RunRecord:
+        """Queued: cancelled at once. Running: flagged for its worker's next heartbeat."""
+        return queue.request_cancel(self, run_id)
+
+    def progress(self, run_id: str) -> queue.LiveProgress | None:
+        return queue.progress(self, run_id)
+
+    def queue_place(self, run_id: str) -> int | None:
+        """1-based place in the fair order; None when not queued."""
+        return queue.queue_place(self, run_id)
+
+    def recover_lost(self, heartbeat_s: float) -> list[RunRecord]:
+        """Runs whose worker went silent for 3 x ``heartbeat_s``: requeued once, or failed with WorkerLost."""
+        return queue.recover_lost(self, heartbeat_s)
+
+    def release(self, run_id: str, worker: str) -> None:
+        """Give back a claimed run not yet started (a worker shutting down cleanly)."""
+        queue.release(self, run_id, worker)
 
     def _mirror(self, db: sqlite3.Connection) -> None:
         """Catch ``journal.jsonl`` up with the journal table (a failure leaves it behind, caught up next time)."""
@@ -384,3 +442,37 @@ def _alive(pid: int) -> bool:
     return True
 
 
+
+
+def open_store(home: str | Path, db: str | None = None) -> Store:
+    """The run store: records where ``db`` says (a ``postgresql://`` URL), else SQLite (``runs.db``) in the home
+    folder; run files always in ``home``. The one way livedocs builds a store (``--db`` / ``$LIVEDOCS_DB``).
+
+    Usage: ``open_store(".livedocs")``, ``open_store("/shared/livedocs", "postgresql://livedocs@db/livedocs")``
+    """
+    if not db:
+        return Store(home)
+    scheme = db.partition("://")[0].lower() if "://" in db else ""
+    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+        from .pg import PgStore
+        return PgStore(home, db)
+    if scheme == "sqlite":
+        raise StoreError(f"--db {_short(db)}: SQLite is the default and lives in the home folder (runs.db).",
+                         hint="Leave --db and $LIVEDOCS_DB unset for SQLite, and choose its folder with --home.")
+    raise StoreError(f"--db {_short(_redact(db))} is not a store URL livedocs knows.",
+                     hint="Give a PostgreSQL URL (postgresql://USER@HOST:PORT/DATABASE), or leave --db unset for SQLite "
+                          "in the home folder.")
+
+
+def _redact(url: str) -> str:
+    """A URL without its password, for messages."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return url.split("@")[-1]
