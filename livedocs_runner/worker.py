@@ -28,15 +28,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError
 from .execute import Progress, RunControl, finish_crashed
 from .kernels import KernelSource
+from .records.queue import DEFAULT_HEARTBEAT_S, HEARTBEAT_ENV, heartbeat_s
 from .records.store import FINAL, RunRecord, Store
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_ENV = "LIVEDOCS_HEARTBEAT_S"
-DEFAULT_HEARTBEAT_S = 5.0
 POLL_S = 0.5  # how often an idle worker asks the store for work (a submission in this process wakes it at once)
 PROGRESS_EVERY_S = 0.1  # live progress reaches the store at most this often per worker
 
@@ -44,18 +42,8 @@ EventFn = Callable[[str, RunRecord], None]  # ("started" | "finished" | "recover
 
 
 def heartbeat_seconds(environ: dict[str, str] | None = None) -> float:
-    """``$LIVEDOCS_HEARTBEAT_S`` (default 5): seconds between heartbeats; ConfigError (exit 2) for a bad value."""
-    text = (os.environ if environ is None else environ).get(HEARTBEAT_ENV, "").strip()
-    if not text:
-        return DEFAULT_HEARTBEAT_S
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.05 <= value <= 3600:  # also refuses nan
-        raise ConfigError(f"${HEARTBEAT_ENV} is {text[:40]!r}, not a number of seconds between 0.05 and 3600.",
-                          hint=f"Set e.g. {HEARTBEAT_ENV}=5 (a run is lost after three missed heartbeats).")
-    return value
+    """``$LIVEDOCS_HEARTBEAT_S`` (default 5): seconds between heartbeats; InputError (exit 2) for a bad value."""
+    return heartbeat_s(environ)
 
 
 def worker_name() -> str:
@@ -278,9 +266,9 @@ class Worker:
 
     def _heartbeat(self, run_id: str, slot: str, progress: Progress | None) -> None:
         try:
-            if progress is not None:
-                cancel = self.store.heartbeat(run_id, slot, cell=progress.cell, cells=progress.cells,
-                                              step=progress.step)
+            if progress is not None:  # cell stays None until a cell has started: the run may still be requeued
+                cancel = self.store.heartbeat(run_id, slot, cell=progress.cell or None, cells=progress.cells or None,
+                                              step=progress.step or None)
             else:
                 cancel = self.store.heartbeat(run_id, slot)
         except Exception as exc:  # noqa: BLE001 - the database restarting: the next heartbeat tries again

@@ -186,7 +186,7 @@ def test_a_queue_without_a_worker_follows_and_cancels_runs_of_another_process(st
     assert front.status(slow).place == 1 and front.status(second).place == 2
     front.wait_change(slow, timeout=0.3)  # nothing runs it: returns after the timeout
     assert front.status(slow).status == "queued"
-    back = make_queue(workers=1, heartbeat_s=0.3)  # the worker process
+    back = make_queue(workers=1, heartbeat_s=1.0)  # the worker process
     running = until(lambda: (s := front.status(slow)).cells and s.cell == s.cells and s, "progress through the store")
     assert running.status == "running" and front.status(second).place == 1
     assert [j.id for j in front.jobs()] == [slow, second]

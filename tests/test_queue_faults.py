@@ -22,7 +22,7 @@ from tests.test_worker import appends, plan
 
 pytestmark = pytest.mark.kernel
 
-HEARTBEAT = "0.5"  # seconds: a dead worker's run is found lost after 3 x this
+HEARTBEAT = "1"  # seconds: a dead worker's run is found lost after 3 x this (not less: a busy CI machine)
 ANA = RunOptions(trigger="cli", user="ana", report=False)
 BOB = RunOptions(trigger="cli", user="bob", report=False)
 
@@ -151,7 +151,7 @@ def test_the_queue_is_fair_between_users_and_a_stopped_worker_leaves_queued_runs
     store, notebook, log, processes = setup
     sweep = [enqueue(plan(notebook, log, f"ana{n}", seconds=0.2), store, ANA) for n in range(8)]
     single = enqueue(plan(notebook, log, "bob"), store, BOB)
-    assert [store.queue_place(r.id) for r in sweep][:2] == [1, 2] and store.queue_place(single.id) >= 2
+    assert store.queue_place(sweep[0].id) == 1 and store.queue_place(single.id) == 2  # not 9: ahead of ana's 2nd
     worker = processes.worker("--workers", "2")  # with ana's first run on one slot, bob's comes next on the other
     until(lambda: store.get(single.id).status == "succeeded", "bob's run")
     order = log.read_text().split()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from livedocs_runner.errors import ConfigError, RunNotFound
+from livedocs_runner.errors import InputError, RunNotFound
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.kernels import FreshKernels
 from livedocs_runner.plan import plan_runs
@@ -44,7 +44,7 @@ def workers(store):
     started: list[Worker] = []
 
     def start(**kwargs) -> Worker:
-        worker = Worker(store, kernels=kwargs.pop("kernels", FreshKernels()), heartbeat_s=kwargs.pop("heartbeat_s", 0.3),
+        worker = Worker(store, kernels=kwargs.pop("kernels", FreshKernels()), heartbeat_s=kwargs.pop("heartbeat_s", 1.0),
                         poll_s=0.1, **kwargs)
         started.append(worker.start())
         return worker
@@ -93,7 +93,7 @@ def test_heartbeat_setting(value, expected):
 
 @pytest.mark.parametrize("value", ["fast", "0", "-1", "nan", "1e9"])
 def test_bad_heartbeat_setting_is_refused_with_the_fix(value):
-    with pytest.raises(ConfigError, match=r"LIVEDOCS_HEARTBEAT_S is .* not a number of seconds") as caught:
+    with pytest.raises(InputError, match=r"LIVEDOCS_HEARTBEAT_S=.* is not a number of seconds") as caught:
         heartbeat_seconds({"LIVEDOCS_HEARTBEAT_S": value})
     assert "LIVEDOCS_HEARTBEAT_S=5" in caught.value.hint
 
@@ -202,7 +202,7 @@ def test_run_queue_refuses_bad_input_before_queueing(run_cli, home):
 
 def test_worker_refuses_a_bad_heartbeat_setting(run_cli):
     done = run_cli("worker", env={"LIVEDOCS_HEARTBEAT_S": "soon"})
-    assert done.code == 2 and "LIVEDOCS_HEARTBEAT_S is 'soon'" in done.stderr
+    assert done.code == 2 and "LIVEDOCS_HEARTBEAT_S='soon'" in done.stderr
 
 
 def test_cancel_of_a_run_outside_the_queue_says_where_to_stop_it(run_cli, home, tmp_path):

@@ -69,7 +69,7 @@ def test_submission_waits_for_a_worker_elsewhere_and_the_page_follows_it(home):
     waiting = page(run=run_id)
     assert "number 1 in the queue" in infos(waiting)
     assert waiting.button(key=f"cancel:{run_id}")  # in the queue: cancellable from the app
-    worker = Worker(store, kernels=FreshKernels(), heartbeat_s=0.3, poll_s=0.1).start()  # `livedocs worker`
+    worker = Worker(store, kernels=FreshKernels(), heartbeat_s=1.0, poll_s=0.1).start()  # `livedocs worker`
     try:
         until(lambda: store.get(run_id).status == "succeeded", "the worker to run it")
         done = page(run=run_id)
@@ -84,7 +84,7 @@ def test_cancel_from_the_page_reaches_a_run_on_another_worker(home):
     form.button(key="run:slow").click().run()
     run_id = form.query_params["run"]
     store = Store(home)
-    worker = Worker(store, kernels=FreshKernels(), heartbeat_s=0.3, poll_s=0.1).start()
+    worker = Worker(store, kernels=FreshKernels(), heartbeat_s=1.0, poll_s=0.1).start()
     try:
         until(lambda: (p := store.progress(run_id)) and p.cell, "the run to start a cell")
         running = page(run=run_id)
