@@ -59,6 +59,7 @@ class _Running:
     progress_at: float = 0.0
     beat_at: float = 0.0
     dirty: bool = False
+    started_cell: bool = False  # the store knows a cell has started (from then on it is never requeued)
 
 
 class Worker:
@@ -240,7 +241,11 @@ class Worker:
             if running is None:
                 return
             running.progress, running.progress_at, running.dirty = event, time.monotonic(), True
+            first = event.cell >= 1 and not running.started_cell
+            running.started_cell = running.started_cell or first
             self.changed.notify_all()
+        if first:  # before the first cell executes (nbclient calls this first): a lost run that ran a cell is
+            self._heartbeat(event.run_id, running.slot, event)  # failed WorkerLost, never requeued to run twice
         self._beat.set()
 
     def _beat_loop(self) -> None:
