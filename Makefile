@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "livedocs-runner needs Python 3.11 or newer"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[app,dask,test]"
+	$(BIN)/python -m pip install --quiet -e ".[app,dask,team,test]"
 	touch $(STAMP)
 
 setup: $(STAMP)  ## make .venv and install livedocs-runner with everything the demo and tests need

@@ -1,12 +1,12 @@
 """Runs on a Dask distributed cluster: one task per scenario, recorded in the same store.
 
 Each plan is recorded ``queued`` here first (so the batch is visible even if the cluster never
-answers), then sent to a worker, which executes it with :func:`batch.run_one` against the same
-home folder. The home must therefore be shared by the client and the workers (one machine, or a
-network file system); the records and artifacts land where local runs put theirs, and the cache
-works across both.
+answers), then sent to a worker, which opens the same store by its URL (``store.url``: PostgreSQL, or
+None for SQLite in the home folder) and executes it with :func:`batch.run_one`. The home folder (run
+files) must be shared by the client and the workers (one machine, or a network file system); with a
+PostgreSQL store the records need no shared SQLite file (which WAL mode cannot share over NFS/SMB).
 
-    records = run_on_dask(plans, Store(".livedocs"), scheduler="tcp://10.0.0.5:8786")
+    records = run_on_dask(plans, open_store("/shared/livedocs", "postgresql://db/livedocs"), scheduler="tcp://10.0.0.5:8786")
 
 ``distributed`` is imported only here and only when called, so local runs never pay for it.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from .errors import InputError, Interrupted
 from .execute import Progress, ProgressFn, RunControl, RunOptions, finish_cancelled, finish_crashed, new_record
 from .plan import RunPlan
-from .records.store import FINAL, RunRecord, Store
+from .records.store import FINAL, RunRecord, Store, open_store
 
 MISSING_DASK = ("--executor dask needs dask.distributed, which is not installed.")
 MISSING_DASK_HINT = "Install it with: pip install 'livedocs-runner[dask]'"
@@ -52,7 +52,7 @@ def run_on_dask(plans: Sequence[RunPlan], store: Store, *, scheduler: str | Any,
         raise InputError(f"cannot reach the Dask scheduler {scheduler!r} ({exc}).",
                          hint="Check the address (e.g. tcp://HOST:8786) and that `dask scheduler` is running.") from None
     with client:
-        futures = {client.submit(run_remote, portable(plan), str(store.home), record, options,
+        futures = {client.submit(run_remote, portable(plan), str(store.home), record, options, store.url,
                                  key=f"livedocs-run-{record.id}", pure=False): record
                    for plan, record in zip(plans, records)}
         try:
@@ -76,12 +76,12 @@ def run_on_dask(plans: Sequence[RunPlan], store: Store, *, scheduler: str | Any,
     return [results[r.id] for r in records]
 
 
-def run_remote(plan: RunPlan, home: str, record: RunRecord, options: RunOptions) -> RunRecord:
-    """The task a worker runs: execute (or answer from the cache) against the shared store."""
+def run_remote(plan: RunPlan, home: str, record: RunRecord, options: RunOptions, db: str | None = None) -> RunRecord:
+    """The task a worker runs: execute (or answer from the cache) against the shared store (``db``: its URL)."""
     from .batch import run_one
     from .kernels import FreshKernels
 
-    return run_one(plan, Store(home), record, options=options, kernels=FreshKernels(options.startup_timeout),
+    return run_one(plan, open_store(home, db), record, options=options, kernels=FreshKernels(options.startup_timeout),
                    control=RunControl())
 
 

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from livedocs_runner.records.store import open_store
+from tests.pg_fixture import pg_server  # noqa: F401  (a fixture; import it with `store`)
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,10 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
 
 @pytest.fixture
 def store(backend: Backend, tmp_path: Path) -> Any:
-    return open_store(tmp_path / "home", backend.url)
+    store = open_store(tmp_path / "home", backend.url)
+    yield store
+    if hasattr(store, "close"):
+        store.close()
 
 
 def journal_entries(store: Any, run_id: str) -> list[dict[str, Any]]:

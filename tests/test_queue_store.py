@@ -17,7 +17,7 @@ from livedocs_runner.records.queue import QueuedJob, glob_regex, heartbeat_s
 from livedocs_runner.records.store import RunRecord, new_id
 from livedocs_runner.errors import InputError, StoreError
 from tests.conftest import until
-from tests.store_backends import Backend, backend, journal_entries, store  # noqa: F401  (fixtures)
+from tests.store_backends import Backend, backend, journal_entries, pg_server, store  # noqa: F401  (fixtures)
 
 
 def queued(store, user: str = "ana", notebook: str = "/nb/credit_risk.ipynb", **job) -> RunRecord:

@@ -1,9 +1,8 @@
-"""Store.query on a real SQLite store: dates, users, triggers, sweeps, configs, parameter values inside the
+"""Store.query on a real SQLite store and a real PostgreSQL store (tests/store_backends.py): dates, users, triggers, sweeps, configs, parameter values inside the
 stored JSON (quotes, unicode and SQL stay data), damaged records, and paging."""
 
 from __future__ import annotations
 
-import sqlite3
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,8 @@ import pytest
 
 from livedocs_runner.errors import InputError, StoreWarning
 from livedocs_runner.records.query import RunQuery, when
-from livedocs_runner.records.store import RunRecord, Store
+from livedocs_runner.records.store import RunRecord, Store, open_store
+from tests.store_backends import Backend, backend, pg_server  # noqa: F401  (fixtures)
 
 EVIL = ["it's", 'say "hi"', "'; DROP TABLE runs; --", "Zürich → 東京 🎉", "%", "_", "a\\b", "') OR 1=1 --"]
 
@@ -24,8 +24,8 @@ def add(store: Store, run_id: str, created: str, params: dict[str, Any] | None =
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "home")
+def store(tmp_path: Path, backend: Backend) -> Store:
+    store = open_store(tmp_path / "home", backend.url)
     add(store, "000000000001", "2026-11-01T09:00:00.000+00:00", {"threshold": 0.3, "region": "north"},
         user="ana", trigger="cli", scenario="threshold_sweep[threshold=0.3]", config="/p/configs/credit.yaml")
     add(store, "000000000002", "2026-11-10T12:00:00.000+00:00", {"threshold": 0.4, "region": "south"},
@@ -99,7 +99,7 @@ def test_paging_newest_first(store: Store) -> None:
 
 
 def test_a_damaged_record_is_left_out_not_fatal(store: Store) -> None:
-    with sqlite3.connect(store.db_path) as db:
+    with store._connect() as db:
         db.execute("UPDATE runs SET parameters = '{not json' WHERE id = '000000000002'")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

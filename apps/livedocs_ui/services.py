@@ -17,7 +17,7 @@ from livedocs_runner.jobs import JobQueue
 from livedocs_runner.pool import PoolOptions
 from livedocs_runner.provenance import current_user
 from livedocs_runner.scenarios import Config, load_config
-from livedocs_runner.records.store import Store
+from livedocs_runner.records.store import Store, open_store
 
 from .safe import public, report_unexpected
 
@@ -95,7 +95,7 @@ def _build(settings: Settings) -> Services:
 
 
 def _make(settings: Settings) -> Services:
-    store = Store(settings.home)
+    store = open_store(settings.home, os.environ.get("LIVEDOCS_DB"))  # --db / $LIVEDOCS_DB: see `livedocs app`
     # no abandon_stale here: the store's queue knows which runs are lost (the worker's recover_lost), and runs of
     # other live workers (another app, `livedocs worker`) must never be marked abandoned by this app starting
     if not settings.worker:  # --no-worker: submissions wait in the store for `livedocs worker` processes

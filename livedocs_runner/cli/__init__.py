@@ -13,14 +13,29 @@ import signal
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import LivedocsError
 from .format import SafeStream, error_text
 
+if TYPE_CHECKING:
+    from ..records.store import Store
+
 HOME_HELP = ("Run store folder (or $LIVEDOCS_HOME). Default: the nearest .livedocs/ in this folder or a parent, "
              "else a new one next to configs/ or pyproject.toml.")
+
+
+DB_HELP = ("Where the run records are kept (or $LIVEDOCS_DB): a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE "
+           "(password in ~/.pgpass). Default: SQLite (runs.db) in the home folder. Run files stay in the home folder.")
+
+
+def _lift_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--db`` given after a command name: kept on the root context (the last one given wins)."""
+    if value is not None:
+        ctx.find_root().meta["livedocs.db"] = value
+        os.environ["LIVEDOCS_DB"] = value  # the app and workers started from here open the same store
 
 
 def _lift_home(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
@@ -39,18 +54,23 @@ class HomeGroup(click.Group):
         if not any("--home" in getattr(p, "opts", ()) for p in cmd.params):
             cmd.params.append(click.Option(["--home"], type=click.Path(file_okay=False, path_type=Path),
                                            expose_value=False, callback=_lift_home, metavar="DIR", help=HOME_HELP))
+        if not any("--db" in getattr(p, "opts", ()) for p in cmd.params):
+            cmd.params.append(click.Option(["--db"], expose_value=False, callback=_lift_db, metavar="URL", help=DB_HELP))
         super().add_command(cmd, name)
 
 
 @click.group(cls=HomeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="LIVEDOCS_HOME", default=None,
               metavar="DIR", help=HOME_HELP)
+@click.option("--db", envvar="LIVEDOCS_DB", default=None, metavar="URL", help=DB_HELP)
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.version_option(package_name="livedocs-runner")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, debug: bool) -> None:
+def cli(ctx: click.Context, home: Path | None, db: str | None, debug: bool) -> None:
     """Run Jupyter notebooks as parameterized, recorded, reproducible jobs."""
-    ctx.obj = {"home": home, "debug": debug}
+    ctx.obj = {"home": home, "db": db or None, "debug": debug}
+    if db:
+        os.environ["LIVEDOCS_DB"] = db  # the app and workers started from here open the same store
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -104,6 +124,21 @@ def home_of(ctx: click.Context) -> Path:
             home = location.path
         root.meta["livedocs.home"] = home
     return root.meta["livedocs.home"]
+
+
+def db_of(ctx: click.Context) -> str | None:
+    """The store URL: ``--db`` (after or before the command) or ``$LIVEDOCS_DB``; None: SQLite in the home folder."""
+    root = ctx.find_root()
+    if "livedocs.db" in root.meta:
+        return root.meta["livedocs.db"] or None
+    return (root.obj or {}).get("db") or None
+
+
+def store_of(ctx: click.Context) -> Store:
+    """The run store this command works on (records where ``--db`` says, run files in the home folder)."""
+    from ..records.store import open_store
+
+    return open_store(home_of(ctx), db_of(ctx))
 
 
 from . import app, audit, diff, env, history, inspect, run, verify  # noqa: E402  (commands register themselves on `cli`)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, LivedocsError
-from . import cli, home_of
+from . import cli, db_of, home_of
 from .format import safe
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
@@ -30,7 +30,7 @@ AUTH_ENV = ("LIVEDOCS_AUTH", "LIVEDOCS_ACCESS", "LIVEDOCS_AUTH_HEADER", "LIVEDOC
 def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: int,
                 host: str = DEFAULT_HOST, auth_env: Mapping[str, str] | None = None,
                 secrets_file: Path | None = None, hide_env: Collection[str] = (),
-                worker: bool = True) -> tuple[list[str], dict[str, str]]:
+                worker: bool = True, db: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The Streamlit command line and environment that serve the app (pure: used by tests too).
 
     Tracebacks never reach the browser (``client.showErrorDetails none``): the app shows a short
@@ -51,6 +51,8 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
     env = {key: value for key, value in os.environ.items() if key not in AUTH_ENV and key not in hide_env}
     env.update({"LIVEDOCS_CONFIGS": str(configs.resolve()), "LIVEDOCS_HOME": str(home.resolve()),
                 "LIVEDOCS_WORKERS": str(workers), "LIVEDOCS_APP_WORKER": "1" if worker else "0"})
+    if db:  # --db URL: the app and its worker open the same store
+        env["LIVEDOCS_DB"] = db
     env.update({key: value for key, value in (auth_env or {}).items() if key in AUTH_ENV and value})
     if env.get("LIVEDOCS_AUTH_HEADER"):
         env["FORWARDED_ALLOW_IPS"] = ""
@@ -187,7 +189,7 @@ def app(ctx: click.Context, configs: Path | None, host: str, port: int, workers:
                             header=auth_header, trusted=trusted_proxy, groups_header=auth_groups_header, port=port)
     argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers, host=host,
                             auth_env=prepared.env, secrets_file=prepared.secrets_file, hide_env=prepared.hide_env,
-                            worker=not no_worker)
+                            worker=not no_worker, db=db_of(ctx))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {configs} on http://{shown}:{port}  (runs in {home}; Ctrl-C to stop)", err=True)
     click.echo(f"Access: {safe(prepared.summary)}", err=True)

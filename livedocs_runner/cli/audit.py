@@ -9,7 +9,7 @@ import click
 
 from ..errors import InputError
 from ..records.store import STATUSES, Store
-from . import cli, home_of
+from . import cli, home_of, store_of
 from .format import safe
 
 
@@ -44,7 +44,7 @@ def export_command(ctx: click.Context, output: Path, notebook: str | None, confi
 
     selection = Selection(notebook=notebook, config=str(Path(config).resolve()) if config else None, status=status,
                           since=_date("--from", since), until=_date("--to", until))
-    runs, files = export(Store(home_of(ctx)), output, selection)
+    runs, files = export(store_of(ctx), output, selection)
     click.echo(safe(f"Exported {runs} runs ({files} files) to {output}. Check it with: livedocs audit verify {output}"))
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..records.store import Store
-from . import cli, home_of
+from . import cli, store_of
 from .format import safe
 
 
@@ -20,7 +19,7 @@ def cancel(ctx: click.Context, run_id: str) -> None:
     """
     from ..submit import cancel as cancel_run
 
-    record = cancel_run(Store(home_of(ctx)), run_id)
+    record = cancel_run(store_of(ctx), run_id)
     if record.status == "cancelled":
         click.echo(f"Cancelled {record.id} ({safe(record.scenario)}): it will not run.")
     else:

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..outputs import is_table
 from ..records.query import RunQuery
 from ..records.store import RunRecord, Store
-from . import cli, home_of
+from . import cli, home_of, store_of
 from .format import relative, safe, show_value
 
 MAX_CELL = 14  # characters a value may take in a fitted table (the full value is in --csv / --json)
@@ -163,7 +163,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...], sweep: str | None, con
     from ..result_format import format_delta
     from ..compare import compare as compare_runs  # lazy: keeps `livedocs run` start-up light
 
-    store = Store(home_of(ctx))
+    store = store_of(ctx)
     if sweep and run_ids:
         raise click.UsageError("give run ids or --sweep NAME, not both.")
     if sweep:

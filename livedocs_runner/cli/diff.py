@@ -11,7 +11,7 @@ import click
 from ..errors import InputError
 from ..records.environments import EnvDiff
 from ..records.store import Store
-from . import cli, home_of
+from . import cli, home_of, store_of
 from .env import env_diff_lines
 from .format import safe
 
@@ -36,7 +36,7 @@ def diff(ctx: click.Context, run_a: str, run_b: str | None, notebook: str | None
     differs. Exit 0 when reproduced, 1 when different, 2 for bad input."""
     from ..records.verdicts import Tolerances, diff_notebook_files, diff_runs  # lazy: nbdime stays off `run`
 
-    store = Store(home_of(ctx))
+    store = store_of(ctx)
     if notebook == "current":
         if run_b is not None:
             raise InputError("--notebook current compares one run with today's notebook.",

@@ -9,7 +9,7 @@ import click
 from ..errors import InputError
 from ..records.environments import EnvDiff, diff_environments, environment_of, requirements, shown_variable
 from ..records.store import Store
-from . import cli, home_of
+from . import cli, home_of, store_of
 from .format import safe
 
 
@@ -22,7 +22,7 @@ from .format import safe
 @click.pass_context
 def env(ctx: click.Context, run_a: str, run_b: str | None, as_requirements: bool, as_json: bool) -> None:
     """Show the kernel environment a run used; with RUN_B, what differs between the two runs'."""
-    store = Store(home_of(ctx))
+    store = store_of(ctx)
     first = store.get(run_a)
     doc_a = environment_of(store.home, first)
     if run_b is None:

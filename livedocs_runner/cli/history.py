@@ -14,7 +14,7 @@ import click
 from ..errors import InputError, StoreWarning
 from ..outputs import is_table
 from ..records.store import STATUSES, Store
-from . import cli, home_of
+from . import cli, home_of, store_of
 from .format import record_json, relative, show_value, table
 
 
@@ -124,7 +124,7 @@ def runs(ctx: click.Context, notebook: str | None, config: str | None, scenario:
                      statuses=(status,) if status else (), since=when(since) if since else None,
                      until=when(until, end=True) if until else None, users=users, triggers=triggers,
                      params=param_values(params), limit=limit)
-    store = Store(home_of(ctx))
+    store = store_of(ctx)
     with store_warnings():
         store.abandon_stale()
         records = store.query(query)
@@ -171,7 +171,7 @@ _HOW_USER = {"none": " (not verified: the OS user or a name typed in; auth none)
 @click.pass_context
 def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """Show one run's record (RUN_ID may be any unambiguous prefix)."""
-    record = Store(home_of(ctx)).get(run_id)
+    record = store_of(ctx).get(run_id)
     if as_json:
         click.echo(json.dumps(record_json(record), indent=2, ensure_ascii=False))
         return
@@ -213,7 +213,7 @@ def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
 @click.pass_context
 def report(ctx: click.Context, run_id: str, output: Path | None, with_code: bool) -> None:
     """Write a run's HTML report (parameters, status, timing and provenance on top; code hidden)."""
-    record = Store(home_of(ctx)).get(run_id)
+    record = store_of(ctx).get(run_id)
     if not record.output_notebook or not Path(record.output_notebook).exists():
         raise InputError(f"run {record.id} has no executed notebook to report on (status {record.status}).",
                          hint="Pick a run that started, e.g. from `livedocs runs --status succeeded`.")

@@ -14,7 +14,7 @@ from ..execute import RunOptions
 from ..params import quote
 from ..plan import RunPlan, parse_overrides, plan_runs
 from ..records.store import RunRecord, Store
-from . import cli, home_of
+from . import cli, home_of, store_of
 
 if TYPE_CHECKING:
     from ..records.verdicts import Tolerances
@@ -63,7 +63,7 @@ def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tu
         raise InputError("--queue and --executor dask both say where runs execute.",
                          hint="Queue them for `livedocs worker` processes (--queue), or run them on Dask, not both.")
     plans = plan_runs(target, scenarios=list(scenarios), overrides=parse_overrides(list(params)))
-    store = Store(home_of(ctx))  # after planning: bad input is refused before a store is made
+    store = store_of(ctx)  # after planning: bad input is refused before a store is made
     if failed_only:
         plans = only_failed(store, plans, target)
         if not plans:
@@ -129,7 +129,7 @@ def execute_plans(ctx: click.Context, plans: list[RunPlan], options: RunOptions,
                   scheduler: str | None = None, verbose: bool = False, store: Store | None = None) -> list[RunRecord]:
     """Run ``plans`` locally (a warm pool of ``workers`` kernels for a batch; None: one per CPU) or on a
     Dask cluster."""
-    store = store or Store(home_of(ctx))
+    store = store or store_of(ctx)
     workers = workers or default_workers(len(plans))
     view = ProgressView(workers=min(workers, len(plans)), verbose=verbose, store=store)
     try:
@@ -250,7 +250,7 @@ def rerun(ctx: click.Context, run_ids: tuple[str, ...], params: tuple[str, ...],
                          hint="Give at most one of recorded/current and at most one notebook NAME.")
     notebook = variants[0] if variants else "recorded"
     of_notebook = filters[0] if filters else None
-    store = Store(home_of(ctx))
+    store = store_of(ctx)
     ids = list(run_ids) + select_runs(store, since, until, of_notebook)
     if not ids:
         raise InputError("no run to rerun.", hint="Give a RUN_ID (see `livedocs runs`) or --from/--to/--notebook NAME.")

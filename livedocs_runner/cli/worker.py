@@ -6,8 +6,8 @@ import time
 
 import click
 
-from ..records.store import RunRecord, Store
-from . import cli, home_of
+from ..records.store import RunRecord
+from . import cli, store_of
 from .format import safe
 
 GRACE_HELP = ("On SIGTERM or Ctrl-C: seconds running runs get to finish before they are cancelled (a second "
@@ -32,10 +32,10 @@ def worker(ctx: click.Context, workers: int, notebooks: str | None, grace: float
     from ..worker import Worker, heartbeat_seconds
 
     heartbeat = heartbeat_seconds()  # a bad value is refused before anything is claimed
-    store = Store(home_of(ctx))
+    store = store_of(ctx)
     running = Worker(store, slots=workers, notebooks=notebooks, heartbeat_s=heartbeat, on_event=_echo)
     only = f", notebooks {safe(notebooks)}" if notebooks else ""
-    click.echo(f"Worker {running.name}: {workers} at a time{only}; runs from {store.home} "
+    click.echo(f"Worker {running.name}: {workers} at a time{only}; runs from {safe(store.location)}, files in {store.home} "
                f"(heartbeat {heartbeat:g} s; Ctrl-C or SIGTERM to stop)", err=True)
     running.start()
     try:

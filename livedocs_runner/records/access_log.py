@@ -60,7 +60,7 @@ def append_access(store: Store, event: AccessEvent) -> None:
     values = [str(event.at), *(_clean(name, getattr(event, name)) or "" for name in ("user", "auth", "action", "target")),
               _clean("address", event.address) or None, _clean("detail", event.detail) or ""]
     with store._connect() as db:
-        db.execute("INSERT INTO access_log (at, user, auth, action, target, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        db.execute('INSERT INTO access_log (at, "user", auth, action, target, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
                    values)
 
 
@@ -83,7 +83,7 @@ def read_access(store: Store, *, user: str | None = None, action: str | None = N
         return []
     where, args = [], []
     if user:
-        where.append("user = ?")
+        where.append('"user" = ?')
         args.append(user)
     if action:
         where.append("action = ?")
@@ -94,7 +94,7 @@ def read_access(store: Store, *, user: str | None = None, action: str | None = N
     if until:
         where.append("at < ?" if len(until) > 10 else "substr(at, 1, 10) <= ?")
         args.append(until)
-    sql = ("SELECT at, user, auth, action, target, address, detail FROM access_log"
+    sql = ('SELECT at, "user", auth, action, target, address, detail FROM access_log'
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq DESC")
     if limit:
         sql += f" LIMIT {int(limit)}"

@@ -16,9 +16,11 @@ class Dialect:
     name: str  # sqlite | postgresql
     begin_write: str  # takes the write lock first (SQLite: BEGIN IMMEDIATE), so check-then-write is atomic
     lock: str  # appended to a SELECT whose rows the transaction will change
-    lock_skip: str  # ... and skips rows another transaction holds (the claim)
+    lock_skip: str  # ... and skips rows another transaction holds (the claim); the queue is aliased ``q``
     glob: str  # SQL operator matching a regex, given glob_arg(db, pattern)
     order_tiebreak: str  # the column that orders runs created in the same millisecond
+    no_limit: str  # LIMIT that means all rows
+    journal_lock: str  # run before appending to the journal chain, so appends follow one another ("": the write lock is enough)
 
     def glob_arg(self, db: Any, pattern: str) -> str:
         """The argument for ``glob`` (a regex both databases read alike), the connection made ready for it."""
@@ -34,6 +36,7 @@ def _regexp(pattern: str, value: str | None) -> bool:
 
 
 SQLITE = Dialect(name="sqlite", begin_write="BEGIN IMMEDIATE", lock="", lock_skip="", glob="REGEXP",
-                 order_tiebreak="rowid")
-POSTGRESQL = Dialect(name="postgresql", begin_write="BEGIN", lock=" FOR UPDATE", lock_skip=" FOR UPDATE SKIP LOCKED",
-                     glob="~", order_tiebreak="id")
+                 order_tiebreak="rowid", no_limit="-1", journal_lock="")
+POSTGRESQL = Dialect(name="postgresql", begin_write="BEGIN", lock=" FOR UPDATE", lock_skip=" FOR UPDATE OF q SKIP LOCKED",
+                     glob="~", order_tiebreak="id", no_limit="ALL",
+                     journal_lock="SELECT pg_advisory_xact_lock(7108)")

@@ -21,8 +21,12 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StoreError
+
+if TYPE_CHECKING:
+    from .pg import PgStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +39,7 @@ class Migration:
     version: int
     summary: str
     apply: Callable[[sqlite3.Connection], None]
+    postgresql: Callable[[Any], None] | None = None  # the same step on PostgreSQL (see upgrade_pg)
 
 
 def notebook_name(path: object) -> str | None:
@@ -128,16 +133,81 @@ def _v5_queue(db: sqlite3.Connection) -> None:
     queue_table(db)
 
 
+# --- the same steps on PostgreSQL ----------------------------------------------------------------------
+# A PostgreSQL store is new with this release: its steps run on an empty database (no runs to fill in or
+# journal), in one transaction (PostgreSQL's DDL is transactional). Text compares byte-wise (COLLATE "C"),
+# as in SQLite, so id prefixes and ISO times order the same way whatever the database's locale.
+
+
+def _pg_columns(columns: Sequence[str]) -> str:
+    out = []
+    for column in columns:
+        name = column.split()[0]
+        if name == "duration_s":
+            out.append("duration_s DOUBLE PRECISION")
+        elif name == "id":
+            out.append('id TEXT COLLATE "C" PRIMARY KEY')
+        else:
+            out.append(f'"{name}" TEXT COLLATE "C"')
+    return ", ".join(out)
+
+
+def _pg_v1(db: Any) -> None:
+    db.execute(f"CREATE TABLE runs ({_pg_columns(_V1_COLUMNS)})")
+    db.execute("CREATE INDEX runs_created ON runs(created_at)")
+    db.execute("CREATE INDEX runs_cache ON runs(cache_key, status)")
+    # a JSON value read leniently: NULL for a damaged (non-JSON) field, so a query never fails on one record
+    db.execute("CREATE FUNCTION livedocs_jsonb(value text) RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$ "
+               "BEGIN RETURN value::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END $$")
+    db.execute("CREATE FUNCTION livedocs_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ "
+               "BEGIN RAISE EXCEPTION 'the % is append-only', TG_TABLE_NAME; END $$")
+
+
+def _pg_v2(db: Any) -> None:
+    db.execute('ALTER TABLE runs ADD COLUMN notebook_name TEXT COLLATE "C"')
+    db.execute("UPDATE runs SET notebook_name = regexp_replace(notebook, '^.*/', '')")
+    db.execute("CREATE INDEX runs_notebook_name ON runs(notebook_name, created_at)")
+    db.execute("CREATE INDEX runs_notebook ON runs(notebook, created_at)")
+    db.execute("CREATE INDEX runs_status ON runs(status)")
+    db.execute('CREATE TABLE store_meta (key TEXT COLLATE "C" PRIMARY KEY, value TEXT NOT NULL)')
+
+
+def _pg_v3(db: Any) -> None:
+    db.execute('CREATE TABLE journal (seq BIGINT PRIMARY KEY, run_id TEXT COLLATE "C" NOT NULL, hash TEXT NOT NULL, '
+               "entry TEXT NOT NULL)")
+    db.execute("CREATE INDEX journal_run ON journal(run_id, seq)")
+    db.execute("CREATE INDEX journal_hash ON journal(hash)")
+    db.execute("CREATE TRIGGER journal_append_only BEFORE UPDATE OR DELETE ON journal "
+               "FOR EACH ROW EXECUTE FUNCTION livedocs_append_only()")
+
+
+def _pg_v4(db: Any) -> None:
+    db.execute('CREATE TABLE access_log (seq BIGSERIAL PRIMARY KEY, at TEXT COLLATE "C" NOT NULL, "user" TEXT NOT NULL, '
+               "auth TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL, address TEXT, detail TEXT NOT NULL)")
+    db.execute("CREATE INDEX access_log_at ON access_log(at)")
+    db.execute('CREATE INDEX access_log_user ON access_log("user", at)')
+    db.execute("CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON access_log "
+               "FOR EACH ROW EXECUTE FUNCTION livedocs_append_only()")
+    db.execute("ALTER TABLE runs ADD COLUMN auth TEXT")
+
+
+def _pg_v5(db: Any) -> None:
+    queue_table(db, serial="BIGSERIAL PRIMARY KEY")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(version=1, summary="the runs table of release 0.1.0", apply=_v1_runs_table),
+    Migration(version=1, summary="the runs table of release 0.1.0", apply=_v1_runs_table,
+              postgresql=_pg_v1),
     Migration(version=2, summary="exact notebook file-name filter (indexed notebook_name column), status index, "
-                                 "store_meta table naming the release that upgraded the store", apply=_v2_notebook_name_and_meta),
+                                 "store_meta table naming the release that upgraded the store", apply=_v2_notebook_name_and_meta,
+              postgresql=_pg_v2),
     Migration(version=3, summary="the append-only, hash-chained run journal (journal table; runs already final "
-                                 "are journaled, noted as such)", apply=_v3_journal),
+                                 "are journaled, noted as such)", apply=_v3_journal,
+              postgresql=_pg_v3),
     Migration(version=4, summary="the append-only access log (access_log table) and the runs' auth column",
-              apply=_v4_access_log_and_auth),
+              apply=_v4_access_log_and_auth, postgresql=_pg_v4),
     Migration(version=5, summary="the durable run queue (queue table: job payload, worker, heartbeat, attempt, "
-                                 "cancel flag, live progress)", apply=_v5_queue),
+                                 "cancel flag, live progress)", apply=_v5_queue, postgresql=_pg_v5),
 )
 CURRENT = MIGRATIONS[-1].version
 OLDEST_READABLE = 1  # a read-only store this old or newer (up to CURRENT) is read as it is, without upgrading
@@ -208,6 +278,7 @@ def upgrade(db_path: Path, connect: Callable[[], sqlite3.Connection],
             if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'").fetchone():
                 db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('upgraded_by', ?)", (_release(),))
             db.execute(f"PRAGMA user_version = {int(target)}")
+            _pause_for_tests()
             db.execute("COMMIT")
             return found
         except BaseException:
@@ -238,3 +309,68 @@ def newer_store(db_path: Path, found: int, db: sqlite3.Connection, readable: int
 def _release() -> str:
     from .. import __version__
     return __version__
+
+
+# --- upgrading a PostgreSQL store ------------------------------------------------------------------------
+
+PAUSE_ENV = "LIVEDOCS_TEST_MIGRATION_PAUSE"  # tests only: a file to create, then wait inside the upgrade
+_LOCK = 0x6C697665646F6373  # pg_advisory_xact_lock key ('livedocs'): one migrator at a time
+
+
+def _pause_for_tests() -> None:
+    """When ``$LIVEDOCS_TEST_MIGRATION_PAUSE`` names a file: create it and wait, mid-transaction (so a test can
+    kill -9 the process there). Unset in real use."""
+    marker = os.environ.get(PAUSE_ENV)
+    if marker:
+        import time
+
+        Path(marker).write_text("migrating\n")
+        time.sleep(600)
+
+
+def pg_schema_version(db: Any) -> int:
+    row = db.execute("SELECT to_regclass('store_meta') IS NOT NULL, to_regclass('runs') IS NOT NULL").fetchone()
+    if not row[0]:
+        return 1 if row[1] else 0
+    found = db.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+    return int(found[0]) if found else 2
+
+
+def upgrade_pg(store: PgStore, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """The steps a PostgreSQL store lacks, in one transaction under an advisory lock; returns the version it had.
+    A store newer than ``migrations`` is refused unchanged; a failing (or killed) upgrade leaves it as it was."""
+    target = migrations[-1].version
+    with store._connect() as db:
+        db.execute("BEGIN")
+        try:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
+            found = pg_schema_version(db)
+            if found > target:
+                raise newer_store(Path(store.location), found, db, target)
+            if found == target:
+                db.execute("ROLLBACK")
+                return found
+            for step in migrations:
+                if step.version <= found:
+                    continue
+                if step.postgresql is None:
+                    raise StoreError(f"{store.location}: store schema step {step.version} has no PostgreSQL form.",
+                                     hint="Report this; keep using the release that wrote the store.")
+                try:
+                    step.postgresql(db)
+                except Exception as exc:
+                    raise StoreError(
+                        f"{store.location}: upgrading the store from schema version {found} to {target} failed at "
+                        f"step {step.version} ({step.summary}): {type(exc).__name__}: {str(exc)[:200]}. The store "
+                        "was left unchanged.",
+                        hint="Keep using the release that wrote it, and report this with the output of "
+                             "`livedocs --debug runs`.") from exc
+            db.execute("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?), ('upgraded_by', ?) "
+                       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(target), _release()))
+            _pause_for_tests()
+            db.execute("COMMIT")
+            return found
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise

@@ -91,7 +91,7 @@ def _value_test(value: Any) -> tuple[str, list[Any]]:
 
 
 def where(query: RunQuery, resolved_notebook: str | None = None, notebook_name: str | None = None, *,
-          by_suffix: bool = False) -> tuple[str, list[Any]]:
+          by_suffix: bool = False, dialect: str = "sqlite") -> tuple[str, list[Any]]:
     """The ``WHERE`` clause (``""`` for none) and its arguments; the notebook as an absolute path
     (``resolved_notebook``) or a bare file name (``notebook_name``, any folder; ``by_suffix`` for a
     read-only schema-1 store, which has no ``notebook_name`` column)."""
@@ -127,6 +127,12 @@ def where(query: RunQuery, resolved_notebook: str | None = None, notebook_name: 
         clauses.append("notebook_name = ?")
         args.append(notebook_name)
     for name, values in query.params.items():
+        if values and dialect == "postgresql":  # jsonb equality: the same JSON value, numbers by value
+            clauses.append("EXISTS (SELECT 1 FROM jsonb_each(CASE WHEN jsonb_typeof(livedocs_jsonb(runs.parameters)) "
+                           "= 'object' THEN livedocs_jsonb(runs.parameters) END) AS j WHERE j.key = ? AND ("
+                           + " OR ".join("j.value = ?::jsonb" for _ in values) + "))")
+            args += [name, *(json.dumps(v, ensure_ascii=False) for v in values)]
+            continue
         tests = [_value_test(v) for v in values]
         if not tests:
             continue

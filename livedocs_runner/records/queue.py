@@ -246,7 +246,7 @@ def recover_lost(store: Store, heartbeat_s: float) -> list[RunRecord]:
         return []
     found = []
     with store._write(mirror=True) as db:
-        rows = db.execute("SELECT run_id, worker, attempt, cell, cancel_requested, heartbeat_at FROM queue "
+        rows = db.execute("SELECT run_id, worker, attempt, cell, cancel_requested, heartbeat_at FROM queue AS q "
                           "WHERE state = 'claimed' AND heartbeat_at < ? ORDER BY seq" + store.dialect.lock_skip,
                           (_cutoff(3 * heartbeat_s),)).fetchall()
         for row in rows:

@@ -70,6 +70,7 @@ class Store:
         self.home = Path(home).resolve()
         self.db_path = self.home / "runs.db"
         self.location = str(self.db_path)  # where the records are, for messages (a path or a URL without password)
+        self.url: str | None = None  # what open_store() was given to find the records (None: SQLite in home)
         self.dialect = SQLITE
         self._uri: str | None = None  # set for a read-only store
         try:
@@ -242,6 +243,8 @@ class Store:
         if record.status in FINAL:
             stored = db.execute("SELECT * FROM runs WHERE id = ?", (record.id,)).fetchone()
             if stored is not None:
+                if self.dialect.journal_lock:
+                    db.execute(self.dialect.journal_lock)
                 journal.append(db, self.home, journal.record_fields(from_row(stored)), at=now(),
                                key=journal.journal_key())
             if self.version >= 5:
@@ -350,7 +353,7 @@ class Store:
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at DESC, rowid DESC"
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + f" ORDER BY created_at DESC, {self.dialect.order_tiebreak} DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
         with self._connect() as db:
@@ -370,10 +373,11 @@ class Store:
             path = _resolved(query.notebook)
         elif query.notebook:
             name = query.notebook
-        clause, args = where(query, path, name, by_suffix=self.version < 2)
-        sql = f"SELECT * FROM runs{clause} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        clause, args = where(query, path, name, by_suffix=self.version < 2, dialect=self.dialect.name)
+        sql = (f"SELECT * FROM runs{clause} ORDER BY created_at DESC, {self.dialect.order_tiebreak} DESC "
+               f"LIMIT {int(query.limit) if query.limit else self.dialect.no_limit} OFFSET ?")
         with self._connect() as db:
-            rows = db.execute(sql, [*args, query.limit or -1, max(0, query.offset)]).fetchall()
+            rows = db.execute(sql, [*args, max(0, query.offset)]).fetchall()
         return self._records(rows)
 
     def _records(self, rows: list[sqlite3.Row]) -> list[RunRecord]:
