@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from livedocs_runner.execute import RunOptions
-from livedocs_runner.records.store import FINAL, Store
+from livedocs_runner.records.store import FINAL, Store, open_store
 from livedocs_runner.submit import enqueue
 from tests.conftest import CLI, CONFIGS, DATA, cli_env, until
+from tests.store_backends import Backend, backend, pg_server  # noqa: F401 (fixtures: SQLite and PostgreSQL)
 from tests.test_browser import free_port, processes_with_home
 from tests.test_worker import appends, plan
 
@@ -31,13 +32,14 @@ class Processes:
     """Processes started by a test, each in its own session; all of them, and every process (kernels
     included) that names the test's store, are killed at the end."""
 
-    def __init__(self, home: Path, logs: Path) -> None:
+    def __init__(self, home: Path, logs: Path, db: str | None = None) -> None:
         self.home, self.logs = home, logs
+        self.env = {"LIVEDOCS_HEARTBEAT_S": HEARTBEAT, **({"LIVEDOCS_DB": db} if db else {})}
         self.started: list[subprocess.Popen] = []
 
     def start(self, *args: str | Path, name: str) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "a")
-        proc = subprocess.Popen([*CLI, *map(str, args)], cwd=DATA, env=cli_env(self.home, {"LIVEDOCS_HEARTBEAT_S": HEARTBEAT}),
+        proc = subprocess.Popen([*CLI, *map(str, args)], cwd=DATA, env=cli_env(self.home, self.env),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self.started.append(proc)
@@ -78,10 +80,12 @@ def _descendants(pid: int) -> list[int]:
 
 
 @pytest.fixture
-def setup(tmp_path):
+def setup(tmp_path, backend: Backend):
+    """(store, notebook, executions log, processes) on the backend under test: the test process and every
+    livedocs process it starts open the same store (SQLite in the home, or a PostgreSQL database)."""
     home = (tmp_path / "home").resolve()
-    store = Store(home)
-    processes = Processes(home, tmp_path)
+    store = open_store(home, backend.url)
+    processes = Processes(home, tmp_path, backend.url)
     yield store, appends(tmp_path / "nb"), tmp_path / "executions.txt", processes
     processes.close()
 
@@ -146,6 +150,7 @@ def test_two_workers_racing_on_50_queued_runs_execute_each_once(setup):
     assert set(ran_on) == {one.pid, two.pid}  # both took part
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # the fair order on both: tests/test_queue_store.py
 def test_the_queue_is_fair_between_users_and_a_stopped_worker_leaves_queued_runs_queued(setup):
     """One user's sweep does not starve another's single run; SIGTERM stops a worker cleanly."""
     store, notebook, log, processes = setup
