@@ -167,3 +167,17 @@ def test_the_queue_is_fair_between_users_and_a_stopped_worker_leaves_queued_runs
     after = statuses(store, sweep)
     assert "running" not in after and "queued" in after  # every record final or still queued for the next worker
     assert Counter(order)["bob"] == 1
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_restarted_under_a_running_worker(setup, pg_server):
+    """The worker's heartbeats and claims fail while the server is down; it carries on once it is back: the run
+    it was executing is recorded, and the next queued run is claimed."""
+    store, notebook, log, processes = setup
+    during = enqueue(plan(notebook, log, "during", seconds=4), store, ANA)
+    processes.worker(name="worker")
+    until(lambda: executions(log) == Counter(["during"]), "the run's first cell")
+    pg_server.restart()
+    after = enqueue(plan(notebook, log, "after"), store, ANA)
+    until(lambda: statuses(store, [during, after]) == ["succeeded"] * 2, "both runs, after the restart")
+    assert executions(log) == Counter(["during", "after"])
