@@ -169,7 +169,7 @@ def test_stop_cancels_running_runs_and_leaves_queued_ones_queued(store, workers,
     again = workers(slots=1)  # the next worker (an app restart) runs it
     until(lambda: store.get(waiting.id).status == "succeeded", "the queued run on the next worker")
     assert log.read_text().split() == ["running", "waiting"]
-    assert again.running_ids() == []
+    assert again.wait_idle(timeout=WAIT) and again.running_ids() == []  # its slot lets go right after recording it
 
 
 # --- the CLI ----------------------------------------------------------------------------------------
