@@ -220,3 +220,13 @@ def test_the_worker_is_core_code():
     modules = loaded_after("import livedocs_runner.worker, livedocs_runner.submit, livedocs_runner.jobs")
     assert {"streamlit", "click"} & top_level(modules) == set()
     assert not any(m.startswith("livedocs_runner.cli") for m in modules)
+
+
+def test_app_command_without_a_worker_and_with_a_store_url(tmp_path):
+    from livedocs_runner.cli.app import APP_SCRIPT, app_command
+
+    _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=2, worker=False,
+                         db="postgresql://livedocs@db.example/livedocs")
+    assert (env["LIVEDOCS_APP_WORKER"], env["LIVEDOCS_DB"]) == ("0", "postgresql://livedocs@db.example/livedocs")
+    _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=2)
+    assert env["LIVEDOCS_APP_WORKER"] == "1"
