@@ -135,3 +135,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+    __import__("team_store").main([])  # issue 11: queue claim latency and `livedocs runs` on 100 000 runs

@@ -45,6 +45,7 @@ class PgServer:
         self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
         self._names = itertools.count(1)
         self.running = False
+        self._store_template: str | None = None
 
     def _as_server(self, *argv: str) -> list[str]:
         return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else list(argv)
@@ -83,14 +84,26 @@ class PgServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
-        """A new, empty database; returns its URL."""
+    def new_database(self, *, empty: bool = False) -> str:
+        """A new database holding an empty run store at the current schema (copied from a template made once),
+        or nothing at all (``empty``); returns its URL."""
         import psycopg
 
         name = f"t{os.getpid()}_{next(self._names)}"
+        template = "" if empty else f' TEMPLATE "{self._template()}"'
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{template}')
         return self.url(name)
+
+    def _template(self) -> str:
+        if self._store_template is None:
+            from livedocs_runner.records.store import open_store
+
+            url = self.new_database(empty=True)
+            store = open_store(self.root / "template-files", url)
+            store.close()  # a template must have no session open when it is copied
+            self._store_template = url.rsplit("/", 1)[1]
+        return self._store_template
 
 
 _SERVER: list[PgServer] = []  # one per session, shared by every module that uses the fixture

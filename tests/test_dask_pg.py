@@ -13,7 +13,7 @@ from livedocs_runner.dask_executor import run_on_dask
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.plan import plan_runs
 from livedocs_runner.records.store import open_store
-from tests.conftest import CONFIGS, cli_runner
+from tests.conftest import CONFIGS
 from tests.pg_fixture import pg_server  # noqa: F401  (fixture)
 
 distributed = pytest.importorskip("distributed")
@@ -44,19 +44,4 @@ def test_workers_record_into_the_postgresql_store(cluster: object, tmp_path: Pat
         assert Path(stored.output_notebook).is_file() and Path(stored.output_notebook).parent == store.run_dir(record.id)
         assert stored.environment["pid"] != os.getpid()  # executed on a worker
     assert len({again.get(r.id).environment["pid"] for r in records}) >= 1
-    assert not (tmp_path / "shared" / "runs.db").exists()
-
-
-def test_cli_dask_run_on_the_postgresql_store_answers_from_the_shared_cache(cluster: object, tmp_path: Path,
-                                                                         pg_server) -> None:
-    url = pg_server.new_database()
-    run = cli_runner(tmp_path / "shared")
-    local = run("--db", url, "run", CONFIGS / "simple.yaml", "-s", "one", "--json")
-    assert local.code == 0, local.stderr
-    result = run("run", CONFIGS / "simple.yaml", "-s", "one", "-s", "two", "--executor", "dask", "--scheduler",
-                 cluster.scheduler_address, "--json", env={"LIVEDOCS_DB": url})  # type: ignore[attr-defined]
-    assert result.code == 0, result.stderr
-    one, two = result.json()
-    assert one["cache_of"] == local.json()[0]["id"] and two["status"] == "succeeded" and two["cache_of"] is None
-    assert len(open_store(tmp_path / "shared", url).list(limit=None)) == 3
     assert not (tmp_path / "shared" / "runs.db").exists()

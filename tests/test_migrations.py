@@ -185,7 +185,7 @@ def test_a_schema_4_store_upgrades_to_5_and_its_journal_still_verifies(tmp_path:
     assert job.record.id == record.id and job.attempt == 1
     store.update(job.record, status="succeeded", finished_at="2026-11-24T09:00:00.000+00:00")
     final = Summary()
-    found = [f for f in verify(home, summary=final) if f.run_id == record.id]
+    found = [f for f in verify(home, summary=final) if f.run == record.id]
     assert final.entries == 7 and found == [] and final.clean
 
 

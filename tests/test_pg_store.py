@@ -137,19 +137,21 @@ open_store(sys.argv[1], sys.argv[2] or None)
 """
 
 
-def older_store(backend: Backend, home: Path) -> Store:
-    """A store at schema 4 with records (SQLite: the committed v4_demo; PostgreSQL: made by steps 1-4)."""
+def older_store(backend: Backend, home: Path, request: pytest.FixtureRequest) -> tuple[Store | None, Backend]:
+    """A store at schema 4 with records (SQLite: the committed v4_demo; PostgreSQL: made by steps 1-4 in a new,
+    empty database) and the backend that reaches it."""
     if backend.url is None:
         home.mkdir()
         shutil.copyfile(DATA / "stores" / "v4_demo" / "runs.db", home / "runs.db")
-        return None
+        return None, backend
     from livedocs_runner.records.pg import PgStore
 
+    backend = Backend("postgresql", request.getfixturevalue("pg_server").new_database(empty=True))
     store = PgStore(home, backend.url, migrations=MIGRATIONS[:4])
     assert store.version == 4
     record = make(store, "00aa00aa00aa")
     store.update(record, status="succeeded", finished_at="2026-11-24T09:00:00.000+00:00")
-    return store
+    return store, backend
 
 
 def state(backend: Backend, home: Path) -> tuple[int, list, bool]:
@@ -168,9 +170,10 @@ def state(backend: Backend, home: Path) -> tuple[int, list, bool]:
         return version, rows, queue
 
 
-def test_a_migration_killed_mid_way_leaves_the_old_store_intact_and_usable(tmp_path: Path, backend: Backend) -> None:
+def test_a_migration_killed_mid_way_leaves_the_old_store_intact_and_usable(tmp_path: Path, backend: Backend,
+                                                                          request: pytest.FixtureRequest) -> None:
     home = tmp_path / "home"
-    older = older_store(backend, home)
+    older, backend = older_store(backend, home, request)
     before = state(backend, home)
     assert before[0] == 4 and before[1] and not before[2]
     marker = tmp_path / "migrating"
@@ -210,3 +213,44 @@ def test_no_psycopg_on_the_sqlite_path(tmp_path: Path) -> None:
             "s.list(); print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'sqlalchemy', 'alembic')))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_verify_and_the_audit_bundle_work_on_both_stores(tmp_path: Path, backend: Backend) -> None:
+    import zipfile
+
+    from livedocs_runner.records.audit import Selection, check, export
+    from livedocs_runner.records.verify import Summary, verify
+
+    home = tmp_path / "home"
+    store = open_store(home, backend.url)
+    records = []
+    for n in range(3):
+        record = make(store, scenario=f"s{n}", metrics={"total": n})
+        records.append(store.update(record, status="succeeded", finished_at="2026-11-24T09:00:00.000+00:00"))
+    summary = Summary()
+    assert list(verify(home, summary=summary, db_url=backend.url)) == [] and (summary.runs, summary.entries) == (3, 3)
+    export(store, tmp_path / "evidence.zip", Selection())
+    assert list(check(tmp_path / "evidence.zip")) == []
+    with zipfile.ZipFile(tmp_path / "evidence.zip") as bundle:
+        assert len(bundle.read("runs.jsonl").decode().splitlines()) == 3
+    with store._connect() as db:  # an edit behind livedocs' back
+        db.execute("UPDATE runs SET metrics = ? WHERE id = ?", ('{"total": 99}', records[1].id))
+    found = list(verify(home, db_url=backend.url))
+    assert [f.run for f in found] == [records[1].id] and "metrics" in found[0].message
+    run = cli_runner(home)
+    result = run("verify", "--json", env={"LIVEDOCS_DB": backend.url} if backend.url else None)
+    assert result.code == 1 and json.loads(result.stdout.splitlines()[-1])["findings"] == 1
+
+
+def test_open_store_is_the_only_way_a_store_is_built_outside_the_store_module() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parent.parent
+    calls = []
+    for path in [*(root / "livedocs_runner").rglob("*.py"), *(root / "apps").rglob("*.py")]:
+        if "records" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("Store", "PgStore"):
+                calls.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert calls == []

@@ -249,3 +249,8 @@ def test_two_processes_racing_on_50_queued_runs_claim_each_exactly_once(store, b
     assert set(counts) == runs and set(counts.values()) == {1}
     assert all(r.status == "succeeded" for r in store.list(limit=None))
     assert len(store.list(limit=None)) == 50
+    # both processes journaled as they finished runs: still one unbroken chain, mirrored whole
+    from livedocs_runner.records.verify import Summary, verify
+
+    summary = Summary()
+    assert list(verify(store.home, summary=summary, db_url=backend.url)) == [] and summary.entries == 50

@@ -9,7 +9,7 @@ from datetime import datetime
 import click
 
 from ..errors import InputError
-from . import cli, home_of
+from . import cli, db_of, home_of
 from .format import safe
 
 
@@ -39,7 +39,7 @@ def verify(ctx: click.Context, since: str | None, run_id: str | None, as_json: b
     summary = Summary()
     progress = (lambda text: click.echo(f"verify: {text}...", err=True)) if sys.stderr.isatty() or not as_json else None
     for finding in verify_home(home_of(ctx), since=since, run=run_id, key=journal.journal_key(),
-                               summary=summary, progress=progress):
+                               summary=summary, progress=progress, db_url=db_of(ctx)):
         click.echo(json.dumps(finding.to_json(), ensure_ascii=False) if as_json else safe(finding.message))
     if as_json:
         click.echo(json.dumps(summary.to_json()))

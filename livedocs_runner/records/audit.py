@@ -124,7 +124,7 @@ def export(store: Store, destination: Path, selection: Selection) -> tuple[int, 
     if not records:
         raise InputError("no run matches the selection; nothing was exported.",
                          hint="List the runs with `livedocs runs` and widen the filters.")
-    with contextlib.closing(open_read_only(store.home)) as db:
+    with contextlib.closing(open_read_only(store.home, store.url)) as db:
         lines, latest = _entries(db, [r.id for r in records])
     members: dict[str, Path | bytes] = {}
     rows = []

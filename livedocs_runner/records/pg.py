@@ -29,6 +29,9 @@ except ImportError:  # pragma: no cover - the hint says what to install
     psycopg = None  # type: ignore[assignment]
 
 
+_INHERITED: list[Any] = []  # connections a forked process inherited (kept, never used or closed)
+
+
 class Row:
     """A row read by column name or position, and unpacked like a tuple (as ``sqlite3.Row``)."""
 
@@ -66,9 +69,10 @@ def _sql(sql: str) -> str:
 class Connection:
     """A psycopg connection (autocommit; ``BEGIN``/``COMMIT`` sent as statements) with sqlite3's calls."""
 
-    def __init__(self, store: PgStore, raw: Any) -> None:
+    def __init__(self, store: PgStore, raw: Any, *, owned: bool = False) -> None:
         self._store = store
         self._raw = raw
+        self._owned = owned  # its own connection (a reader): closed by close()
         self._fresh = True  # nothing sent yet in this use: a broken connection may be replaced and retried
 
     @property
@@ -91,7 +95,8 @@ class Connection:
             cursor.executemany(_sql(sql), [list(r) for r in rows])
 
     def close(self) -> None:  # the thread's connection stays open for its next call
-        pass
+        if self._owned:
+            self._raw.close()
 
 
 class PgStore(Store):
@@ -137,8 +142,12 @@ class PgStore(Store):
         return raw
 
     def _reconnect(self) -> Any:
-        with contextlib.suppress(Exception):
-            self._local.conn.close()
+        old = getattr(self._local, "conn", None)
+        if old is not None and getattr(self._local, "pid", None) != os.getpid():
+            _INHERITED.append(old)  # a forked child's copy of its parent's session: never closed here (that would end it)
+        elif old is not None:
+            with contextlib.suppress(Exception):
+                old.close()
         self._local.conn = self._new()
         self._local.pid = os.getpid()
         return self._local.conn
@@ -180,6 +189,12 @@ class PgStore(Store):
                                    "postgresql://USER@HOST:PORT/DATABASE, password in ~/.pgpass), then retry.")
         return StoreError(f"the PostgreSQL store {self.location} refused a request ({text}).",
                           hint="Report this with the output of `livedocs --debug ...`.")
+
+    def reader(self) -> Connection:
+        """A connection of its own whose every transaction is a read-only snapshot (``verify``, audit export)."""
+        raw = self._new()
+        raw.execute("SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return Connection(self, raw, owned=True)
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""

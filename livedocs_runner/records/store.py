@@ -457,7 +457,7 @@ def open_store(home: str | Path, db: str | None = None) -> Store:
     if not db:
         return Store(home)
     scheme = db.partition("://")[0].lower() if "://" in db else ""
-    if scheme in ("postgresql", "postgres") or scheme.startswith("postgresql+"):
+    if scheme in ("postgresql", "postgres"):
         from .pg import PgStore
         return PgStore(home, db)
     if scheme == "sqlite":

@@ -67,7 +67,13 @@ class Summary:
                 "findings": self.findings, "torn_last_line": self.torn_tail}
 
 
-def open_read_only(home: Path) -> sqlite3.Connection:
+def open_read_only(home: Path, url: str | None = None) -> Any:
+    """A connection for reading the journal and records (``url``: the PostgreSQL store's; a connection of its own
+    whose transactions are read-only snapshots)."""
+    if url:
+        from .pg import PgStore
+
+        return PgStore(home, url).reader()
     db_path = home / "runs.db"
     if not db_path.is_file():
         raise StoreError(f"{home} holds no run store (runs.db).", hint="Point --home at the folder that holds runs.db.")
@@ -110,12 +116,13 @@ class _Hashes:
 
 
 def verify(home: Path, *, since: str | None = None, run: str | None = None, key: bytes | None = None,
-           summary: Summary | None = None, progress: Callable[[str], None] | None = None) -> Iterator[Finding]:
-    """Yield every finding in ``home``; fills ``summary``. ``since`` (ISO date) and ``run`` (id prefix)
-    narrow the records checked; the whole chain is always checked."""
+           summary: Summary | None = None, progress: Callable[[str], None] | None = None,
+           db_url: str | None = None) -> Iterator[Finding]:
+    """Yield every finding in ``home`` (records in PostgreSQL when ``db_url``); fills ``summary``. ``since``
+    (ISO date) and ``run`` (id prefix) narrow the records checked; the whole chain is always checked."""
     summary = summary if summary is not None else Summary()
     home = home.resolve()
-    db = open_read_only(home)
+    db = open_read_only(home, db_url)
     seen: dict[str, int] = {}
 
     def found(kind: str, message: str, run_id: str | None = None) -> Iterator[Finding]:
@@ -237,10 +244,13 @@ def _check_runs(db: sqlite3.Connection, home: Path, since: str | None, run: str 
     if run:
         where.append("id >= ? AND id < ?")
         args += [run.lower(), run.lower() + "g"]
-    sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created_at, rowid"
+    sqlite = isinstance(db, sqlite3.Connection)
+    sql = ("SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+           + f" ORDER BY created_at, {'rowid' if sqlite else 'id'}")
     hashes = _Hashes()
-    rows = db.cursor()
-    rows.row_factory = sqlite3.Row
+    rows = db.cursor() if sqlite else db  # PostgreSQL: each execute's rows are fetched whole
+    if sqlite:
+        rows.row_factory = sqlite3.Row
     for row in rows.execute(sql, args):
         summary.runs += 1
         run_id = str(row["id"])
