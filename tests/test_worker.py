@@ -230,3 +230,17 @@ def test_app_command_without_a_worker_and_with_a_store_url(tmp_path):
     assert (env["LIVEDOCS_APP_WORKER"], env["LIVEDOCS_DB"]) == ("0", "postgresql://livedocs@db.example/livedocs")
     _, env = app_command(APP_SCRIPT, configs=CONFIGS, home=tmp_path, port=9000, workers=2)
     assert env["LIVEDOCS_APP_WORKER"] == "1"
+
+
+def test_a_requeued_run_is_not_abandoned_for_its_dead_workers_pid(store):
+    """A worker that died after starting a run's set-up (its pid recorded) but before the first cell: the run is
+    requeued, and `livedocs runs` (store.abandon_stale) must not cancel it for that dead pid."""
+    import platform
+
+    record = enqueue(plan_runs(CONFIGS / "simple.yaml", scenarios=["one"])[0], store, QUIET)
+    claimed = store.claim("gone-host:1:1")
+    store.update(claimed.record, environment={"hostname": platform.node(), "pid": 2 ** 22 + 7})  # a dead pid
+    worker = Worker(store, kernels=FreshKernels(), heartbeat_s=0.05, poll_s=3600)  # finds it lost, claims nothing
+    until(lambda: worker._recover() or store.get(record.id).status == "queued", "its heartbeat to be old")
+    store.abandon_stale()
+    assert store.get(record.id).status == "queued"
