@@ -191,10 +191,11 @@ class Worker:
                 if failures in (1, 10) or failures % 100 == 0:
                     log.warning("worker %s: cannot claim from the store (%s); retrying", slot, exc)
                 claimed = None
-            if claimed is None:
+            if claimed is None:  # sleep until the next poll, a submission here (wake) or stop; not on progress events
+                deadline = time.monotonic() + self.poll_s
                 with self.changed:
-                    if self._claiming and self._wakeups == seen:
-                        self.changed.wait(self.poll_s)
+                    while self._claiming and self._wakeups == seen and (left := deadline - time.monotonic()) > 0:
+                        self.changed.wait(left)
                 continue
             with self.changed:
                 stopping = not self._claiming
