@@ -30,7 +30,7 @@ from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
-                      new_record, plan_cache_key, snapshot_record, start_record)
+                      new_record, plan_cache_key, queued_record, snapshot_record, start_record)
 from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 

@@ -1,11 +1,13 @@
-"""A bounded job queue for the web app: N worker threads shared by every visitor.
+"""The app's job queue, on the store's durable queue: submissions are ``queued`` records any worker may run.
 
-Each submitted plan gets its ``queued`` run record at once (so it has a shareable id before it
-starts), waits its turn in FIFO order, and runs through :func:`batch.run_one` like a CLI run,
-sharing the same store and cache. Every job reports live progress (cell k of n, elapsed), its
-place in the queue while waiting, and can be cancelled at any point.
+``submit`` stores a ``queued`` record and its job (so it has a shareable id at once, and survives an app
+restart); a worker claims it in the store's fair order (between users) and runs it through
+:func:`batch.run_one` like a CLI run, sharing the same store and cache. By default the queue runs an
+in-process :class:`~livedocs_runner.worker.Worker` with ``workers`` slots; with ``worker=False`` (``livedocs app
+--no-worker``) execution is left to ``livedocs worker`` processes. Every job reports live progress (cell k of n,
+elapsed), its place in the queue while waiting, and can be cancelled at any point, wherever it runs.
 
-    queue = JobQueue(Store(".livedocs"), workers=2)
+    queue = JobQueue(open_store(".livedocs"), workers=2)
     job_id = queue.submit(plan, RunOptions(trigger="app", user="ana"))
     queue.status(job_id).place  # 1 while first in line
 """
@@ -14,16 +16,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 
-from .batch import run_one
 from .errors import RunNotFound
-from .eventloops import close_thread_loop
-from .execute import Progress, RunControl, RunOptions, finish_cancelled, finish_crashed, new_record, plan_cache_key
+from .execute import RunOptions, plan_cache_key
 from .kernels import FreshKernels, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store
+
+POLL_S = 0.1  # how often a wait re-reads the store for a run executed by another process
 
 
 @dataclass(frozen=True)
@@ -44,15 +46,9 @@ class JobStatus:
     def done(self) -> bool:
         return self.status in FINAL
 
-
-@dataclass
-class _Job:
-    plan: RunPlan
-    options: RunOptions
-    record: RunRecord
-    progress: Progress | None = None
-    progress_at: float = 0.0
-    final: RunRecord | None = None
+    def _key(self) -> tuple:
+        """What a page shows of it, elapsed time aside: a change wakes :meth:`JobQueue.wait_change`."""
+        return self.status, self.cell, self.cells, self.step, self.place
 
 
 def cached_result(plan: RunPlan, store: Store) -> RunRecord | None:
@@ -66,141 +62,130 @@ def cached_result(plan: RunPlan, store: Store) -> RunRecord | None:
 
 
 class JobQueue:
-    """Runs submitted plans on ``workers`` threads; thread-safe; one per app process."""
+    """Submit, follow and cancel runs of the durable queue; thread-safe; one per app process.
 
-    def __init__(self, store: Store, *, workers: int = 2, kernels: KernelSource | None = None,
-                 keep_finished: int = 500) -> None:
+    ``workers``: slots of the in-process worker (``worker=True``, the default); ``kernels``: where that
+    worker's kernels come from (default: a fresh kernel per run). Without a worker, runs wait for
+    ``livedocs worker`` processes sharing the store.
+    """
+
+    def __init__(self, store: Store, *, workers: int = 2, kernels: KernelSource | None = None, worker: bool = True,
+                 heartbeat_s: float | None = None) -> None:
+        from .worker import Worker
+
         self.store = store
-        self._keep_finished = max(1, keep_finished)  # a long-lived app server must not grow forever
-        self.kernels: KernelSource = kernels or FreshKernels()
-        self.control = RunControl()
-        self._jobs: dict[str, _Job] = {}
-        self._waiting: deque[str] = deque()
-        self._lock = threading.Condition()
         self._closed = False
-        self._threads = [threading.Thread(target=self._work, name=f"livedocs-job-{n + 1}", daemon=True)
-                         for n in range(max(1, workers))]
-        for thread in self._threads:
-            thread.start()
+        self._polled = threading.Condition()  # nobody notifies it: waits on other processes' runs poll the store
+        self.worker: Worker | None = None
+        if worker:
+            self.worker = Worker(store, slots=workers, kernels=kernels or FreshKernels(), heartbeat_s=heartbeat_s)
+            self.worker.start()
 
     @property
     def workers(self) -> int:
-        return len(self._threads)
+        """Runs this process executes at once (0 with ``--no-worker``: ``livedocs worker`` processes run them)."""
+        return self.worker.slots if self.worker is not None else 0
 
     def submit(self, plan: RunPlan, options: RunOptions) -> str:
-        """Record ``plan`` as queued and line it up; returns the job id (= the run id)."""
-        record = new_record(plan, self.store, options)
-        with self._lock:
-            if self._closed:
-                finish_cancelled(self.store, record)
-                raise RuntimeError("the job queue is shut down")
-            self._jobs[record.id] = _Job(plan, options, record)
-            self._waiting.append(record.id)
-            self._lock.notify()
+        """Record ``plan`` as queued with its job; returns the job id (= the run id)."""
+        from .submit import enqueue
+
+        if self._closed:
+            raise RuntimeError("the job queue is shut down")
+        record = enqueue(plan, self.store, options)
+        if self.worker is not None:
+            self.worker.wake()
         return record.id
 
     def status(self, job_id: str) -> JobStatus:
-        """Where ``job_id`` stands; for a run this queue does not know, its stored record."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                return self._snapshot(job_id, job)
+        """Where ``job_id`` stands (RunNotFound for an unknown id): its place while queued, live progress while
+        running (here or on another worker), its record once final."""
         record = self.store.get(job_id)
-        return JobStatus(record.id, record.status, record.scenario, elapsed=record.duration_s or 0.0,
-                         record=record if record.status in FINAL else None)
+        if record.status in FINAL:
+            return JobStatus(record.id, record.status, record.scenario, elapsed=record.duration_s or 0.0,
+                             record=record)
+        if record.status == "queued":
+            return JobStatus(record.id, "queued", record.scenario, place=self.store.queue_place(record.id))
+        local = self.worker.progress_of(record.id) if self.worker is not None else None
+        if local is not None:
+            progress, at = local
+            if progress is None:
+                return JobStatus(record.id, "running", record.scenario, elapsed=_since(record.started_at))
+            return JobStatus(record.id, "running", record.scenario, progress.cell, progress.cells,
+                             progress.elapsed + (time.monotonic() - at), step=progress.step)
+        live = self.store.progress(record.id)
+        return JobStatus(record.id, "running", record.scenario, (live.cell or 0) if live else 0,
+                         (live.cells or 0) if live else 0, _since(record.started_at),
+                         step=(live.step or "") if live else "")
 
-    def jobs(self) -> list[JobStatus]:
-        """Every job of this queue that is still waiting or running, oldest first."""
-        with self._lock:
-            return [self._snapshot(i, j) for i, j in self._jobs.items() if j.final is None]
+    def jobs(self, limit: int = 500) -> list[JobStatus]:
+        """The queue's runs that are waiting or running (any worker's), oldest first; runs of a plain
+        ``livedocs run`` are not in the queue and not listed."""
+        records = self.store.list(status="running", limit=limit) + self.store.list(status="queued", limit=limit)
+        out = []
+        for record in sorted(records, key=lambda r: r.created_at):
+            try:
+                status = self.status(record.id)
+            except RunNotFound:
+                continue
+            if status.done or (status.status == "queued" and status.place is None):
+                continue
+            if status.status == "running" and not self._in_queue(record.id):
+                continue
+            out.append(status)
+        return out
 
     def cancel(self, job_id: str) -> None:
-        """Cancel a waiting job (it never starts) or stop a running one (its kernel is killed)."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None:
-                raise RunNotFound(f"run {job_id!r} is not queued or running in this app.")
-            if job_id in self._waiting:
-                self._waiting.remove(job_id)
-                job.final = finish_cancelled(self.store, self.store.get(job_id))
+        """Cancel a waiting job (it never starts) or stop a running one (its kernel is killed), wherever it runs;
+        nothing for a run that has just ended. RunNotFound for an unknown run or one outside the queue."""
+        from .submit import cancel
+
+        if self.store.get(job_id).status in FINAL:  # e.g. it finished as the Cancel button was clicked
+            return
+        record = cancel(self.store, job_id)
+        if self.worker is not None:
+            self.worker.cancel(record.id)  # here: at once, not at the next heartbeat
+
+    def wait_change(self, job_id: str, timeout: float) -> None:
+        """Return when ``job_id``'s status, progress or place changes, or after ``timeout`` seconds: at once
+        for a run of this process's worker, within 0.1 s for one run elsewhere."""
+        deadline = time.monotonic() + timeout
+        before = self.status(job_id)._key()
+        condition = self.worker.changed if self.worker is not None else self._polled
+        while (left := deadline - time.monotonic()) > 0:
+            with condition:
+                condition.wait(min(POLL_S, left))
+            if self.status(job_id)._key() != before:
                 return
-        self.control.cancel(job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
         """Block until ``job_id`` has ended (or ``timeout`` seconds passed); return its status."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._lock:
-            if job_id not in self._jobs:
-                return self.status(job_id)
-            while job_id in self._jobs and self._jobs[job_id].final is None:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    break
-                self._lock.wait(left)
-        return self.status(job_id)
+        while not (status := self.status(job_id)).done:
+            left = 3600.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.wait_change(job_id, min(left, 3600.0))
+        return status
 
     def shutdown(self, *, cancel: bool = True, timeout: float = 30.0) -> None:
-        """Stop taking jobs; cancel waiting and running ones (default); wait for the workers."""
-        with self._lock:
-            self._closed = True
-            waiting = list(self._waiting) if cancel else []
-            self._lock.notify_all()
-        for job_id in waiting:
-            self.cancel(job_id)
-        if cancel:
-            for job_id in [j.id for j in self.jobs()]:
-                self.control.cancel(job_id)
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        """Stop taking submissions and stop this process's worker: its running runs are cancelled (default) or
+        given ``timeout`` s to finish. Queued runs stay queued: the next worker (or app start) runs them."""
+        self._closed = True
+        if self.worker is not None:
+            self.worker.stop(grace=0.0 if cancel else timeout, timeout=timeout)
 
-    # --- internals ------------------------------------------------------------------------
+    def _in_queue(self, run_id: str) -> bool:
+        return self.store.progress(run_id) is not None
 
-    def _snapshot(self, job_id: str, job: _Job) -> JobStatus:
-        if job.final is not None:
-            return JobStatus(job_id, job.final.status, job.final.scenario, elapsed=job.final.duration_s or 0.0,
-                             record=job.final)
-        if job_id in self._waiting:
-            return JobStatus(job_id, "queued", job.record.scenario, place=self._waiting.index(job_id) + 1)
-        progress = job.progress
-        if progress is None:
-            return JobStatus(job_id, "running", job.record.scenario)
-        elapsed = progress.elapsed + (time.monotonic() - job.progress_at)
-        return JobStatus(job_id, "running", job.record.scenario, progress.cell, progress.cells, elapsed,
-                         step=progress.step)
 
-    def _on_progress(self, event: Progress) -> None:
-        with self._lock:
-            job = self._jobs.get(event.run_id)
-            if job is not None:
-                job.progress, job.progress_at = event, time.monotonic()
-
-    def _next(self) -> str | None:
-        with self._lock:
-            while not self._waiting and not self._closed:
-                self._lock.wait()
-            return self._waiting.popleft() if self._waiting else None
-
-    def _work(self) -> None:
-        while (job_id := self._next()) is not None:
-            job = self._jobs[job_id]
-            try:
-                final = run_one(job.plan, self.store, job.record, options=job.options, kernels=self.kernels,
-                                control=self.control, progress=self._on_progress)
-            except BaseException as exc:  # noqa: BLE001 - the record must end final, the worker must live
-                final = finish_crashed(self.store, job.record, exc)
-            finally:
-                close_thread_loop()
-            with self._lock:
-                job.final = final
-                self._forget_old()
-                self._lock.notify_all()
-
-    def _forget_old(self) -> None:
-        """Drop all but the newest finished jobs; their records stay in the store (``status`` reads it)."""
-        finished = [job_id for job_id, job in self._jobs.items() if job.final is not None]
-        for job_id in finished[: max(0, len(finished) - self._keep_finished)]:
-            del self._jobs[job_id]
+def _since(stamp: str | None) -> float:
+    """Seconds since a record's ISO timestamp (0 when unknown)."""
+    try:
+        started = datetime.fromisoformat(stamp or "")
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(started.tzinfo) - started).total_seconds())
 
 
 __all__ = ["JobQueue", "JobStatus", "cached_result"]

@@ -59,16 +59,22 @@ def interpreters_cache(home: str | Path | None) -> Path | None:
 
 def new_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
     """Add a queued record for ``plan`` (inputs are hashed when it starts)."""
+    return store.add(queued_record(plan, store, options))
+
+
+def queued_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord:
+    """The queued record for ``plan``, not yet stored (the durable queue stores it with its job); keeps the
+    notebook's bytes in the home."""
     run_id = plan.run_id or new_id()
     copy = store.keep_notebook(plan.notebook.raw, plan.notebook.sha256)
-    return store.add(RunRecord(
+    return RunRecord(
         id=run_id, status="queued", notebook=str(plan.notebook.path.resolve()),
         notebook_sha256=plan.notebook.sha256, notebook_copy=str(copy),
         config=str(plan.config) if plan.config else None, title=plan.title, scenario=plan.scenario,
         parameters=dict(plan.parameters),
         trigger=f"{options.trigger}:{plan.rerun_variant}" if plan.rerun_variant else options.trigger, user=options.user or current_user(),
         auth=options.auth, rerun_of=plan.rerun_of, environment={"hostname": platform.node(), "pid": os.getpid()},
-    ))
+    )
 
 
 def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:

@@ -150,3 +150,13 @@ def make_path_project(root: Path) -> Path:
         "scenarios:\n"
         "  all: {}\n", encoding="utf-8")
     return config
+
+
+@pytest.fixture(autouse=True)
+def stop_app_workers():
+    """After each test, stop the app's in-process queue workers (and their kernels) that AppTest pages built:
+    an idle worker polls the store, which must not outlive its test (nor count against a later one's fds)."""
+    yield
+    services = sys.modules.get("livedocs_ui.services")
+    if services is not None and hasattr(services, "stop_all"):
+        services.stop_all()

@@ -151,29 +151,59 @@ def test_status_of_runs_from_elsewhere_and_unknown_cancel(store, make_queue):
     finally:
         other.shutdown()
     assert queue.status(job).status == "succeeded" and queue.status(job).record is not None
+    queue.cancel(job)  # ended already: nothing to do
+    assert store.get(job).status == "succeeded"
     with pytest.raises(RunNotFound):
-        queue.cancel(job)
+        queue.cancel("fff000fff000")
     with pytest.raises(RunNotFound):
         queue.status("fff000fff000")
 
 
-def test_shutdown_cancels_running_and_waiting(store):
+def test_shutdown_cancels_running_runs_and_queued_ones_wait_for_the_next_start(store):
     queue = JobQueue(store, workers=1)
     running = queue.submit(slow_plan(), APP)
-    waiting = queue.submit(slow_plan(), APP)
+    waiting = queue.submit(simple_plan(7), APP)
     until(lambda: queue.status(running).status == "running", "the first run to start")
     queue.shutdown(cancel=True)
-    assert store.get(running).status == "cancelled" and store.get(waiting).status == "cancelled"
+    assert store.get(running).status == "cancelled"  # final: never left running
+    assert store.get(waiting).status == "queued"  # durable: the next app (or any worker) runs it
     with pytest.raises(RuntimeError):
         queue.submit(simple_plan(), APP)
+    again = JobQueue(store, workers=1)  # the app started again
+    try:
+        assert again.wait(waiting, timeout=WAIT).status == "succeeded"
+    finally:
+        again.shutdown()
 
 
-@pytest.mark.kernel
-def test_finished_jobs_are_forgotten_but_still_found_in_the_store(store, make_queue):
-    queue = make_queue(workers=1, keep_finished=1)
-    first = queue.submit(simple_plan(1), APP)
-    second = queue.submit(simple_plan(2), APP)
-    assert queue.wait(second, timeout=WAIT).status == "succeeded"
-    assert queue.wait(first, timeout=WAIT).status == "succeeded"  # answered from the store
-    assert first not in queue._jobs and second in queue._jobs  # memory stays bounded
-    assert queue.status(first).record.id == first
+def test_a_queue_without_a_worker_follows_and_cancels_runs_of_another_process(store, make_queue):
+    """``livedocs app --no-worker``: submissions wait for a worker elsewhere (here another queue's), whose
+    progress, place and cancel reach this one through the store."""
+    front = make_queue(worker=False)
+    assert front.workers == 0
+    slow = front.submit(slow_plan(), APP)
+    second = front.submit(simple_plan(8), APP)
+    assert front.status(slow).place == 1 and front.status(second).place == 2
+    front.wait_change(slow, timeout=0.3)  # nothing runs it: returns after the timeout
+    assert front.status(slow).status == "queued"
+    back = make_queue(workers=1, heartbeat_s=1.0)  # the worker process
+    running = until(lambda: (s := front.status(slow)).cells and s.cell == s.cells and s, "progress through the store")
+    assert running.status == "running" and front.status(second).place == 1
+    assert [j.id for j in front.jobs()] == [slow, second]
+    front.cancel(slow)  # reaches the worker with its next heartbeat
+    assert front.wait(slow, timeout=WAIT).status == "cancelled"
+    assert front.wait(second, timeout=WAIT).status == "succeeded"
+    assert back.status(second).record == store.get(second)
+
+
+def test_wait_change_returns_when_the_run_moves_on(store, make_queue):
+    queue = make_queue(workers=1)
+    job = queue.submit(slow_plan(), APP)
+    seen = [queue.status(job)._key()]
+    while len(seen) < 3:  # queued or running, then each cell: every call returns on a change, not a timeout
+        queue.wait_change(job, timeout=WAIT)
+        seen.append(queue.status(job)._key())
+        assert seen[-1] != seen[-2]
+    queue.cancel(job)
+    queue.wait_change(job, timeout=WAIT)
+    assert queue.wait(job, timeout=WAIT).status == "cancelled"

@@ -24,11 +24,13 @@ from .safe import public, report_unexpected
 
 @dataclass(frozen=True)
 class Settings:
-    """``LIVEDOCS_CONFIGS``, ``LIVEDOCS_HOME`` and ``LIVEDOCS_WORKERS`` (set by ``livedocs app``)."""
+    """``LIVEDOCS_CONFIGS``, ``LIVEDOCS_HOME``, ``LIVEDOCS_WORKERS`` and ``LIVEDOCS_APP_WORKER`` (set by
+    ``livedocs app``; ``0`` for ``--no-worker``: runs are left to ``livedocs worker`` processes)."""
 
     configs: Path
     home: Path
     workers: int
+    worker: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,7 +39,8 @@ class Settings:
         except ValueError:
             workers = 2
         return cls(Path(os.environ.get("LIVEDOCS_CONFIGS", "configs")).resolve(),
-                   Path(os.environ.get("LIVEDOCS_HOME", ".livedocs")).resolve(), workers)
+                   Path(os.environ.get("LIVEDOCS_HOME", ".livedocs")).resolve(), workers,
+                   os.environ.get("LIVEDOCS_APP_WORKER", "1").strip() != "0")
 
 
 @dataclass(frozen=True)
@@ -55,18 +58,55 @@ class Services:
     settings: Settings
     store: Store
     queue: JobQueue
+    kernels: Any = None  # the in-process worker's warm kernels (None with --no-worker)
+
+
+_STARTED: dict[Settings, Services] = {}  # built by apps/livedocs_server.py when the server starts
+_BUILT: list[Services] = []  # every one built in this process, for stop_all()
+
+
+def start(settings: Settings) -> Services:
+    """Build the services before the server starts (``livedocs app``): the worker resumes queued runs at once."""
+    built = _STARTED[settings] = _build(settings)
+    return built
 
 
 @st.cache_resource(show_spinner=False)
 def _services(settings: Settings) -> Services:
+    return _STARTED.get(settings) or _build(settings)
+
+
+def stop_all() -> None:
+    """Stop every worker and kernel pool this process built and forget them (tests: no idle worker polling
+    the store of a finished test)."""
+    _services.clear()
+    _STARTED.clear()
+    while _BUILT:
+        built = _BUILT.pop()
+        built.queue.shutdown()
+        if built.kernels is not None:
+            built.kernels.close()
+
+
+def _build(settings: Settings) -> Services:
+    built = _make(settings)
+    _BUILT.append(built)
+    return built
+
+
+def _make(settings: Settings) -> Services:
     store = open_store(settings.home, os.environ.get("LIVEDOCS_DB"))  # --db / $LIVEDOCS_DB: see `livedocs app`
-    store.abandon_stale()
+    # no abandon_stale here: the store's queue knows which runs are lost (the worker's recover_lost), and runs of
+    # other live workers (another app, `livedocs worker`) must never be marked abandoned by this app starting
+    if not settings.worker:  # --no-worker: submissions wait in the store for `livedocs worker` processes
+        queue = JobQueue(store, worker=False)
+        return Services(settings, store, queue)
     # kernels started ahead of demand (forked from a pre-imported template on Linux), one run each
     kernels = warm_kernels(PoolOptions(size=settings.workers))
     atexit.register(kernels.close)
-    queue = JobQueue(store, workers=settings.workers, kernels=kernels)
+    queue = JobQueue(store, workers=settings.workers, kernels=kernels)  # its worker resumes queued runs at once
     atexit.register(queue.shutdown)  # stop running kernels when the server stops (runs before kernels.close)
-    return Services(settings, store, queue)
+    return Services(settings, store, queue, kernels)
 
 
 def services() -> Services:

@@ -146,5 +146,6 @@ def store_of(ctx: click.Context) -> Store:
 
 from . import app, audit, diff, env, history, inspect, run, verify  # noqa: E402  (commands register themselves on `cli`)
 from . import compare  # noqa: E402,F401  (`livedocs compare`)
+from . import cancel, worker  # noqa: E402,F401  (`livedocs cancel`, `livedocs worker`: the durable queue)
 
 __all__ = ["cli", "main", "app", "audit", "diff", "env", "history", "inspect", "run", "verify"]

@@ -12,10 +12,12 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError, LivedocsError
-from . import cli, home_of
+from . import cli, db_of, home_of
 from .format import safe
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
+# starts the app's worker, then Streamlit in the same process (queued runs resume before anyone opens a page)
+SERVER_SCRIPT = APP_SCRIPT.with_name("livedocs_server.py")
 
 
 DEFAULT_HOST = "127.0.0.1"  # only this machine: serving others is a decision (--host 0.0.0.0)
@@ -27,17 +29,20 @@ AUTH_ENV = ("LIVEDOCS_AUTH", "LIVEDOCS_ACCESS", "LIVEDOCS_AUTH_HEADER", "LIVEDOC
 
 def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: int,
                 host: str = DEFAULT_HOST, auth_env: Mapping[str, str] | None = None,
-                secrets_file: Path | None = None, hide_env: Collection[str] = ()) -> tuple[list[str], dict[str, str]]:
+                secrets_file: Path | None = None, hide_env: Collection[str] = (),
+                worker: bool = True, db: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The Streamlit command line and environment that serve the app (pure: used by tests too).
 
     Tracebacks never reach the browser (``client.showErrorDetails none``): the app shows a short
     message with a reference id and logs the details on the server. ``auth_env`` holds the validated
     sign-in settings (:data:`AUTH_ENV` names; any others inherited from this process are dropped);
     ``secrets_file`` is the ``[auth]`` file ``st.login`` reads; ``hide_env`` names variables kept out of the
-    app's environment (the secrets' ``*_env`` variables: the app and its kernels never see them). Behind a trusted proxy uvicorn is told
+    app's environment (the secrets' ``*_env`` variables: the app and its kernels never see them). ``worker=False``
+    (``--no-worker``): the app runs no runs itself (``LIVEDOCS_APP_WORKER=0``). Behind a trusted proxy uvicorn is told
     to trust no ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS=""``), so the app sees the real peer address.
     """
-    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host,
+    launcher = [str(SERVER_SCRIPT)] if SERVER_SCRIPT.is_file() else ["-m", "streamlit"]
+    argv = [sys.executable, *launcher, "run", str(script), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
             "--client.showErrorDetails", "none"]
@@ -45,7 +50,9 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
         argv += ["--secrets.files", str(secrets_file)]
     env = {key: value for key, value in os.environ.items() if key not in AUTH_ENV and key not in hide_env}
     env.update({"LIVEDOCS_CONFIGS": str(configs.resolve()), "LIVEDOCS_HOME": str(home.resolve()),
-                "LIVEDOCS_WORKERS": str(workers)})
+                "LIVEDOCS_WORKERS": str(workers), "LIVEDOCS_APP_WORKER": "1" if worker else "0"})
+    if db:  # --db URL: the app and its worker open the same store
+        env["LIVEDOCS_DB"] = db
     env.update({key: value for key, value in (auth_env or {}).items() if key in AUTH_ENV and value})
     if env.get("LIVEDOCS_AUTH_HEADER"):
         env["FORWARDED_ALLOW_IPS"] = ""
@@ -152,7 +159,9 @@ def _check_port(settings, port: int) -> None:
                    "who can reach the port.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Runs executed at once; further runs wait in a queue.")
+              help="Runs the app's own worker executes at once; further runs wait in the store's queue.")
+@click.option("--no-worker", is_flag=True,
+              help="Run nothing in the app: submissions wait in the store's queue for `livedocs worker` processes.")
 @click.option("--auth", "auth_file", type=click.Path(dir_okay=False, path_type=Path), envvar="LIVEDOCS_AUTH",
               default=None, help="Sign-in with OpenID Connect: a TOML or YAML file with the provider's settings "
                                  "(see the README). Env: LIVEDOCS_AUTH.")
@@ -170,7 +179,7 @@ def _check_port(settings, port: int) -> None:
 @click.pass_context
 def app(ctx: click.Context, configs: Path | None, host: str, port: int, workers: int,
         auth_file: Path | None, access_file: Path | None, auth_header: str | None, trusted_proxy: str | None,
-        auth_groups_header: str | None) -> None:
+        auth_groups_header: str | None, no_worker: bool) -> None:
     """Start the web app: every config as a form to fill in, run, compare and share.
 
     The run store is found as every command finds it: --home, $LIVEDOCS_HOME, else the nearest .livedocs/.
@@ -191,9 +200,12 @@ def app(ctx: click.Context, configs: Path | None, host: str, port: int, workers:
     prepared = prepare_auth(configs=configs, home=home, auth=auth_file, access=access_file,
                             header=auth_header, trusted=trusted_proxy, groups_header=auth_groups_header, port=port)
     argv, env = app_command(APP_SCRIPT, configs=configs, home=home, port=port, workers=workers, host=host,
-                            auth_env=prepared.env, secrets_file=prepared.secrets_file, hide_env=prepared.hide_env)
+                            auth_env=prepared.env, secrets_file=prepared.secrets_file, hide_env=prepared.hide_env,
+                            worker=not no_worker, db=db_of(ctx))
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"Serving {configs} on http://{shown}:{port}  (runs in {home}; Ctrl-C to stop)", err=True)
     click.echo(f"Access: {safe(prepared.summary)}", err=True)
+    click.echo("Runs: queued in the store for `livedocs worker` processes (--no-worker)" if no_worker
+               else f"Runs: {workers} at a time in the app's own worker (also serves runs queued by others)", err=True)
     sys.stdout.flush()
     os.execve(argv[0], argv, env)

@@ -49,20 +49,29 @@ from .progress import ProgressView, cache_note
 @click.option("--profile", is_flag=True,
               help="Then print where each run's time went (prepare, acquire, execute, release, outputs, report, "
                    "store), per run and summed, on stderr.")
+@click.option("--queue", "to_queue", is_flag=True,
+              help="Queue the runs in the store for `livedocs worker` processes (or the app's worker) instead of "
+                   "running them here: prints each run id and its place, exit 0.")
 @click.pass_context
 def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tuple[str, ...], workers: int | None,
         timeout: float | None, failed_only: bool, verbose: bool, no_cache: bool, no_report: bool, executor: str,
-        scheduler: str | None, as_json: bool, profile: bool) -> None:
+        scheduler: str | None, as_json: bool, profile: bool, to_queue: bool) -> None:
     """Run a config's scenarios (or a notebook) and record every run.
 
     TARGET is a config (configs/*.yaml) or a notebook (.ipynb).
-    Exit code: 0 all succeeded, 1 any failed, 2 bad input (nothing executed), 130 interrupted.
+    Exit code: 0 all succeeded (with --queue: all queued), 1 any failed, 2 bad input (nothing executed), 130 interrupted.
     """
     if executor == "dask" and not scheduler:
         raise InputError("--executor dask needs --scheduler ADDRESS.", hint="E.g. --scheduler tcp://HOST:8786.")
     if executor == "dask" and profile:
         raise InputError("--profile times runs on this machine; it does not combine with --executor dask.",
                          hint="Drop --profile, or run locally (--executor local).")
+    if to_queue and executor == "dask":
+        raise InputError("--queue and --executor dask both say where runs execute.",
+                         hint="Queue them for `livedocs worker` processes (--queue), or run them on Dask, not both.")
+    if to_queue and profile:
+        raise InputError("--profile times runs executed here; queued runs execute in `livedocs worker` processes.",
+                         hint="Drop --profile, or run them here (without --queue).")
     plans = plan_runs(target, scenarios=list(scenarios), overrides=parse_overrides(list(params)))
     store = store_of(ctx)  # after planning: bad input is refused before a store is made
     if failed_only:
@@ -72,6 +81,9 @@ def run(ctx: click.Context, target: Path, scenarios: tuple[str, ...], params: tu
                 click.echo("[]")
             return
     options = RunOptions(timeout=timeout, trigger="cli", use_cache=not no_cache, report=not no_report)
+    if to_queue:
+        queue_plans(plans, options, store, as_json)
+        return
     profiler = None
     if profile:
         from ..profiling import Profiler
@@ -101,6 +113,28 @@ def only_failed(store: Store, plans: list[RunPlan], target: Path) -> list[RunPla
     click.echo(f"Running again {len(due)} of {len(plans)} scenario(s), whose latest run did not succeed: {shown}.",
                err=True)
     return [plan for plan, item in zip(plans, latest) if item.due]
+
+
+def queue_plans(plans: list[RunPlan], options: RunOptions, store: Store, as_json: bool) -> None:
+    """Queue ``plans`` (checked first, as a run would be: bad input queues nothing) and print id and place of each."""
+    from ..execute import check_kernels
+    from ..submit import enqueue
+
+    for notebook in {id(p.notebook): p.notebook for p in plans}.values():
+        notebook.validate()
+    check_kernels(plans)
+    records = [enqueue(plan, store, options) for plan in plans]
+    places = {r.id: store.queue_place(r.id) for r in records}
+    if as_json:
+        click.echo(json.dumps([{**record_json(r), "place": places[r.id]} for r in records], indent=2,
+                              ensure_ascii=False))
+        return
+    click.echo(f"Queued {len(records)} run(s) in {store.home}:")
+    for record in records:
+        place = f"place {places[record.id]}" if places[record.id] else "already taken by a worker"
+        click.echo(f"  {record.id}  {safe(record.scenario)}  {place}")
+    click.echo("Workers run them (`livedocs worker`, or `livedocs app`); follow them with `livedocs runs`, "
+               "cancel one with `livedocs cancel RUN_ID`.", err=True)
 
 
 def default_workers(runs: int) -> int:

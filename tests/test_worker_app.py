@@ -1,0 +1,95 @@
+"""The app with ``--no-worker`` (LIVEDOCS_APP_WORKER=0) through AppTest: a submission waits in the store with its
+place, a worker elsewhere runs it, the page follows it to its results and a cancel from the page reaches it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+_MPLBACKEND = os.environ.get("MPLBACKEND")
+from streamlit.testing.v1 import AppTest  # noqa: E402  (importing streamlit sets MPLBACKEND=Agg)
+
+if _MPLBACKEND is None:  # kernels started later in this session must not inherit Agg
+    os.environ.pop("MPLBACKEND", None)
+else:
+    os.environ["MPLBACKEND"] = _MPLBACKEND
+
+from livedocs_runner.kernels import FreshKernels  # noqa: E402
+from livedocs_runner.records.store import Store  # noqa: E402
+from livedocs_runner.worker import Worker  # noqa: E402
+from tests.conftest import until  # noqa: E402
+
+pytestmark = pytest.mark.kernel
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "apps" / "livedocs_app.py"
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    notebooks = ROOT / "tests" / "data" / "notebooks"
+    (configs / "simple.yaml").write_text(f"notebook: {notebooks / 'simple.ipynb'}\nscenarios:\n  one: {{a: 1}}\n")
+    (configs / "slow.yaml").write_text(f"notebook: {notebooks / 'slow.ipynb'}\nscenarios:\n  long: {{seconds: 600}}\n")
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    monkeypatch.setenv("LIVEDOCS_HOME", str(home))
+    monkeypatch.setenv("LIVEDOCS_APP_WORKER", "0")
+    monkeypatch.setenv("LIVEDOCS_USER", "tester")
+    return home
+
+
+def page(**query: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update(query)
+    return at.run()
+
+
+def infos(at: AppTest) -> str:
+    return " | ".join(str(i.value) for i in at.info)
+
+
+def test_submission_waits_for_a_worker_elsewhere_and_the_page_follows_it(home):
+    form = page(notebook="simple")
+    form.button(key="run:simple").click().run()
+    run_id = form.query_params["run"]
+    store = Store(home)
+    assert store.get(run_id).status == "queued" and store.queue_place(run_id) == 1
+    waiting = page(run=run_id)
+    assert "number 1 in the queue" in infos(waiting)
+    assert waiting.button(key=f"cancel:{run_id}")  # in the queue: cancellable from the app
+    worker = Worker(store, kernels=FreshKernels(), heartbeat_s=1.0, poll_s=0.1).start()  # `livedocs worker`
+    try:
+        until(lambda: store.get(run_id).status == "succeeded", "the worker to run it")
+        done = page(run=run_id)
+        assert not done.exception and done.metric and "Succeeded" in str(done.success[0].value)
+        assert store.get(run_id).environment["pid"] == os.getpid()  # executed by the worker, not by a page
+    finally:
+        worker.stop()
+
+
+def test_cancel_from_the_page_reaches_a_run_on_another_worker(home):
+    form = page(notebook="slow")
+    form.button(key="run:slow").click().run()
+    run_id = form.query_params["run"]
+    store = Store(home)
+    worker = Worker(store, kernels=FreshKernels(), heartbeat_s=1.0, poll_s=0.1).start()
+    try:
+        until(lambda: (p := store.progress(run_id)) and p.cell, "the run to start a cell")
+        running = page(run=run_id)
+        assert "Running: step" in infos(running)  # live progress read from the store
+        running.button(key=f"cancel:{run_id}").click().run()
+        until(lambda: store.get(run_id).status == "cancelled", "the cancel to reach the worker")
+    finally:
+        worker.stop()
