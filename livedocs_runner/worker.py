@@ -294,19 +294,9 @@ class Worker:
             log.warning("worker %s: looking for lost runs failed (%s)", self.name, exc)
             return
         for record in recovered:
-            if record.status == "queued" and "pid" in (record.environment or {}):
-                self._forget_pid(record)
             self._emit("recovered", record)
         if recovered:
             self.wake()  # requeued runs can be claimed at once
-
-    def _forget_pid(self, record: RunRecord) -> None:
-        """A requeued run keeps the dead worker's pid from its first start, and ``store.abandon_stale`` (``livedocs
-        runs``) would cancel it for that: drop it (the next start records its own)."""
-        try:
-            self.store.update(record, environment={k: v for k, v in record.environment.items() if k != "pid"})
-        except Exception as exc:  # noqa: BLE001 - best effort
-            log.warning("worker %s: could not update requeued run %s (%s)", self.name, record.id, exc)
 
     def _emit(self, kind: str, record: RunRecord) -> None:
         if self._on_event is not None:

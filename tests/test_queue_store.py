@@ -254,3 +254,27 @@ def test_two_processes_racing_on_50_queued_runs_claim_each_exactly_once(store, b
 
     summary = Summary()
     assert list(verify(store.home, summary=summary, db_url=backend.url)) == [] and summary.entries == 50
+
+
+def test_abandon_stale_leaves_the_queues_runs_to_its_workers(store) -> None:
+    """``livedocs runs`` cancels runs of dead local processes; a queued or claimed run whose recorded process died
+    belongs to the queue (recover_lost requeues or fails it), never cancelled as abandoned."""
+    import platform
+
+    from livedocs_runner.records.store import now
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    gone = {"hostname": platform.node(), "pid": int(dead.stdout)}
+    claimed = queued(store)
+    job = store.claim("w:1:0")
+    assert job.record.id == claimed.id
+    store.update(job.record, environment=gone)
+    waiting = queued(store)
+    store.update(waiting, environment=gone)  # as a requeued run keeps its first worker's pid
+    plain = store.add(RunRecord(id=new_id(), notebook="/nb/a.ipynb", notebook_sha256="0" * 64, status="running",
+                                started_at=now(), environment=gone))
+    assert store.abandon_stale() == 1
+    assert store.get(plain.id).status == "cancelled"
+    assert store.get(claimed.id).status == "running"
+    assert store.get(waiting.id).status == "queued" and store.queue_place(waiting.id) == 1

@@ -416,12 +416,17 @@ class Store:
 
     def abandon_stale(self) -> int:
         """Mark queued/running runs of dead processes of this host as cancelled; returns the count.
+        Runs in the durable queue are left to its workers (``recover_lost`` requeues or fails them).
         A read-only store is left as it is (0)."""
         if self.read_only:
             return 0
         fixed = 0
+        with self._connect() as db:
+            in_queue = {row[0] for row in db.execute("SELECT run_id FROM queue WHERE state <> 'done'").fetchall()}
         for record in self.list(status="running", limit=None) + self.list(status="queued", limit=None):
             env = record.environment or {}
+            if record.id in in_queue:
+                continue
             if env.get("hostname") != platform.node() or not env.get("pid") or _alive(env["pid"]):
                 continue
             abandoned = RunError(ename="Abandoned", evalue="the process running it ended before the run finished")
