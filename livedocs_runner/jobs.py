@@ -76,6 +76,7 @@ class JobQueue:
         self._jobs: dict[str, _Job] = {}
         self._waiting: deque[str] = deque()
         self._lock = threading.Condition()
+        self._changes = threading.Condition()  # notified when a job's progress or status changes: wait_change
         self._closed = False
         self._threads = [threading.Thread(target=self._work, name=f"livedocs-job-{n + 1}", daemon=True)
                          for n in range(max(1, workers))]
@@ -119,10 +120,13 @@ class JobQueue:
             job = self._jobs.get(job_id)
             if job is None:
                 raise RunNotFound(f"run {job_id!r} is not queued or running in this app.")
-            if job_id in self._waiting:
+            waiting = job_id in self._waiting
+            if waiting:
                 self._waiting.remove(job_id)
                 job.final = finish_cancelled(self.store, self.store.get(job_id))
-                return
+        if waiting:
+            self._changed()
+            return
         self.control.cancel(job_id)
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
@@ -137,6 +141,20 @@ class JobQueue:
                     break
                 self._lock.wait(left)
         return self.status(job_id)
+
+    def wait_change(self, job_id: str, timeout: float) -> None:
+        """Block until ``job_id``'s progress or status changes, or ``timeout`` seconds passed (a page
+        showing the job live wakes at once instead of polling on a fixed beat)."""
+        deadline = time.monotonic() + timeout
+        before = self._state(job_id)
+        if before is None:  # not this queue's, or ended: nothing will change here
+            return
+        with self._changes:
+            while self._state(job_id) == before:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._changes.wait(left)
 
     def shutdown(self, *, cancel: bool = True, timeout: float = 30.0) -> None:
         """Stop taking jobs; cancel waiting and running ones (default); wait for the workers."""
@@ -168,11 +186,24 @@ class JobQueue:
         return JobStatus(job_id, "running", job.record.scenario, progress.cell, progress.cells, elapsed,
                          step=progress.step)
 
+    def _state(self, job_id: str) -> tuple[object, ...] | None:
+        """What :meth:`wait_change` compares: None for a job that is unknown or has ended."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.final is not None:
+                return None
+            return (job_id in self._waiting, job.progress)
+
+    def _changed(self) -> None:
+        with self._changes:
+            self._changes.notify_all()
+
     def _on_progress(self, event: Progress) -> None:
         with self._lock:
             job = self._jobs.get(event.run_id)
             if job is not None:
                 job.progress, job.progress_at = event, time.monotonic()
+        self._changed()
 
     def _next(self) -> str | None:
         with self._lock:
@@ -192,6 +223,7 @@ class JobQueue:
                 job.final = final
                 self._forget_old()
                 self._lock.notify_all()
+            self._changed()
 
     def _forget_old(self) -> None:
         """Drop all but the newest finished jobs; their records stay in the store (``status`` reads it)."""
