@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from livedocs_runner.provenance import current_user
 from livedocs_runner.scenarios import Config, load_config
 from livedocs_runner.records.store import Store
 
+from . import timing
 from .safe import public, report_unexpected
 
 
@@ -70,7 +72,10 @@ def _services(settings: Settings) -> Services:
 
 
 def services() -> Services:
-    return _services(Settings.from_env())
+    found = _services(Settings.from_env())
+    if timing.enabled():  # LIVEDOCS_DEBUG: every store query the pages make is timed
+        return dataclasses.replace(found, store=timing.TimedStore(found.store))  # type: ignore[arg-type]
+    return found
 
 
 def load_entry(path: Path, roots: list[Path]) -> Entry:
