@@ -138,7 +138,13 @@ def _widget_value(field: Field, value: Any) -> Any:
 
 @callback
 def _on_scenario(name: str, config: Config) -> None:
-    """A scenario picked: its values fill in the form now (not via the address, which may be stale)."""
+    """A scenario picked: its values fill in the form now (not via the address, which may be stale).
+
+    Only on this form's page: right after Run, the browser's first redraw request from the run page can
+    still carry this selector's state, which Streamlit then reports as a change (seen in a real browser).
+    """
+    if st.query_params.get("notebook") != name:
+        return
     scenario = st.session_state[f"scenario:{name}"]
     _set_widgets(name, config, build_form(config.schema), scenario, scenario_params(config, scenario))
     go(notebook=name, scenario=scenario)
