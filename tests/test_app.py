@@ -220,7 +220,8 @@ def test_app_command_line_and_environment(tmp_path):
     from livedocs_runner.cli.app import APP_SCRIPT, app_command
     assert APP_SCRIPT == APP
     argv, env = app_command(APP_SCRIPT, configs=ROOT / "configs", home=tmp_path / "h", port=9123, workers=3)
-    assert argv[1:5] == ["-m", "streamlit", "run", str(APP)]
+    # Streamlit's command line, run by the launcher that warms kernels up before the server listens
+    assert argv[1:4] == [str(APP.with_name("livedocs_serve.py")), "run", str(APP)]
     assert argv[argv.index("--server.port") + 1] == "9123" and argv[argv.index("--server.headless") + 1] == "true"
     assert (env["LIVEDOCS_CONFIGS"], env["LIVEDOCS_HOME"], env["LIVEDOCS_WORKERS"]) == (
         str(ROOT / "configs"), str((tmp_path / "h").resolve()), "3")

@@ -16,6 +16,8 @@ from . import cli, home_of
 from .format import safe
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
+# warms kernels, templates and imports for every catalog notebook, then runs Streamlit's command line
+SERVE_SCRIPT = APP_SCRIPT.with_name("livedocs_serve.py")
 
 
 DEFAULT_HOST = "127.0.0.1"  # only this machine: serving others is a decision (--host 0.0.0.0)
@@ -30,6 +32,8 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
                 secrets_file: Path | None = None, hide_env: Collection[str] = ()) -> tuple[list[str], dict[str, str]]:
     """The Streamlit command line and environment that serve the app (pure: used by tests too).
 
+    Streamlit's command line, run by ``apps/livedocs_serve.py``, which warms the app up first.
+
     Tracebacks never reach the browser (``client.showErrorDetails none``): the app shows a short
     message with a reference id and logs the details on the server. ``auth_env`` holds the validated
     sign-in settings (:data:`AUTH_ENV` names; any others inherited from this process are dropped);
@@ -37,7 +41,7 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
     app's environment (the secrets' ``*_env`` variables: the app and its kernels never see them). Behind a trusted proxy uvicorn is told
     to trust no ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS=""``), so the app sees the real peer address.
     """
-    argv = [sys.executable, "-m", "streamlit", "run", str(script), "--server.address", host,
+    argv = [sys.executable, str(SERVE_SCRIPT), "run", str(script), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
             "--client.showErrorDetails", "none"]
