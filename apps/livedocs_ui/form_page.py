@@ -18,6 +18,7 @@ from livedocs_runner.access import Role
 from . import identity
 from .safe import callback, guarded, public, roots, show_error, text
 from .services import catalog, go, link, services
+from .services import runs as stored_runs
 
 RESERVED = ("notebook", "scenario", "run", "compare", "diff", "tab")
 
@@ -39,7 +40,7 @@ def catalog_page() -> None:
             config = entry.config
             st.subheader(text(config.title))
             st.markdown(text(config.description or "No description."))
-            runs = len(services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000))
+            runs = len(stored_runs(notebook=str(config.notebook.path.resolve()), limit=1000))
             st.caption(f"{len(config.schema.params)} inputs · {len(config.scenarios)} scenarios · {runs} runs so far")
             st.button("Open", key=f"open:{entry.name}", on_click=callback(go), kwargs={"notebook": entry.name})
 

@@ -26,6 +26,7 @@ from . import identity
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .reproduce import reproduce_panel, rerun_verdict
 from .services import find_config, go, link, services
+from .services import runs as stored_runs
 from .timing import timed
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
@@ -106,7 +107,7 @@ def _cancel(run_id: str) -> None:
 
 
 def _baseline_candidates(record: RunRecord) -> list[RunRecord]:
-    runs = services().store.list(notebook=record.notebook, status="succeeded", limit=200)
+    runs = stored_runs(notebook=record.notebook, status="succeeded", limit=200)
     if record.rerun_of and record.rerun_of not in {r.id for r in runs}:  # its original, whatever became of it
         try:
             runs.append(services().store.get(record.rerun_of))

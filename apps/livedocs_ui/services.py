@@ -133,6 +133,35 @@ def find_config(name: str | None = None, *, path: str | None = None) -> Config |
     return None
 
 
+def store_stamp(home: Path) -> tuple[int, ...] | None:
+    """Changes whenever the SQLite store does (a write touches ``runs.db`` or its ``-wal``); None when
+    there is no such file to watch, and then nothing is answered from memory."""
+    db = home / "runs.db"
+    try:
+        stamps = [db.stat()]
+        wal = db.with_name(db.name + "-wal")
+        if wal.exists():
+            stamps.append(wal.stat())
+    except OSError:
+        return None
+    return tuple(v for st_ in stamps for v in (st_.st_mtime_ns, st_.st_size, st_.st_ino))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _runs(home: str, stamp: tuple[int, ...], notebook: str | None, status: str | None, limit: int) -> tuple[Any, ...]:
+    return tuple(services().store.list(notebook=notebook, status=status, limit=limit))
+
+
+def runs(*, notebook: str | None = None, status: str | None = None, limit: int = 50) -> list[Any]:
+    """``store.list``, answered from memory until the store changes (a new run, any update): what the
+    catalog and the results page ask on every rerun."""
+    home = services().settings.home
+    stamp = store_stamp(home)
+    if stamp is None:
+        return services().store.list(notebook=notebook, status=status, limit=limit)
+    return list(_runs(str(home), stamp, notebook, status, limit))
+
+
 def user() -> str:
     """The name recorded with runs: the sidebar field, else ``LIVEDOCS_USER`` or the OS user."""
     return (st.session_state.get("user") or "").strip() or current_user()
