@@ -41,7 +41,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
 WAIT_MS = int(os.environ.get("APP_SPEED_WAIT_MS", "180000"))
-TIMING = re.compile(r"^livedocs-timing (\w+) (\S+) ms=([0-9.]+)$")
+TIMING = re.compile(r"^livedocs-timing (\w+) (\S+) ms=([0-9.]+)(?: at=[0-9.]+)?$")
 
 SLOW_NOTEBOOK_STEPS = 8
 SLOW_CONFIG = """notebook: ../notebooks/slow_steps.ipynb

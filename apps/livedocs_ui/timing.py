@@ -1,8 +1,8 @@
 """A server-side timing log behind ``LIVEDOCS_DEBUG``: script reruns, fragment renders, store queries.
 
     LIVEDOCS_DEBUG=1 livedocs app      # one line per timed step on the server's stderr:
-    livedocs-timing script page=form ms=41.7
-    livedocs-timing store list ms=3.2
+    livedocs-timing script notebook ms=41.7 at=1795510474.397     (the page's kind; when it ended)
+    livedocs-timing store list ms=3.2 at=1795510474.390
 
 Off (the default) it costs one environment lookup per step. ``benchmarks/app_speed.py`` reads these lines.
 """
@@ -25,7 +25,7 @@ def enabled() -> bool:
 
 def emit(kind: str, what: str, ms: float) -> None:
     """One log line (``what`` is a page or method name from this package, never user text)."""
-    print(f"{PREFIX} {kind} {what} ms={ms:.1f}", file=sys.stderr, flush=True)
+    print(f"{PREFIX} {kind} {what} ms={ms:.1f} at={time.time():.3f}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
