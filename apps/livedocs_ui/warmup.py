@@ -1,6 +1,7 @@
 """What the first visitor would otherwise wait for, prepared when the server starts (``livedocs app``):
 the store and the job queue, the catalog, and for every catalog notebook its kernel template with the
-warm imports and a warm kernel forked from it; the report converter; the page modules and their imports.
+warm imports and a warm kernel forked from it; the kernel's package listing a run records; the report
+converter, the notebook client and the page modules with their imports.
 
 Called by ``apps/livedocs_serve.py`` before Streamlit starts listening, so when the server prints its
 URL a first run only waits for its own notebook. A failure here is logged and the app starts anyway
@@ -58,6 +59,7 @@ def warm_up(timeout: float = TIMEOUT) -> None:
         for request in wanted:  # one each: the pool keeps only ``workers`` kernels idle in all
             kernels.prewarm(request, 1)  # type: ignore[attr-defined]
         _import_pages()
+        _warm_records(wanted)
         while time.monotonic() - start < timeout and kernels.stats().get("starting", 0):  # type: ignore[attr-defined]
             time.sleep(0.05)
         report.join(max(0.0, timeout - (time.monotonic() - start)))
@@ -66,6 +68,18 @@ def warm_up(timeout: float = TIMEOUT) -> None:
               f"{time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
     except Exception:  # noqa: BLE001 - never keep the app from starting
         log.exception("warming up the app failed; the first run starts its own kernel")
+
+
+def _warm_records(wanted: list[KernelRequest]) -> None:
+    """What the first run's record would compute: each kernel's package listing (kept in the home's cache,
+    read by every later run) and the notebook client's imports."""
+    import nbclient  # noqa: F401 - loaded by the first execution otherwise
+
+    from livedocs_runner.execute import interpreters_cache
+    from livedocs_runner.provenance import capture_environment
+
+    for kernel_name in dict.fromkeys(request.kernel_name for request in wanted):
+        capture_environment(kernel_name, interpreters_cache(services().settings.home))
 
 
 def _warm_report() -> None:
