@@ -41,6 +41,7 @@ from livedocs_ui.reproduce import diff_page  # noqa: E402
 from livedocs_ui.run_page import run_page  # noqa: E402
 from livedocs_ui.safe import callback, guarded, show_flash, text  # noqa: E402
 from livedocs_ui.services import broken, catalog, find_config, go, services  # noqa: E402
+from livedocs_ui.timing import timed  # noqa: E402
 
 from livedocs_runner.access import AccessDenied, Role  # noqa: E402
 
@@ -98,7 +99,15 @@ def page() -> None:
         catalog_page()
 
 
+PAGES = ("access", "run", "diff", "compare", "history", "notebook")  # in the order page() looks
+
+
 def main() -> None:
+    with timed("script", next((name for name in PAGES if st.query_params.get(name)), "catalog")):
+        _main()
+
+
+def _main() -> None:
     try:
         identity.gate()  # the sign-in or refusal page instead of the app, when there is no identity
         identity.policy()

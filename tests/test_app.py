@@ -220,7 +220,8 @@ def test_app_command_line_and_environment(tmp_path):
     from livedocs_runner.cli.app import APP_SCRIPT, app_command
     assert APP_SCRIPT == APP
     argv, env = app_command(APP_SCRIPT, configs=ROOT / "configs", home=tmp_path / "h", port=9123, workers=3)
-    assert argv[1:4] == [str(APP.with_name("livedocs_server.py")), "run", str(APP)]  # Streamlit, after the app's worker
+    # Streamlit's command line, run by the launcher that starts the app's worker and warms kernels up first
+    assert argv[1:4] == [str(APP.with_name("livedocs_serve.py")), "run", str(APP)]
     assert env["LIVEDOCS_APP_WORKER"] == "1"
     assert argv[argv.index("--server.port") + 1] == "9123" and argv[argv.index("--server.headless") + 1] == "true"
     assert (env["LIVEDOCS_CONFIGS"], env["LIVEDOCS_HOME"], env["LIVEDOCS_WORKERS"]) == (

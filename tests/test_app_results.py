@@ -110,3 +110,20 @@ def test_table_columns_named_like_a_result_take_its_label_and_format(home):
     frame = at.dataframe[0].value
     assert list(frame.columns) == ["region", "applications", "Default rate", "Approval rate"]
     assert frame.values.tolist() == [["north", 1200, "5.31 %", "90.0 %"], ["south", 800, "—", "85.0 %"]]
+
+
+def test_cached_store_answers_follow_new_runs(home):
+    """The catalog's run counts and the results page's "Compare with" come from memory until the store
+    changes: a run added meanwhile (by the CLI, another app) shows on the next rerun."""
+    store = Store(home)
+    add_run(store, "b0000000000c", "baseline", {"approval_rate": 0.61})
+    catalog = app()
+    counts = [c for c in catalog.caption if "runs so far" in c.value]
+    assert any("1 runs so far" in c.value for c in counts), [c.value for c in counts]
+    page = app(run="b0000000000c")
+    assert page.selectbox(key="baseline:b0000000000c").options == ["no baseline"]
+    add_run(store, "b0000000000d", "baseline", {"approval_rate": 0.6}, created="2026-11-24T05:02:00.000+00:00")
+    catalog.run()
+    assert any("2 runs so far" in c.value for c in catalog.caption), [c.value for c in catalog.caption]
+    page.run()
+    assert "b0000000000d" in page.selectbox(key="baseline:b0000000000c").options[1]

@@ -18,6 +18,7 @@ from livedocs_runner.access import Role
 from . import identity
 from .safe import callback, guarded, public, roots, show_error, text
 from .services import catalog, go, link, services
+from .services import runs as stored_runs
 
 RESERVED = ("notebook", "scenario", "run", "compare", "diff", "tab")
 
@@ -39,7 +40,7 @@ def catalog_page() -> None:
             config = entry.config
             st.subheader(text(config.title))
             st.markdown(text(config.description or "No description."))
-            runs = len(identity.visible_runs(services().store.list(notebook=str(config.notebook.path.resolve()), limit=1000)))
+            runs = len(identity.visible_runs(stored_runs(notebook=str(config.notebook.path.resolve()), limit=1000)))
             st.caption(f"{len(config.schema.params)} inputs · {len(config.scenarios)} scenarios · {runs} runs so far")
             st.button("Open", key=f"open:{entry.name}", on_click=callback(go), kwargs={"notebook": entry.name})
 
@@ -138,7 +139,13 @@ def _widget_value(field: Field, value: Any) -> Any:
 
 @callback
 def _on_scenario(name: str, config: Config) -> None:
-    """A scenario picked: its values fill in the form now (not via the address, which may be stale)."""
+    """A scenario picked: its values fill in the form now (not via the address, which may be stale).
+
+    Only on this form's page: right after Run, the browser's first redraw request from the run page can
+    still carry this selector's state, which Streamlit then reports as a change (seen in a real browser).
+    """
+    if st.query_params.get("notebook") != name:
+        return
     scenario = st.session_state[f"scenario:{name}"]
     _set_widgets(name, config, build_form(config.schema), scenario, scenario_params(config, scenario))
     go(notebook=name, scenario=scenario)

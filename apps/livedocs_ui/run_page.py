@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from . import identity
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .reproduce import reproduce_panel, rerun_verdict
 from .services import find_config, go, link, services
+from .services import runs as stored_runs
+from .timing import timed
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
 
@@ -51,11 +54,27 @@ def run_page(run_id: str) -> None:
     results(record, config)
 
 
-@st.fragment(run_every=1.0)
+LIVE_EVERY = 0.2  # seconds: the browser asks for a redraw this often while the run waits or runs
+WAKE_WAIT = 0.1  # seconds a redraw first waits for the job to move on (a cell starts, the run ends); less than
+# LIVE_EVERY, so a redraw is over before the next one is asked for (which would interrupt it)
+
+
+@st.fragment(run_every=LIVE_EVERY)
 def _live(run_id: str) -> None:
-    """Polls the queue once a second; the rest of the page stays responsive."""
-    with guarded("run progress"):
+    """The run's progress, redrawn five times a second and at once when a cell starts or the run ends;
+    only this part of the page reruns."""
+    if _redraw():  # not on the page's own run: the rest of the page is drawn first
+        services().queue.wait_change(run_id, WAKE_WAIT)
+    with timed("fragment", "progress"), guarded("run progress"):
         _progress(run_id)
+
+
+def _redraw() -> bool:
+    """Whether this script run is a rerun of a fragment alone (not of the whole page)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
 
 
 def _progress(run_id: str) -> None:
@@ -70,7 +89,7 @@ def _progress(run_id: str) -> None:
     else:
         where = f"step {status.cell} of {status.cells}" if status.cells else "starting the kernel"
         step = f" ({text(status.step)})" if status.cells and status.step else ""
-        st.info(f"Running: {where}{step} · {status.elapsed:.0f} s elapsed")
+        st.info(f"Running: {where}{step} · {status.elapsed:.1f} s elapsed")
         st.progress(status.cell / status.cells if status.cells else 0.0)
     if run_id in {j.id for j in queue.jobs()}:
         if identity.may_cancel(services().store.get(run_id)):
@@ -88,7 +107,7 @@ def _cancel(run_id: str) -> None:
 
 
 def _baseline_candidates(record: RunRecord) -> list[RunRecord]:
-    runs = services().store.list(notebook=record.notebook, status="succeeded", limit=200)
+    runs = stored_runs(notebook=record.notebook, status="succeeded", limit=200)
     if record.rerun_of and record.rerun_of not in {r.id for r in runs}:  # its original, whatever became of it
         try:
             runs.append(services().store.get(record.rerun_of))
@@ -253,8 +272,8 @@ def _actions(record: RunRecord, baseline: RunRecord | None) -> None:
     downloads = st.columns(2)
     for column, path, label, mime in ((downloads[0], record.output_notebook, "Download executed notebook", "application/x-ipynb+json"),
                                       (downloads[1], record.report_html, "Download report (HTML)", "text/html")):
-        if path and Path(path).is_file():
-            column.download_button(label, Path(path).read_bytes(), file_name=f"{record.id}-{Path(path).name}",
+        if path and Path(path).is_file():  # read when clicked, not sent with every rerun of the page
+            column.download_button(label, partial(Path(path).read_bytes), file_name=f"{record.id}-{Path(path).name}",
                                    mime=mime, key=f"download:{label}", on_click=identity.record,
                                    args=("download", f"run {record.id}", label))
 
@@ -288,6 +307,15 @@ def sandboxed(document: str) -> str:
 
 
 def _report(record: RunRecord) -> None:
+    """The full report, sent to the browser only while its section is open (it can be megabytes)."""
     if record.report_html and Path(record.report_html).is_file():
-        with st.expander("Full report (code hidden)"):
-            st.iframe(sandboxed(Path(record.report_html).read_text(encoding="utf-8")), height=900)
+        with st.expander("Full report (code hidden)", key=f"report:{record.id}", on_change="rerun") as section:
+            if section.open:
+                path = Path(record.report_html)
+                st.iframe(_sandboxed_report(str(path), path.stat().st_mtime_ns), height=900)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _sandboxed_report(path: str, stamp: int) -> str:
+    """A run's report in its sandbox wrapper, read and escaped once per version of the file (``stamp``)."""
+    return sandboxed(Path(path).read_text(encoding="utf-8"))

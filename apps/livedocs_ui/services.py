@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from livedocs_runner.provenance import current_user
 from livedocs_runner.scenarios import Config, load_config
 from livedocs_runner.records.store import Store, open_store
 
+from . import timing
 from .safe import public, report_unexpected
 
 
@@ -61,7 +63,7 @@ class Services:
     kernels: Any = None  # the in-process worker's warm kernels (None with --no-worker)
 
 
-_STARTED: dict[Settings, Services] = {}  # built by apps/livedocs_server.py when the server starts
+_STARTED: dict[Settings, Services] = {}  # built by apps/livedocs_serve.py when the server starts
 _BUILT: list[Services] = []  # every one built in this process, for stop_all()
 
 
@@ -110,7 +112,10 @@ def _make(settings: Settings) -> Services:
 
 
 def services() -> Services:
-    return _services(Settings.from_env())
+    found = _services(Settings.from_env())
+    if timing.enabled():  # LIVEDOCS_DEBUG: every store query the pages make is timed
+        return dataclasses.replace(found, store=timing.TimedStore(found.store))  # type: ignore[arg-type]
+    return found
 
 
 def load_entry(path: Path, roots: list[Path]) -> Entry:
@@ -166,6 +171,35 @@ def find_config(name: str | None = None, *, path: str | None = None) -> Config |
         if path is not None and entry.config.path is not None and str(entry.config.path.resolve()) == path:
             return entry.config
     return None
+
+
+def store_stamp(home: Path) -> tuple[int, ...] | None:
+    """Changes whenever the SQLite store does (a write touches ``runs.db`` or its ``-wal``); None when
+    there is no such file to watch, and then nothing is answered from memory."""
+    db = home / "runs.db"
+    try:
+        stamps = [db.stat()]
+        wal = db.with_name(db.name + "-wal")
+        if wal.exists():
+            stamps.append(wal.stat())
+    except OSError:
+        return None
+    return tuple(v for st_ in stamps for v in (st_.st_mtime_ns, st_.st_size, st_.st_ino))
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _runs(home: str, stamp: tuple[int, ...], notebook: str | None, status: str | None, limit: int) -> tuple[Any, ...]:
+    return tuple(services().store.list(notebook=notebook, status=status, limit=limit))
+
+
+def runs(*, notebook: str | None = None, status: str | None = None, limit: int = 50) -> list[Any]:
+    """``store.list``, answered from memory until the store changes (a new run, any update): what the
+    catalog and the results page ask on every rerun."""
+    home = services().settings.home
+    stamp = store_stamp(home)
+    if stamp is None:
+        return services().store.list(notebook=notebook, status=status, limit=limit)
+    return list(_runs(str(home), stamp, notebook, status, limit))
 
 
 def user() -> str:

@@ -16,8 +16,9 @@ from . import cli, db_of, home_of
 from .format import safe
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "apps" / "livedocs_app.py"
-# starts the app's worker, then Streamlit in the same process (queued runs resume before anyone opens a page)
-SERVER_SCRIPT = APP_SCRIPT.with_name("livedocs_server.py")
+# starts the app's worker (queued runs resume before anyone opens a page), warms kernels, templates and imports for
+# every catalog notebook, then runs Streamlit's command line in the same process
+SERVE_SCRIPT = APP_SCRIPT.with_name("livedocs_serve.py")
 
 
 DEFAULT_HOST = "127.0.0.1"  # only this machine: serving others is a decision (--host 0.0.0.0)
@@ -33,6 +34,8 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
                 worker: bool = True, db: str | None = None) -> tuple[list[str], dict[str, str]]:
     """The Streamlit command line and environment that serve the app (pure: used by tests too).
 
+    Streamlit's command line, run by ``apps/livedocs_serve.py``, which starts the app's worker and warms it up first.
+
     Tracebacks never reach the browser (``client.showErrorDetails none``): the app shows a short
     message with a reference id and logs the details on the server. ``auth_env`` holds the validated
     sign-in settings (:data:`AUTH_ENV` names; any others inherited from this process are dropped);
@@ -41,8 +44,7 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
     (``--no-worker``): the app runs no runs itself (``LIVEDOCS_APP_WORKER=0``). Behind a trusted proxy uvicorn is told
     to trust no ``X-Forwarded-For`` (``FORWARDED_ALLOW_IPS=""``), so the app sees the real peer address.
     """
-    launcher = [str(SERVER_SCRIPT)] if SERVER_SCRIPT.is_file() else ["-m", "streamlit"]
-    argv = [sys.executable, *launcher, "run", str(script), "--server.address", host,
+    argv = [sys.executable, str(SERVE_SCRIPT), "run", str(script), "--server.address", host,
             "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
             "--client.showErrorDetails", "none"]

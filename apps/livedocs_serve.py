@@ -1,0 +1,38 @@
+"""Serve the web app: build its services, warm up, then run Streamlit. ``livedocs app`` starts this with
+Streamlit's command line:
+
+    python apps/livedocs_serve.py run apps/livedocs_app.py --server.port 8501 ...
+
+Before Streamlit listens it builds the app's services (store, job queue and, unless ``LIVEDOCS_APP_WORKER=0``,
+the in-process worker with its warm kernels), so runs queued in the store resume at once after a restart, before
+anyone opens a page; then kernels, templates and warm imports for every catalog notebook are prepared
+(livedocs_ui/warmup.py), so the URL it prints answers with a warm app. The Streamlit script (livedocs_app.py)
+then finds the same store, queue and kernels (one process, one module cache).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the page modules next to this script
+
+
+def main() -> None:
+    # importing streamlit sets MPLBACKEND=Agg, which kernels started now would inherit (see livedocs_app.py)
+    from streamlit.web import cli as streamlit_cli
+
+    if os.environ.get("MPLBACKEND") == "Agg":
+        del os.environ["MPLBACKEND"]
+    from livedocs_ui.services import Settings, start
+    from livedocs_ui.warmup import warm_up
+
+    start(Settings.from_env())
+    warm_up()
+    sys.argv = ["streamlit", *sys.argv[1:]]
+    streamlit_cli.main(prog_name="streamlit")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""What makes the app responsive, with real kernels: the queue wakes a watching page when a job moves on
+(JobQueue.wait_change), and ``livedocs app`` prepares the catalog notebooks' kernels before anyone asks."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from livedocs_runner.execute import RunOptions
+from livedocs_runner.jobs import JobQueue
+from livedocs_runner.kernels import FreshKernels
+from livedocs_runner.plan import plan_runs
+from livedocs_runner.records.store import Store
+
+from .conftest import NOTEBOOKS, until, write_notebook
+from .test_browser import ROOT, processes_with_home, serve
+
+pytestmark = pytest.mark.kernel
+
+APP = RunOptions(trigger="app", user="ana", report=False)
+
+
+def _seen(queue: JobQueue, job_id: str) -> tuple:
+    status = queue.status(job_id)
+    return status.status, status.place, status.cell
+
+
+def test_wait_change_returns_when_the_job_moves_on_and_at_once_for_an_ended_job(tmp_path):
+    notebook = write_notebook(tmp_path / "steps.ipynb", [
+        ("pause = 0.3", ["parameters"]), "import time", "time.sleep(pause)", "time.sleep(pause)", "x = 1"])
+    queue = JobQueue(Store(tmp_path / "home"), workers=1, kernels=FreshKernels())
+    try:
+        job = queue.submit(plan_runs(notebook)[0], APP)
+        seen = []
+        while not queue.status(job).done:
+            queue.wait_change(job, timeout=120)  # generous: returns when the job moves on, not at the timeout
+            seen.append(_seen(queue, job))
+        # it blocked until something happened: a handful of wake-ups (queued -> running, each cell, the end),
+        # where a wait that returned at once would have spun thousands of times
+        assert len(seen) <= 20, seen
+        assert seen[-1][0] == "succeeded"
+        assert len({s for s in seen if s[0] == "running"}) >= 2, seen  # cells starting woke it, not only the end
+        queue.wait_change(job, timeout=3600)  # an ended job: returns at once (the test would hang otherwise)
+        queue.wait_change("000000000000", timeout=3600)  # not this queue's: the same
+    finally:
+        queue.shutdown()
+
+
+def test_wait_change_wakes_for_a_cancelled_waiting_job(tmp_path):
+    queue = JobQueue(Store(tmp_path / "home"), workers=1, kernels=FreshKernels())
+    try:
+        slow = plan_runs(NOTEBOOKS / "slow.ipynb", overrides={"seconds": "600"})[0]
+        running = queue.submit(slow, APP)
+        waiting = queue.submit(slow, APP)
+        until(lambda: queue.status(running).status == "running", "the first job to start")
+        import threading
+
+        woke = threading.Event()
+        watcher = threading.Thread(target=lambda: (queue.wait_change(waiting, timeout=3600), woke.set()), daemon=True)
+        watcher.start()
+        queue.cancel(waiting)
+        until(woke.is_set, "the watcher of the cancelled job to wake")
+        assert queue.status(waiting).status == "cancelled"
+    finally:
+        queue.shutdown()
+
+
+def test_livedocs_app_prepares_the_catalog_kernels_before_the_first_page_view(tmp_path):
+    home = (tmp_path / "home").resolve()
+    log = tmp_path / "server.log"
+    with serve(ROOT / "configs", home, log) as (_url, _home, pid):
+        # nobody has opened a page: the templates and warm kernels are there all the same
+        text = log.read_text(encoding="utf-8")
+        warm = [line for line in text.splitlines() if line.startswith("Warm: ")]
+        assert warm and warm[0].startswith("Warm: 2 notebook kernel(s) ready (2 idle)"), text  # credit_risk, pricing
+        import psutil
+
+        def templates() -> list[str]:
+            found = []
+            for other in processes_with_home(home):
+                with contextlib.suppress(psutil.Error):
+                    if other != pid and any("_forktemplate" in part for part in psutil.Process(other).cmdline()):
+                        found.append(str(other))
+            return found
+
+        assert len(templates()) >= 2  # one template per notebook (its kernels are forks of it)
+        assert not Path(home / "runs.db").exists() or Store(home).list() == []  # nothing ran to get there
