@@ -148,9 +148,16 @@ class JobQueue:
 
     def wait_change(self, job_id: str, timeout: float) -> None:
         """Return when ``job_id``'s status, progress or place changes, or after ``timeout`` seconds: at once
-        for a run of this process's worker, within 0.1 s for one run elsewhere."""
+        for a run of this process's worker, within 0.1 s for one run elsewhere; at once for a run that has ended
+        or that the store does not know (nothing more will change)."""
         deadline = time.monotonic() + timeout
-        before = self.status(job_id)._key()
+        try:
+            status = self.status(job_id)
+        except RunNotFound:
+            return
+        if status.done:
+            return
+        before = status._key()
         condition = self.worker.changed if self.worker is not None else self._polled
         while (left := deadline - time.monotonic()) > 0:
             with condition:
