@@ -284,3 +284,27 @@ def test_threads_sharing_a_store_keep_one_journal_chain(store, backend: Backend)
         list(pool.map(work, range(6)))
     summary = Summary()
     assert list(verify(store.home, summary=summary, db_url=backend.url)) == [] and summary.entries == 48
+
+
+OPEN_AT_ONCE = """
+import os, sys, time
+from livedocs_runner.records.store import open_store
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.001)
+store = open_store(sys.argv[1], sys.argv[2])
+print(store.version, len(store.list()))
+"""
+
+
+def test_processes_opening_a_new_postgresql_store_at_once_all_get_it(tmp_path: Path, pg_server) -> None:
+    """An app and its workers started together on an empty database: one creates the schema, the others wait for
+    it and use it (a transaction begun before the first migrator committed must not run step 1 again)."""
+    url = pg_server.new_database(empty=True)
+    go = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", OPEN_AT_ONCE, str(tmp_path / f"h{n}"), url, str(go)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(6)]
+    until(lambda: all(p.poll() is None for p in procs), "the processes to start")
+    go.touch()
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in outcomes]
+    assert {out.strip() for out, _ in outcomes} == {f"{CURRENT} 0"}

@@ -338,39 +338,51 @@ def pg_schema_version(db: Any) -> int:
 
 def upgrade_pg(store: PgStore, migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """The steps a PostgreSQL store lacks, in one transaction under an advisory lock; returns the version it had.
-    A store newer than ``migrations`` is refused unchanged; a failing (or killed) upgrade leaves it as it was."""
-    target = migrations[-1].version
+    A store newer than ``migrations`` is refused unchanged; a failing (or killed) upgrade leaves it as it was.
+
+    The lock is taken before the transaction starts, not inside it: a transaction that began before another
+    migrator committed keeps that backend's stale catalog cache (``to_regclass`` sees no tables) and would
+    run step 1 again; a new transaction after the lock sees what the other one made."""
     with store._connect() as db:
-        db.execute("BEGIN")
+        db.execute("SELECT pg_advisory_lock(?)", (_LOCK,))  # session lock: released below, or when the session ends
         try:
-            db.execute("SELECT pg_advisory_xact_lock(?)", (_LOCK,))
-            found = pg_schema_version(db)
-            if found > target:
-                raise newer_store(Path(store.location), found, db, target)
-            if found == target:
-                db.execute("ROLLBACK")
-                return found
-            for step in migrations:
-                if step.version <= found:
-                    continue
-                if step.postgresql is None:
-                    raise StoreError(f"{store.location}: store schema step {step.version} has no PostgreSQL form.",
-                                     hint="Report this; keep using the release that wrote the store.")
-                try:
-                    step.postgresql(db)
-                except Exception as exc:
-                    raise StoreError(
-                        f"{store.location}: upgrading the store from schema version {found} to {target} failed at "
-                        f"step {step.version} ({step.summary}): {type(exc).__name__}: {str(exc)[:200]}. The store "
-                        "was left unchanged.",
-                        hint="Keep using the release that wrote it, and report this with the output of "
-                             "`livedocs --debug runs`.") from exc
-            db.execute("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?), ('upgraded_by', ?) "
-                       "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(target), _release()))
-            _pause_for_tests()
-            db.execute("COMMIT")
+            return _upgrade_pg_locked(store, db, migrations)
+        finally:
+            with contextlib.suppress(Exception):  # a broken connection has released it already
+                db.execute("SELECT pg_advisory_unlock(?)", (_LOCK,))
+
+
+def _upgrade_pg_locked(store: PgStore, db: Any, migrations: Sequence[Migration]) -> int:
+    target = migrations[-1].version
+    db.execute("BEGIN")
+    try:
+        found = pg_schema_version(db)
+        if found > target:
+            raise newer_store(Path(store.location), found, db, target)
+        if found == target:
+            db.execute("ROLLBACK")
             return found
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        for step in migrations:
+            if step.version <= found:
+                continue
+            if step.postgresql is None:
+                raise StoreError(f"{store.location}: store schema step {step.version} has no PostgreSQL form.",
+                                 hint="Report this; keep using the release that wrote the store.")
+            try:
+                step.postgresql(db)
+            except Exception as exc:
+                raise StoreError(
+                    f"{store.location}: upgrading the store from schema version {found} to {target} failed at "
+                    f"step {step.version} ({step.summary}): {type(exc).__name__}: {str(exc)[:200]}. The store "
+                    "was left unchanged.",
+                    hint="Keep using the release that wrote it, and report this with the output of "
+                         "`livedocs --debug runs`.") from exc
+        db.execute("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?), ('upgraded_by', ?) "
+                   "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(target), _release()))
+        _pause_for_tests()
+        db.execute("COMMIT")
+        return found
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
