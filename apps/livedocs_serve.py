@@ -28,6 +28,9 @@ def main() -> None:
     from livedocs_ui.services import Settings, start
     from livedocs_ui.warmup import warm_up
 
+    from livedocs_runner.kernels import import_client_modules
+
+    import_client_modules()  # before the worker's slots and the warm-up's threads race to import them
     start(Settings.from_env())
     warm_up()
     sys.argv = ["streamlit", *sys.argv[1:]]

@@ -86,6 +86,14 @@ class FreshKernels:
         stop_kernel(km)
 
 
+def import_client_modules() -> None:
+    """Import jupyter_client's and nbclient's modules in this thread, before starting threads that run kernels:
+    two threads importing them for the first time at once can see a partially initialised module
+    (``ImportError: cannot import name 'AsyncKernelManager' ... (most likely due to a circular import)``)."""
+    import jupyter_client.manager  # noqa: F401
+    import nbclient  # noqa: F401
+
+
 def start_kernel(request: KernelRequest, startup_timeout: float = 60.0, attempts: int = STARTUP_ATTEMPTS, *,
                  new_manager: Callable[[], AsyncKernelManager] | None = None) -> AsyncKernelManager:
     """Start a kernel and wait until it answers; port collisions and silent kernels are retried.

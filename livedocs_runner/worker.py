@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from .eventloops import close_thread_loop
 from .execute import Progress, RunControl, finish_crashed
-from .kernels import KernelSource
+from .kernels import KernelSource, import_client_modules
 from .records.queue import DEFAULT_HEARTBEAT_S, HEARTBEAT_ENV, heartbeat_s
 from .records.store import FINAL, RunRecord, Store
 
@@ -99,6 +99,7 @@ class Worker:
         """Recover runs of dead workers, then start claiming; returns self."""
         if self._threads:
             return self
+        import_client_modules()  # here, once: slot threads importing them at the same moment can fail
         if self._kernels is None:
             from .forkserver import warm_kernels
             from .pool import PoolOptions

@@ -579,8 +579,8 @@ def test_queue_counts_and_places_leave_out_runs_you_may_not_see(proxy, home):
     app()
     queue = ui.services().queue  # one worker (LIVEDOCS_WORKERS=1)
     slow = ROOT / "tests" / "data" / "notebooks" / "slow.ipynb"
-    hidden = [queue.submit(plan_runs(slow, overrides={"seconds": "600"})[0], RunOptions(trigger="cli", user="x"))
-              for _ in range(2)]  # no config: nobody's to see
+    hidden = [queue.submit(plan_runs(slow, overrides={"seconds": "600"})[0], RunOptions(trigger="cli", user=RUNNER))
+              for _ in range(2)]  # no config: nobody's to see (the same user: the queue's fair order keeps them ahead)
     mine = queue.submit(plan_runs(CREDIT, scenarios=["baseline"])[0], RunOptions(trigger="app", user=RUNNER, auth="proxy"))
     try:
         until(lambda: queue.status(hidden[0]).status == "running", "the first hidden run to start")
