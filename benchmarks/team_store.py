@@ -198,7 +198,7 @@ def store_page(home: Path, url: str | None, n: int = 15) -> float:
     return statistics.median(times)
 
 
-def app_history(home: Path, url: str | None, n: int = 7) -> float:
+def app_history(home: Path, url: str | None, n: int = 11) -> float:
     """The app's History page (``?history=credit_risk``) rendered server-side by Streamlit's AppTest on the big
     store (no in-app worker: nothing but the page); the median of ``n`` reruns after a first one (imports)."""
     import logging
