@@ -56,8 +56,8 @@ def postgresql() -> Iterator[object | None]:
 def claim_latency(home: Path, url: str | None, queued: int = 200) -> float:
     store = open_store(home, url)
     for i in range(queued):
-        store.enqueue(RunRecord(id=f"{i:012x}", notebook="/nb/model.ipynb", notebook_sha256="0" * 64,
-                                user=f"user{i % 5}"), {"plan": {"scenario": str(i)}})
+        store.enqueue(RunRecord(id=f"{0xc0000000000 + i:012x}", notebook="/nb/model.ipynb",  # not fill()'s ids
+                                notebook_sha256="0" * 64, user=f"user{i % 5}"), {"plan": {"scenario": str(i)}})
     times = []
     for _ in range(queued):
         start = time.perf_counter()
@@ -115,6 +115,7 @@ def drain(home: Path, url: str | None, runs: int = DRAIN_RUNS, workers: int = DR
 
     from livedocs_runner.execute import RunOptions
     from livedocs_runner.plan import plan_runs
+    from livedocs_runner.records.query import RunQuery
     from livedocs_runner.records.record import FINAL
     from livedocs_runner.submit import enqueue
 
@@ -134,7 +135,8 @@ def drain(home: Path, url: str | None, runs: int = DRAIN_RUNS, workers: int = DR
                               start_new_session=True) for _ in range(workers)]
     try:
         deadline = start + 600
-        while (left := len(store.list(status="queued", limit=None)) + len(store.list(status="running", limit=None))):
+        pending = RunQuery(notebook=str(notebook.resolve()), statuses=("queued", "running"), limit=None)
+        while left := len(store.query(pending)):  # this notebook's runs only: $LIVEDOCS_BENCH_DB is one database
             if time.perf_counter() > deadline or any(p.poll() is not None for p in procs):
                 raise RuntimeError(f"drain: {left} runs not final (a worker exited: "
                                    f"{[p.returncode for p in procs]})")
