@@ -42,6 +42,7 @@ app: setup  ## start the web app on http://127.0.0.1:8501 (this machine only)
 bench: setup  ## benchmarks against the plain papermill way
 	$(BIN)/python benchmarks/run_overhead.py
 	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/team_store.py
 
 clean:
 	rm -rf .livedocs build *.egg-info

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 
@@ -23,7 +24,7 @@ LIVEDOCS = Path(sys.executable).with_name("livedocs")
 def livedocs_args(argv: list[str]) -> tuple[str, list[str]]:
     """(command, its options) of a `livedocs COMMAND ...` line, checked against the real click commands."""
     assert Path(argv[0]).name == "livedocs", argv
-    command = cli.commands.get(argv[1])
+    command = cli.get_command(click.Context(cli), argv[1])  # a command's module is imported when asked for
     assert command is not None, f"livedocs has no command {argv[1]!r}"
     known = {opt for param in command.params for opt in getattr(param, "opts", ())}
     flags = {opt for param in command.params if getattr(param, "is_flag", False) for opt in param.opts}

@@ -118,13 +118,14 @@ def history_view(name: str, config: Config, *, in_url: bool) -> None:
     filters = _filters(name, everything)
     since, until = filters["since"], filters["until"]
     param, values = filters["param"], filters["value"]
-    runs = store.query(RunQuery(
+    narrowed = any((filters["status"], filters["user"], filters["trigger"], since, until, param and values))
+    runs = everything if not narrowed else store.query(RunQuery(  # no filter: the same query, asked once
         notebook=notebook, limit=MAX_ROWS, statuses=filters["status"], users=filters["user"],
         triggers=filters["trigger"],
         since=datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None,
         until=datetime(until.year, until.month, until.day, tzinfo=UTC) + timedelta(days=1) if until else None,
         params={param: [_json(v) for v in values]} if param and values else {}))
-    runs = identity.visible_runs(runs)  # not another config's runs of the same notebook
+    runs = identity.visible_runs(runs) if narrowed else runs  # not another config's runs of the same notebook
     query = (st.session_state.get(_k("text", name)) or "").strip().lower()
     shown = [r for r in runs if not query or query in f"{r.scenario} {r.user} {r.id}".lower()]
     if in_url:

@@ -58,6 +58,17 @@ class HomeGroup(click.Group):
             cmd.params.append(click.Option(["--db"], expose_value=False, callback=_lift_db, metavar="URL", help=DB_HELP))
         super().add_command(cmd, name)
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A command of ``livedocs`` is imported when asked for (see :data:`COMMANDS`)."""
+        if self is cli and cmd_name in COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            importlib.import_module(f"{__name__}.{COMMANDS[cmd_name]}")
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | (set(COMMANDS) if self is cli else set()))
+
 
 @click.group(cls=HomeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="LIVEDOCS_HOME", default=None,
@@ -144,8 +155,12 @@ def store_of(ctx: click.Context) -> Store:
     return open_store(home_of(ctx), db_of(ctx))
 
 
-from . import app, audit, diff, env, history, inspect, run, verify  # noqa: E402  (commands register themselves on `cli`)
-from . import compare  # noqa: E402,F401  (`livedocs compare`)
-from . import cancel, worker  # noqa: E402,F401  (`livedocs cancel`, `livedocs worker`: the durable queue)
+# Each command's module (below livedocs_runner.cli) is imported when that command runs, so `livedocs runs` does not
+# load the planner, the run machinery or YAML (~35 ms); its commands register themselves on `cli` when imported.
+# `livedocs --help` imports them all. Look commands up with cli.get_command(ctx, name): cli.commands holds those
+# imported so far.
+COMMANDS = {"app": "app", "audit": "audit", "cancel": "cancel", "compare": "compare", "diff": "diff", "env": "env",
+            "inspect": "inspect", "validate": "inspect", "run": "run", "rerun": "run", "runs": "history",
+            "show": "history", "report": "history", "verify": "verify", "worker": "worker"}
 
 __all__ = ["cli", "main", "app", "audit", "diff", "env", "history", "inspect", "run", "verify"]

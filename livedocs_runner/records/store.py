@@ -421,12 +421,12 @@ class Store:
         if self.read_only:
             return 0
         fixed = 0
-        with self._connect() as db:
-            in_queue = {row[0] for row in db.execute("SELECT run_id FROM queue WHERE state <> 'done'").fetchall()}
-        for record in self.list(status="running", limit=None) + self.list(status="queued", limit=None):
+        with self._connect() as db:  # the queue's runs are left out in SQL: a long queue costs `livedocs runs` nothing
+            rows = db.execute("SELECT * FROM runs WHERE status IN ('running', 'queued') AND id NOT IN "
+                              "(SELECT run_id FROM queue WHERE state <> 'done') ORDER BY status = 'queued', "
+                              f"created_at DESC, {self.dialect.order_tiebreak} DESC").fetchall()
+        for record in self._records(rows):
             env = record.environment or {}
-            if record.id in in_queue:
-                continue
             if env.get("hostname") != platform.node() or not env.get("pid") or _alive(env["pid"]):
                 continue
             abandoned = RunError(ename="Abandoned", evalue="the process running it ended before the run finished")
