@@ -9,7 +9,6 @@ Every thread that runs kernels calls :func:`close_thread_loop` when its task end
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import warnings
 from collections.abc import Callable
@@ -21,6 +20,8 @@ T = TypeVar("T")
 
 def close_thread_loop() -> None:
     """Close this thread's event loop if it is idle; the next ``run_sync`` in this thread makes a new one."""
+    import asyncio  # here: ~14 ms, not on a cache hit's path
+
     policy = asyncio.get_event_loop_policy()
     try:
         with warnings.catch_warnings():
