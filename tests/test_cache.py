@@ -69,7 +69,7 @@ def test_a_hit_never_imports_the_execution_machinery(run_cli: Callable[..., CliR
     assert "cached: same inputs as run" in proc.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert not imported & {"nbclient", "jupyter_client", "zmq", "nbconvert", "papermill", "distributed"}
+    assert not imported & {"nbclient", "jupyter_client", "zmq", "nbconvert", "papermill", "distributed", "asyncio"}
 
 
 def folder_project(root: Path) -> Path:
