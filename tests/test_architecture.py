@@ -14,7 +14,8 @@ import livedocs_runner
 CORE = ["errors", "params", "inference", "schema", "yamlfile", "notebook", "scenarios", "plan", "inject", "execute", "kernels",
         "batch", "records.store", "records.environments", "records.verdicts", "outputs", "report", "compare",
         "provenance", "recording", "plain", "cells", "results", "result_format", "access", "auth", "home", "retry",
-        "records.query", "records.record", "records.access_log", "inject_r", "inference_r", "patterns"]
+        "records.query", "records.record", "records.access_log", "inject_r", "inference_r", "patterns",
+        "records.queue", "records.queue_methods", "records.dialect", "eventloops", "prepare", "worker", "submit", "jobs"]
 
 
 def loaded_after(code: str) -> set[str]:

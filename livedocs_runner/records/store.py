@@ -28,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RunError, RunNotFound, StoreError, StoreWarning
 from . import journal
 from .dialect import SQLITE
+from .queue_methods import QueueMethods
 from .record import (FINAL, STATUSES, BadRecord, RunRecord, _sh, _short, from_row, new_id, now,  # noqa: F401
                      to_row)  # RunRecord, FINAL, STATUSES, now, new_id: imported from here across the package
 from .migrations import CURRENT, OLDEST_READABLE, newer_store, notebook_name, schema_version, upgrade
 
 if TYPE_CHECKING:
-    from . import queue
     from .query import RunQuery
 
 
@@ -57,7 +57,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
-class Store:
+class Store(QueueMethods):
     """The run store of one home folder. Safe to share between threads and processes.
 
     Opening it checks the schema version (one ``PRAGMA`` read when current), upgrades an older store
@@ -268,56 +268,6 @@ class Store:
                 raise
             if mirror:
                 self._mirror(db)
-
-    # --- the durable queue (see queue.py; imported by these methods only) -------------------
-
-    def enqueue(self, record: RunRecord, job: dict[str, Any]) -> RunRecord:
-        """Keep a ``queued`` record and its job payload (one transaction)."""
-        from . import queue  # off the cache-hit path: only queue users load it
-
-        return queue.enqueue(self, record, job)
-
-    def claim(self, worker: str, *, notebooks: str | None = None) -> queue.QueuedJob | None:
-        """Take the next queued run atomically, fair between users (``notebooks``: a glob over its file name)."""
-        from . import queue
-
-        return queue.claim(self, worker, notebooks=notebooks)
-
-    def heartbeat(self, run_id: str, worker: str, *, cell: int | None = None, cells: int | None = None,
-                  step: str | None = None) -> bool:
-        """Refresh the heartbeat and live progress; True when the worker should stop (cancel requested)."""
-        from . import queue
-
-        return queue.heartbeat(self, run_id, worker, cell=cell, cells=cells, step=step)
-
-    def request_cancel(self, run_id: str) -> RunRecord:
-        """Queued: cancelled at once. Running: flagged for its worker's next heartbeat."""
-        from . import queue
-
-        return queue.request_cancel(self, run_id)
-
-    def progress(self, run_id: str) -> queue.LiveProgress | None:
-        from . import queue
-
-        return queue.progress(self, run_id)
-
-    def queue_place(self, run_id: str) -> int | None:
-        """1-based place in the fair order; None when not queued."""
-        from . import queue
-
-        return queue.queue_place(self, run_id)
-
-    def recover_lost(self, heartbeat_s: float) -> list[RunRecord]:
-        """Runs whose worker went silent for 3 x ``heartbeat_s``: requeued once, or failed with WorkerLost."""
-        from . import queue
-
-        return queue.recover_lost(self, heartbeat_s)
-
-    def release(self, run_id: str, worker: str) -> None:
-        """Give back a claimed run not yet started (a worker shutting down cleanly)."""
-        from . import queue
-
-        queue.release(self, run_id, worker)
 
     def _mirror(self, db: sqlite3.Connection) -> None:
         """Catch ``journal.jsonl`` up with the journal table (a failure leaves it behind, caught up next time)."""
