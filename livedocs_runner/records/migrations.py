@@ -243,6 +243,14 @@ def backup(db_path: Path, version: int) -> Path:
     return target
 
 
+def step_failed(where: object, found: int, target: int, step: Migration, exc: Exception, after: str = "") -> StoreError:
+    """The error of an upgrade step that failed (its transaction rolled back: the store is as it was)."""
+    return StoreError(
+        f"{where}: upgrading the store from schema version {found} to {target} failed at step {step.version} "
+        f"({step.summary}): {type(exc).__name__}: {str(exc)[:200]}. The store was left unchanged.{after}",
+        hint="Keep using the release that wrote it, and report this with the output of `livedocs --debug runs`.")
+
+
 def upgrade(db_path: Path, connect: Callable[[], sqlite3.Connection],
             migrations: Sequence[Migration] = MIGRATIONS) -> int:
     """Run the steps the store lacks, all in one transaction; returns the version it had.
@@ -269,12 +277,7 @@ def upgrade(db_path: Path, connect: Callable[[], sqlite3.Connection],
                     step.apply(db)
                 except Exception as exc:
                     where = f" A backup of the store as it was is at {saved}." if saved else ""
-                    raise StoreError(
-                        f"{db_path}: upgrading the store from schema version {found} to {target} failed at step "
-                        f"{step.version} ({step.summary}): {type(exc).__name__}: {str(exc)[:200]}. The store was "
-                        f"left unchanged.{where}",
-                        hint="Keep using the release that wrote it, and report this with the output of "
-                             "`livedocs --debug runs`.") from exc
+                    raise step_failed(db_path, found, target, step, exc, where) from exc
             if db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'store_meta'").fetchone():
                 db.execute("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('upgraded_by', ?)", (_release(),))
             db.execute(f"PRAGMA user_version = {int(target)}")
@@ -371,12 +374,7 @@ def _upgrade_pg_locked(store: PgStore, db: Any, migrations: Sequence[Migration])
             try:
                 step.postgresql(db)
             except Exception as exc:
-                raise StoreError(
-                    f"{store.location}: upgrading the store from schema version {found} to {target} failed at "
-                    f"step {step.version} ({step.summary}): {type(exc).__name__}: {str(exc)[:200]}. The store "
-                    "was left unchanged.",
-                    hint="Keep using the release that wrote it, and report this with the output of "
-                         "`livedocs --debug runs`.") from exc
+                raise step_failed(store.location, found, target, step, exc) from exc
         db.execute("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?), ('upgraded_by', ?) "
                    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", (str(target), _release()))
         _pause_for_tests()
