@@ -1,8 +1,10 @@
 """Runs on a Dask cluster (a real two-worker LocalCluster): records and artifacts land in the same
-store as local runs, the cache is shared, and a missing ``distributed`` or scheduler is a clear error."""
+store as local runs, the cache is shared, and a missing ``distributed`` or scheduler is a clear error; on the
+PostgreSQL store the workers open it by its URL and write their records there (no SQLite file anywhere)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,9 +13,10 @@ import pytest
 from livedocs_runner.dask_executor import run_on_dask
 from livedocs_runner.execute import RunOptions
 from livedocs_runner.plan import plan_runs
-from livedocs_runner.records.store import Store
+from livedocs_runner.records.store import Store, open_store
 
 from .conftest import CONFIGS, CliResult, run_records
+from .pg_fixture import pg_server  # noqa: F401  (fixture)
 
 distributed = pytest.importorskip("distributed")
 
@@ -74,3 +77,20 @@ def test_missing_distributed_says_how_to_install(run_cli: Callable[..., CliResul
     assert result.code == 2
     assert "needs dask.distributed" in result.stderr
     assert "pip install 'livedocs-runner[dask]'" in result.stderr
+
+
+def test_workers_record_into_the_postgresql_store(cluster: object, tmp_path: Path, pg_server) -> None:
+    url = pg_server.new_database()
+    store = open_store(tmp_path / "shared", url)
+    plans = plan_runs(CONFIGS / "simple.yaml")
+    records = run_on_dask(plans, store, scheduler=cluster, options=RunOptions(report=False, use_cache=False))
+    assert {r.status for r in records} == {"succeeded"}
+    assert {r.metrics["total"] for r in records} == {3.5, 4.5, 5.5}
+    again = open_store(tmp_path / "shared", url)  # what any other process on the store reads
+    for record in records:
+        stored = again.get(record.id)
+        assert stored.status == "succeeded" and stored.metrics == record.metrics
+        assert Path(stored.output_notebook).is_file() and Path(stored.output_notebook).parent == store.run_dir(record.id)
+        assert stored.environment["pid"] != os.getpid()  # executed on a worker
+    assert len({again.get(r.id).environment["pid"] for r in records}) >= 1
+    assert not (tmp_path / "shared" / "runs.db").exists()
