@@ -4,35 +4,18 @@ place, a worker elsewhere runs it, the page follows it to its results and a canc
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-_MPLBACKEND = os.environ.get("MPLBACKEND")
-from streamlit.testing.v1 import AppTest  # noqa: E402  (importing streamlit sets MPLBACKEND=Agg)
-
-if _MPLBACKEND is None:  # kernels started later in this session must not inherit Agg
-    os.environ.pop("MPLBACKEND", None)
-else:
-    os.environ["MPLBACKEND"] = _MPLBACKEND
-
-from livedocs_runner.kernels import FreshKernels  # noqa: E402
-from livedocs_runner.records.store import Store  # noqa: E402
-from livedocs_runner.worker import Worker  # noqa: E402
-from tests.conftest import until  # noqa: E402
+from livedocs_runner.kernels import FreshKernels
+from livedocs_runner.records.store import Store
+from livedocs_runner.worker import Worker
+from tests.conftest import until
+# test_app imports streamlit keeping MPLBACKEND as it was (kernels started later must not inherit Agg)
+from tests.test_app import ROOT, AppTest, keep_main_module  # noqa: F401  (keep_main_module: an autouse fixture)
+from tests.test_app import app as page
 
 pytestmark = pytest.mark.kernel
-
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "apps" / "livedocs_app.py"
-
-
-@pytest.fixture(autouse=True)
-def keep_main_module():
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 @pytest.fixture
@@ -48,12 +31,6 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("LIVEDOCS_APP_WORKER", "0")
     monkeypatch.setenv("LIVEDOCS_USER", "tester")
     return home
-
-
-def page(**query: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    at.query_params.update(query)
-    return at.run()
 
 
 def infos(at: AppTest) -> str:
