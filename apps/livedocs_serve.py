@@ -33,6 +33,9 @@ def main() -> None:
     import_client_modules()  # before the worker's slots and the warm-up's threads race to import them
     start(Settings.from_env())
     warm_up()
+    import gc
+    gc.collect()
+    gc.freeze()
     sys.argv = ["streamlit", *sys.argv[1:]]
     streamlit_cli.main(prog_name="streamlit")
 
