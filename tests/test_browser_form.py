@@ -127,3 +127,25 @@ def test_a_rerun_that_carries_an_older_address_of_this_page_keeps_what_is_shown(
     record = Store(home).get(page.url.rsplit("=", 1)[1])
     for name, key in sliders.items():
         assert record.parameters[key] == pytest.approx(after[name], abs=1e-9), (key, record.parameters, after)
+
+
+def test_run_pressed_right_after_an_edit_runs_the_edited_value(browser, server):  # noqa: F811
+    """Run submits in its click callback, before the page reruns: the values it runs are the widgets' at
+    the click (the edit travels in the same rerun request), never those the form last drew."""
+    url, home = server
+    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{url}?notebook=credit_risk")
+    page.get_by_text("Link to this form with these values:").wait_for()
+    settled(page)
+    before = shown(page, "Approval threshold")
+    page.get_by_role("slider", name="Approval threshold").focus()
+    hold(page, "ArrowRight", 3)
+    edited = shown(page, "Approval threshold")
+    assert edited > before
+    page.get_by_role("button", name="Run", exact=True).click(no_wait_after=True)  # no settling in between
+    page.wait_for_url(re.compile(r"\?run=[0-9a-f]{12}$"))
+    record = Store(home).get(page.url.rsplit("=", 1)[1])
+    assert record.parameters["threshold"] == pytest.approx(edited, abs=1e-9), (record.parameters, before, edited)
+    assert record.scenario == "baseline (edited)"
+    page.get_by_text("Succeeded").wait_for()  # the run's page, straight from the click

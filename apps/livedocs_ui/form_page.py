@@ -228,21 +228,37 @@ def _form(name: str, config: Config) -> None:
         st.button("Run", type="primary", disabled=True, key=f"run:{name}")
         _share(url_state)
         return
-    label = scenario if params == base else f"{scenario} (edited)"
-    plan = plan_for(config, label, params)
+    plan = _plan(config, scenario, params, base)
     offer = st.session_state.get(f"offer:{name}")
     if offer and offer[0] != params:
         offer = st.session_state[f"offer:{name}"] = None
     if offer:
         _offer_cached(name, plan, offer[1])
-    elif st.button("Run", type="primary", key=f"run:{name}"):
-        hit = cached_result(plan, services().store)
-        if hit is not None and identity.allowed(Role.VIEWER, identity.config_of(hit)):  # never another config's run
-            st.session_state[f"offer:{name}"] = (params, hit.id)
-            st.rerun()
-        _submit(plan, use_cache=False)
+    else:
+        st.button("Run", type="primary", key=f"run:{name}", on_click=callback(_on_run), args=(name, config))
     _share(url_state)
     _sweeps(name, config)
+
+
+def _plan(config: Config, scenario: str, params: dict[str, Any], base: dict[str, Any]) -> RunPlan:
+    return plan_for(config, scenario if params == base else f"{scenario} (edited)", params)
+
+
+def _on_run(name: str, config: Config) -> None:
+    """The Run button, before the page reruns: submit the values the widgets hold now (or offer the result
+    of a run with exactly these inputs), so the rerun the click causes draws the run's page straight away
+    rather than the form again first."""
+    scenario = st.session_state.get(f"scenario:{name}") or config.baseline or _scenario_names(config)[0]
+    form = build_form(config.schema)
+    values = {f.name: st.session_state[_key(name, f.name)] for f in form.fields if f.widget != "fixed"}
+    base = scenario_params(config, scenario)
+    params = form_values_to_params(config, values, base=base)  # a LivedocsError: shown at the top of the form
+    plan = _plan(config, scenario, params, base)
+    hit = cached_result(plan, services().store)
+    if hit is not None and identity.allowed(Role.VIEWER, identity.config_of(hit)):  # never another config's run
+        st.session_state[f"offer:{name}"] = (params, hit.id)  # the form's rerun offers it
+        return
+    _submit(plan, use_cache=False)
 
 
 def _share(url_state: dict[str, str]) -> None:
@@ -261,6 +277,7 @@ def _offer_cached(name: str, plan: RunPlan, run_id: str) -> None:
     if right.button("Run anyway", key=f"run-anyway:{name}"):
         st.session_state[f"offer:{name}"] = None
         _submit(plan, use_cache=False)
+        st.rerun()
 
 
 def _show_cached(name: str, run_id: str) -> None:
@@ -273,8 +290,7 @@ def _submit(plan: RunPlan, *, use_cache: bool) -> None:
     identity.require(Role.RUNNER, name)
     job = services().queue.submit(plan, identity.run_options(use_cache=use_cache))
     identity.record("run", f"notebook {name}", f"run {job} ({plan.scenario})")
-    go(run=job)
-    st.rerun()
+    go(run=job)  # the run's page, on the rerun that follows (the caller's st.rerun, or the click's own)
 
 
 def _sweeps(name: str, config: Config) -> None:
