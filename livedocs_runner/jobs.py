@@ -146,17 +146,20 @@ class JobQueue:
         if self.worker is not None:
             self.worker.cancel(record.id)  # here: at once, not at the next heartbeat
 
-    def wait_change(self, job_id: str, timeout: float) -> None:
-        """Return when ``job_id``'s status, progress or place changes, or after ``timeout`` seconds: at once
-        for a run of this process's worker, within 0.1 s for one run elsewhere; at once for a run that has ended
-        or that the store does not know (nothing more will change)."""
-        deadline = time.monotonic() + timeout
+    def wait_change(self, job_id: str, timeout: float, *, queued_timeout: float | None = None) -> None:
+        """Return when ``job_id``'s status, progress or place changes, or after ``timeout`` seconds
+        (``queued_timeout`` instead while it waits in the queue, when given): at once for a run of this
+        process's worker, within 0.1 s for one run elsewhere; at once for a run that has ended or that the
+        store does not know (nothing more will change)."""
         try:
             status = self.status(job_id)
         except RunNotFound:
             return
         if status.done:
             return
+        if queued_timeout is not None and status.status == "queued":
+            timeout = queued_timeout
+        deadline = time.monotonic() + timeout
         before = status._key()
         condition = self.worker.changed if self.worker is not None else self._polled
         while (left := deadline - time.monotonic()) > 0:

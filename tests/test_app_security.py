@@ -288,6 +288,9 @@ def test_form_keeps_a_fixed_path_and_an_untouched_any_value(tmp_path, monkeypatc
     assert done.status == "succeeded", done.error
     assert done.metrics == {"rows": 2, "x_is_none": True}
     page = app(run=run_id)  # the run's inputs are shown without the server's folders
+    assert not page.dataframe  # the section with the inputs is closed: they are drawn when it is opened
+    page.session_state[f"inputs:{run_id}"] = True  # open it
+    page.run()
     inputs = page.dataframe[-1].value
     assert dict(zip(inputs["parameter"], inputs["value"])) == {"src": '"data/b.csv"', "x": "null"}
     page.button(key="edit").click().run()  # "Edit these inputs": back to the form, same scenario, no error

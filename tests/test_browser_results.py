@@ -47,6 +47,10 @@ def test_tiles_are_formatted_and_coloured_in_a_real_browser(browser, tmp_path): 
         settled(page, tiles=4)
         tiles = {t["label"]: (t["value"], t["delta"], hue(t["colour"])) for t in page.evaluate(TILES)}
         page.screenshot(path=str(tmp_path / "tiles.png"))
+        # the inputs are drawn once their section is opened (a table costs the browser more than a closed section)
+        assert page.locator("[data-testid='stDataFrame']").count() == 0
+        page.get_by_text("Inputs of this run").click()
+        page.locator("[data-testid='stDataFrame']").first.wait_for()
     assert tiles == {
         "Applications": ("12,000", "0", "gray"),
         "Approval rate": ("58.0 %", "-3.0 pp", "gray"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,26 @@ def run_page(run_id: str) -> None:
     results(record, config)
 
 
+# Measured in Chromium on the demo (benchmarks/app_speed.py): sent in one go, the rest of the results page
+# (tables, figures, the panels: ~0.12 s of the browser's work) delays the tiles' first paint by as much;
+# sent this much later, the tiles are painted ~0.04 s after they are sent, and the rest follows.
+PAINT_FIRST_S = 0.05
+
 LIVE_EVERY = 0.2  # seconds: the browser asks for a redraw this often while the run waits or runs
-WAKE_WAIT = 0.1  # seconds a redraw first waits for the job to move on (a cell starts, the run ends); less than
-# LIVE_EVERY, so a redraw is over before the next one is asked for (which would interrupt it)
+WAKE_WAIT = 0.1  # seconds a redraw first waits for the job to move on (a cell starts, the run ends)
+# While the run waits in the queue, a redraw waits this long for a change (its place, its start) instead: the
+# browser's requests meanwhile are folded into one, so a waiting run's page is redrawn about twice a second and
+# at once when it moves, rather than five times a second with nothing new (ten pages of waiting runs cost the
+# browsers and the server more than the runs did). A click (Cancel) is answered when the wait ends.
+QUEUED_WAIT = 0.5
 
 
 @st.fragment(run_every=LIVE_EVERY)
 def _live(run_id: str) -> None:
-    """The run's progress, redrawn five times a second and at once when a cell starts or the run ends;
-    only this part of the page reruns."""
+    """The run's progress, redrawn five times a second while it runs (twice while it waits) and at once
+    when it starts, a cell starts or it ends; only this part of the page reruns."""
     if _redraw():  # not on the page's own run: the rest of the page is drawn first
-        services().queue.wait_change(run_id, WAKE_WAIT)
+        services().queue.wait_change(run_id, WAKE_WAIT, queued_timeout=QUEUED_WAIT)
     with timed("fragment", "progress"), guarded("run progress"):
         _progress(run_id)
 
@@ -153,7 +163,8 @@ def results(record: RunRecord, config: Config | None) -> None:
                           format_func=lambda i: "no baseline" if i is None else _label(by_id[i]),
                           key=f"baseline:{record.id}", help="Changes are shown against this run.")
     baseline = by_id.get(chosen) if chosen else None
-    _metrics(record, baseline, config)
+    if _metrics(record, baseline, config):
+        time.sleep(PAINT_FIRST_S)  # the tiles travel and are painted alone; the rest of the page follows
     _tables(record, config)
     _figures(record)
     _actions(record, baseline)
@@ -161,9 +172,10 @@ def results(record: RunRecord, config: Config | None) -> None:
         with guarded("Reproduce panel"):
             reproduce_panel(record, config)
     _report(record)
-    with st.expander("Inputs of this run"):
-        st.dataframe(pd.DataFrame([{"parameter": k, "value": public(json.dumps(v, ensure_ascii=False), roots())}
-                                   for k, v in record.parameters.items()]), hide_index=True)
+    with st.expander("Inputs of this run", key=f"inputs:{record.id}", on_change="rerun") as section:
+        if section.open:  # drawn when opened: a table costs the browser more than a closed section shows
+            st.dataframe(pd.DataFrame([{"parameter": k, "value": public(json.dumps(v, ensure_ascii=False), roots())}
+                                       for k, v in record.parameters.items()]), hide_index=True)
 
 
 def failure_message(err: RunError) -> str:
@@ -208,12 +220,13 @@ def _signed(change: str) -> str:
     return sign + text(change[len(sign):])
 
 
-def _metrics(record: RunRecord, baseline: RunRecord | None, config: Config | None) -> None:
+def _metrics(record: RunRecord, baseline: RunRecord | None, config: Config | None) -> bool:
     """A tile per recorded value: its label, the value as its spec says, and the change against
-    ``baseline`` in the same format, green when better and red when worse (grey when unknown)."""
+    ``baseline`` in the same format, green when better and red when worse (grey when unknown).
+    Whether there were any."""
     scalars = {k: v for k, v in record.metrics.items() if not is_table(v)}
     if not scalars:
-        return
+        return False
     specs = specs_for(record, config)
     st.subheader("Results")
     columns = st.columns(min(4, len(scalars)))
@@ -226,6 +239,7 @@ def _metrics(record: RunRecord, baseline: RunRecord | None, config: Config | Non
             delta_color=metric_color(delta), delta_arrow="auto" if delta.direction != "none" else "off",
             delta_description=text(f"{delta.relative} vs baseline") if delta.relative and delta.direction != "none" else None,
             border=True, help=text(f"{name}; {against}" if against else name))
+    return True
 
 
 def _tables(record: RunRecord, config: Config | None) -> None:
