@@ -134,13 +134,16 @@ async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, t
         kc.stop_channels()
 
 
+HIDDEN_FROM_KERNELS = ("LIVEDOCS_DB",)  # the store's URL, password included: notebook code could rewrite records
+
+
 def kernel_env() -> dict[str, str]:
-    """This process's environment for a kernel, minus a non-interactive matplotlib backend.
+    """This process's environment for a kernel, minus the store's URL and a non-interactive matplotlib backend.
 
     Streamlit (and many cron or CI setups) set ``MPLBACKEND=Agg``; a kernel that inherits it
     draws no inline figures, so the notebook's charts would silently vanish from the run.
     """
-    env = dict(os.environ)
+    env = {key: value for key, value in os.environ.items() if key not in HIDDEN_FROM_KERNELS}
     env["LIVEDOCS_R_HELPER"] = str(R_HELPER_FILE)
     if env.get("MPLBACKEND", "").lower() == "agg":
         del env["MPLBACKEND"]

@@ -47,3 +47,30 @@ def test_warm_imports_refuse_anything_else(name: object) -> None:
     assert caught.value.message == f"warm_imports: {quote(name)} is not a module name; it was not imported."
     assert len(caught.value.message) < 150  # a huge value is quoted shortened
     assert caught.value.exit_code == 2
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("source", ["fresh", "forked"])
+def test_a_kernel_never_sees_the_store_url(source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``$LIVEDOCS_DB`` may hold the team store's password: notebook code could rewrite the records with it."""
+    from livedocs_runner.batch import run_batch
+    from livedocs_runner.forkserver import warm_kernels
+    from livedocs_runner.kernels import FreshKernels
+    from livedocs_runner.plan import plan_runs
+    from livedocs_runner.pool import PoolOptions
+    from livedocs_runner.records.store import Store
+    from tests.conftest import write_notebook
+
+    monkeypatch.setenv("LIVEDOCS_DB", "postgresql://livedocs:s3cret@db.example/livedocs")
+    monkeypatch.setenv("LIVEDOCS_TEST_VISIBLE", "yes")  # the rest of the environment still reaches the notebook
+    notebook = write_notebook(tmp_path / "env.ipynb", [
+        "import os\nfrom livedocs_runner import record\n"
+        "record('db', os.environ.get('LIVEDOCS_DB', 'unset'))\nrecord('other', os.environ.get('LIVEDOCS_TEST_VISIBLE'))"])
+    kernels = FreshKernels() if source == "fresh" else warm_kernels(PoolOptions(size=1))
+    try:
+        (record,) = run_batch(plan_runs(notebook), Store(tmp_path / "home"), kernels=kernels)
+    finally:
+        if source == "forked":
+            kernels.close()
+    assert record.status == "succeeded", record.error
+    assert record.metrics == {"db": "unset", "other": "yes"}
