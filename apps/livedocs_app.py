@@ -40,7 +40,7 @@ from livedocs_ui.history_page import history_page  # noqa: E402
 from livedocs_ui.reproduce import diff_page  # noqa: E402
 from livedocs_ui.run_page import run_page  # noqa: E402
 from livedocs_ui.safe import callback, guarded, show_flash, text  # noqa: E402
-from livedocs_ui.services import broken, catalog, find_config, go, services  # noqa: E402
+from livedocs_ui.services import broken, capacity, catalog, find_config, go, services  # noqa: E402
 from livedocs_ui.timing import timed  # noqa: E402
 
 from livedocs_runner.access import AccessDenied, Role  # noqa: E402
@@ -59,7 +59,7 @@ def sidebar() -> None:
                           kwargs={"notebook": entry.name}, width="stretch")
         jobs = identity.visible_jobs(services().queue.jobs())  # never other notebooks' runs
         running = sum(j.status == "running" for j in jobs)
-        st.caption(f"{running} running · {len(jobs) - running} waiting · {services().queue.workers} at a time")
+        st.caption(f"{running} running · {len(jobs) - running} waiting · {capacity()}")
         if identity.site_admin() and not identity.open_access():
             st.button("Access log", key="nav-access", on_click=callback(go), kwargs={"access": "1"}, width="stretch")
 

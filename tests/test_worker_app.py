@@ -45,6 +45,8 @@ def test_submission_waits_for_a_worker_elsewhere_and_the_page_follows_it(home):
     assert store.get(run_id).status == "queued" and store.queue_place(run_id) == 1
     waiting = page(run=run_id)
     assert "number 1 in the queue" in infos(waiting)
+    assert "(runs are run by separate workers)" in infos(waiting)  # not "0 run at a time"
+    assert "0 running · 1 waiting · run by separate workers" in [str(c.value) for c in waiting.sidebar.caption]
     assert waiting.button(key=f"cancel:{run_id}")  # in the queue: cancellable from the app
     worker = Worker(store, kernels=FreshKernels(), heartbeat_s=1.0, poll_s=0.1).start()  # `livedocs worker`
     try:

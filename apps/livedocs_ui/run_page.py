@@ -94,7 +94,8 @@ def _progress(run_id: str) -> None:
         st.rerun(scope="app")
     if status.status == "queued":
         place = identity.queue_place(run_id, status.place)
-        st.info(f"Waiting for a free worker: {place} ({queue.workers} run at a time).")
+        slots = f"{queue.workers} run at a time" if queue.workers else "runs are run by separate workers"
+        st.info(f"Waiting for a free worker: {place} ({slots}).")
         st.progress(0.0)
     else:
         where = f"step {status.cell} of {status.cells}" if status.cells else "starting the kernel"

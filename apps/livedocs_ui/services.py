@@ -202,6 +202,13 @@ def runs(*, notebook: str | None = None, status: str | None = None, limit: int =
     return list(_runs(str(home), stamp, notebook, status, limit))
 
 
+def capacity() -> str:
+    """How many runs run at once, as the sidebar and a waiting run say it: this app's own slots, or (``--no-worker``)
+    that separate ``livedocs worker`` processes run them (their number is not known here)."""
+    slots = services().queue.workers
+    return f"{slots} at a time" if slots else "run by separate workers"
+
+
 def user() -> str:
     """The name recorded with runs: the sidebar field, else ``LIVEDOCS_USER`` or the OS user."""
     return (st.session_state.get("user") or "").strip() or current_user()
