@@ -12,6 +12,7 @@ then finds the same store, queue and kernels (one process, one module cache).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -31,13 +32,29 @@ def main() -> None:
     from livedocs_runner.kernels import import_client_modules
 
     import_client_modules()  # before the worker's slots and the warm-up's threads race to import them
+    _quiet_expected_messages()
     start(Settings.from_env())
     warm_up()
-    import gc
+    # what is alive now (modules, the catalog, the warm-up's objects) stays: out of every later collection, among
+    # them the full gc.collect(2) Streamlit runs after each script run, ~100 ms between a click and the next page
     gc.collect()
     gc.freeze()
     sys.argv = ["streamlit", *sys.argv[1:]]
     streamlit_cli.main(prog_name="streamlit")
+
+
+class _DropGoneFragments:
+    """Drops Streamlit's "The fragment with id ... does not exist anymore" line: a run page's progress timer that
+    fires after the run ended (and its page became the results) is expected, not worth a line per finished run."""
+
+    def filter(self, record) -> bool:  # noqa: ANN001 - a logging.LogRecord
+        return not str(record.msg).startswith("The fragment with id ")
+
+
+def _quiet_expected_messages() -> None:
+    import logging
+
+    logging.getLogger("streamlit.runtime.app_session").addFilter(_DropGoneFragments())
 
 
 if __name__ == "__main__":

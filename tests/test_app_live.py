@@ -104,3 +104,33 @@ def test_livedocs_app_prepares_the_catalog_kernels_before_the_first_page_view(tm
 
         assert len(templates()) >= 2  # one template per notebook (its kernels are forks of it)
         assert not Path(home / "runs.db").exists() or Store(home).list() == []  # nothing ran to get there
+
+
+def test_the_server_log_leaves_out_progress_timers_of_a_page_that_moved_on():
+    """Streamlit logs "The fragment with id ... does not exist anymore" for each progress timer that fires
+    after a run's page became its results: expected, so ``livedocs app`` leaves it out; other lines stay."""
+    import importlib.util
+    import logging
+
+    spec = importlib.util.spec_from_file_location("livedocs_serve", ROOT / "apps" / "livedocs_serve.py")
+    serve_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve_module)
+    from streamlit.runtime import app_session
+
+    logger = app_session._LOGGER  # the logger Streamlit writes that line with (its handler, not the root's)
+    filters, level = list(logger.filters), logger.level
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        serve_module._quiet_expected_messages()
+        logger.info("The fragment with id %s does not exist anymore - it might have been removed during a "
+                    "preceding full-app rerun.", "6d7dfcda1e1fe10230205fc4976da13f")
+        logger.info("Something else about session %s", "s1")
+    finally:
+        logger.removeHandler(handler)
+        logger.filters[:] = filters
+        logger.setLevel(level)
+    assert seen == ["Something else about session s1"]
