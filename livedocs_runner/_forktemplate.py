@@ -3,10 +3,14 @@
 Started with the kernel's own Python as ``python -c BOOTSTRAP <this file> <config json>``, so it
 needs nothing from this package on that interpreter's path. It imports ipykernel, IPython, every
 module a kernel imports while it initialises (``KERNEL_IMPORTS``) and the warm imports once, then
-forks one kernel per request. Before forking it never runs user code, never creates a zmq context
-and starts no thread: each child builds its own sockets, connection, session, event loop and shell,
-so a forked kernel starts from the same state as a fresh ``ipykernel_launcher``, minus IPython's
-SQLite history (``KERNEL_CONFIG``: a database write per cell nobody reads; ``In``/``Out`` work).
+forks one kernel per request. Before forking it also builds what every kernel would build the same
+way (``_prebuild``): the kernel application with its parsed configuration, profile folder and config
+files, and the IPython shell (``ZMQInteractiveShell``, a singleton the kernel adopts in the child).
+It never runs user code (the profile's startup files, ``exec_lines`` and extensions run in the
+child), never creates a zmq context and starts no thread: each child builds its own sockets,
+connection, session key, IOPub thread and event loop, so a forked kernel starts from the same state
+as a fresh ``ipykernel_launcher``, minus IPython's SQLite history (``KERNEL_CONFIG``: a database
+write per cell nobody reads; ``In``/``Out`` work).
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
@@ -30,6 +34,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 # what every kernel imports while it initialises (measured: ~85 ms of a forked kernel's ~125 ms of
 # start-up CPU, most of it debugpy via ipykernel.debugger); imported once here, before any fork.
@@ -42,7 +47,8 @@ KERNEL_IMPORTS = ("ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugge
                   "IPython.extensions.storemagic", "IPython.utils.wildcard", "faulthandler", "ipykernel_launcher",
                   "tornado.ioloop", "tornado.platform.asyncio", "zmq.eventloop.zmqstream", "psutil")
 # what a warm import's first use in a cell imports lazily (a DataFrame's HTML repr): imported with it
-COMPANIONS = {"pandas": ("pandas.io.formats.html", "pandas.io.formats.string", "pyarrow.pandas_compat")}
+COMPANIONS = {"pandas": ("pandas.io.formats.html", "pandas.io.formats.string", "pyarrow.pandas_compat",
+                      "pyarrow.vendored.version")}
 # per-run work nobody reads: IPython's SQLite history (a database write and a saving thread per kernel)
 KERNEL_CONFIG = {"HistoryManager": {"enabled": False}}
 REAP_AFTER_S = 5.0  # a dead child stays a zombie this long, so the runner's pidfd_open never misses it
@@ -70,12 +76,14 @@ def main(config: dict) -> None:
         if name not in skipped:
             for companion in COMPANIONS.get(name, ()):
                 _kernel_import(companion)
+    prebuilt, prebuild_error = _prebuild()
     gc.collect()
     gc.freeze()  # imported modules stay shared (copy-on-write) and out of every child's collections
     ready = {"ready": True, "pid": os.getpid(), "skipped": skipped, "threads": threading.active_count(),
-             "os_threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None}
+             "os_threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None,
+             "prebuilt": sorted(prebuilt or ()), "prebuild_error": prebuild_error}
     _send(proto_out, ready)
-    _serve(proto_in, proto_out, devnull)
+    _serve(proto_in, proto_out, devnull, prebuilt)
 
 
 def _warm_import(name: str, cwd: Path) -> bool:
@@ -109,7 +117,63 @@ def _kernel_import(name: str) -> None:
         raise RuntimeError(f"importing {name} started a thread; forking after it is unsafe")
 
 
-def _serve(proto_in: int, proto_out: int, devnull: int) -> None:
+def _prebuild() -> tuple[dict[str, Any] | None, str | None]:
+    """The kernel application, configured, and its IPython shell, built once for every child.
+
+    What ``IPKernelApp.initialize`` does before it binds anything (parse the command line, find the
+    profile folder, load the config files) and the shell the kernel would construct (traitlets
+    set-up, magics, formatters, prefilters, completer: most of a kernel's start-up CPU) are the same
+    for every kernel of this template (same interpreter, folder, environment); the child adopts them.
+    The shell is not built when the configuration could give it another shape in a kernel (another
+    kernel class, config nested under the kernel's section). Anything unexpected: nothing prebuilt,
+    and each child initialises in full, as before. Returns ({"app", "shell"?}, None) or (None, error).
+    """
+    before = threading.active_count()
+    try:
+        from IPython.core.application import BaseIPythonApplication
+        from IPython.core.interactiveshell import InteractiveShell
+        from ipykernel.ipkernel import IPythonKernel
+        from ipykernel.kernelapp import IPKernelApp
+        from traitlets.config import Config
+    except ImportError as exc:  # an ipykernel without these: children start in full
+        return None, f"{type(exc).__name__}: {exc}"
+    try:
+        app = IPKernelApp.instance(config=Config(KERNEL_CONFIG))
+        BaseIPythonApplication.initialize(app, [])  # the child's `-f CONNECTION_FILE` is set on it there
+        if app.subapp is not None:
+            raise RuntimeError("the kernel application has a subcommand")
+        built: dict[str, Any] = {"app": app}
+        if app.kernel_class is IPythonKernel and not _nested_sections(app.config):
+            traits = IPythonKernel.class_traits()
+            # as IPythonKernel.__init__ builds it, minus what only the child has (see _adopt_shell)
+            shell = built["shell"] = traits["shell_class"].default().instance(
+                parent=app, profile_dir=app.profile_dir, user_module=None, user_ns=None, kernel=None,
+                compiler_class=traits["compiler_class"].default())
+            # what the first cell would build lazily: the formatters, the input transformers' regexes
+            shell.display_formatter.format(0)
+            shell.transform_cell("pass\n")
+        if threading.active_count() != before:
+            raise RuntimeError("building the kernel started a thread; forking after it is unsafe")
+        return built, None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - (a config error exits) the template still forks kernels
+        for singleton in (IPKernelApp, InteractiveShell):
+            with contextlib.suppress(Exception):
+                singleton.clear_instance()
+        if threading.active_count() != before:
+            raise RuntimeError("building the kernel started a thread; forking after it is unsafe") from exc
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _nested_sections(config: Any) -> bool:
+    """Whether some config section holds another (``IPythonKernel.ZMQInteractiveShell.x = ...``): a shell
+    built with the application as its parent would not see what one built under the kernel sees."""
+    from traitlets.config import Config
+
+    return any(isinstance(section, Config) and any(isinstance(value, Config) for value in section.values())
+               for section in config.values())
+
+
+def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any] | None) -> None:
     runner = os.getppid()
     children: dict[int, float] = {}
     buffer = b""
@@ -132,7 +196,7 @@ def _serve(proto_in: int, proto_out: int, devnull: int) -> None:
             if request.get("op") == "exit":
                 return
             try:
-                pid = _fork(request, (proto_in, proto_out), devnull)
+                pid = _fork(request, (proto_in, proto_out), devnull, prebuilt)
             except Exception as exc:  # noqa: BLE001 - reported to the runner, which falls back
                 _send(proto_out, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
@@ -140,7 +204,7 @@ def _serve(proto_in: int, proto_out: int, devnull: int) -> None:
             _send(proto_out, {"pid": pid})
 
 
-def _fork(request: dict, server_fds: tuple[int, int], devnull: int) -> int:
+def _fork(request: dict, server_fds: tuple[int, int], devnull: int, prebuilt: dict[str, Any] | None) -> int:
     sync_r, sync_w = os.pipe()
     try:
         pid = os.fork()
@@ -150,14 +214,15 @@ def _fork(request: dict, server_fds: tuple[int, int], devnull: int) -> int:
         raise
     if pid == 0:
         os.close(sync_r)
-        _child(request, server_fds, devnull, sync_w)  # never returns
+        _child(request, server_fds, devnull, sync_w, prebuilt)  # never returns
     os.close(sync_w)
     os.read(sync_r, 1)  # EOF once the child has its own session: killpg(pid) works from now on
     os.close(sync_r)
     return pid
 
 
-def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int) -> None:
+def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int,
+           prebuilt: dict[str, Any] | None) -> None:
     code = 1
     try:
         os.setsid()
@@ -183,10 +248,13 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
         import ipykernel_launcher
 
         sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
-        from ipykernel import kernelapp
-        from traitlets.config import Config
+        if prebuilt is None:
+            from ipykernel import kernelapp
+            from traitlets.config import Config
 
-        kernelapp.launch_new_instance(config=Config(KERNEL_CONFIG))
+            kernelapp.launch_new_instance(config=Config(KERNEL_CONFIG))
+        else:
+            _launch_prebuilt(prebuilt, request["connection_file"])
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -201,6 +269,48 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _launch_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> None:
+    """``IPKernelApp.launch_instance`` on the template's application: everything its ``initialize``
+    does after the configuration (connection file, sockets, IO, the kernel, extensions, startup
+    files), then the event loop. Only the configuration step, already done, is skipped."""
+    from IPython.core.application import BaseIPythonApplication
+
+    app = prebuilt["app"]
+    app.connection_file = connection_file  # what `-f CONNECTION_FILE` sets
+    if "shell" in prebuilt:
+        _adopt_shell(prebuilt["shell"])
+    configure = BaseIPythonApplication.initialize
+    BaseIPythonApplication.initialize = lambda self, argv=None: None  # IPKernelApp.initialize's super() call
+    try:
+        app.initialize([])
+    finally:
+        BaseIPythonApplication.initialize = configure
+    app.start()
+
+
+def _adopt_shell(shell: Any) -> None:
+    """Make the kernel's ``shell_class.instance(...)`` return the template's shell, given what only the
+    child has: the kernel (its parent and ``get_ipython().kernel``), this run's environment variables
+    IPython sets (the child replaced ``os.environ``) and the kernel's stdout/stderr streams."""
+    cls = type(shell)
+
+    def instance(klass: type, *args: Any, **kwargs: Any) -> Any:
+        del cls.instance  # once: the kernel asks exactly once; later calls get the singleton as usual
+        expected = {"profile_dir": shell.profile_dir, "user_module": None, "user_ns": None,
+                    "compiler_class": type(shell.compile)}
+        if args or any(kwargs.get(key) is not value for key, value in expected.items()):
+            cls.clear_instance()  # built for another shape of kernel: build the kernel's own
+            return cls.instance(*args, **kwargs)
+        shell.parent = kwargs.get("parent")
+        shell.kernel = kwargs.get("kernel")
+        shell.init_environment()
+        shell._orig_sys_module_state.update(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr,
+                                            excepthook=sys.excepthook)
+        return shell
+
+    cls.instance = classmethod(instance)
 
 
 def _watch_runner(runner_pid: int) -> None:

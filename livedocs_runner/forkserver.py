@@ -150,6 +150,12 @@ class ForkServer:
         with self._lock:
             return [t.pid for t in self._templates.values()]
 
+    def template_info(self) -> list[dict[str, Any]]:
+        """What each ready template reported: its pid, the warm imports it skipped, what it prebuilt
+        for its kernels (``["app", "shell"]``) or why not (``prebuild_error``)."""
+        with self._lock:
+            return [dict(t.info) for t in self._templates.values() if t.info]
+
     def close(self) -> None:
         """Kill every template and every kernel forked from them; idempotent."""
         with self._lock:
