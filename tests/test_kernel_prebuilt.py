@@ -172,3 +172,37 @@ def test_exits_and_tracebacks_in_a_forked_kernel(tmp_path: Path, notebook: str, 
         assert "1 / divisor" in record.error["traceback"] and "Cell In[" in record.error["traceback"]
         cells = nbformat.read(record.output_notebook, as_version=4).cells
         assert [o["ename"] for o in cells[record.error["cell"] - 1].outputs if o["output_type"] == "error"] == ["ZeroDivisionError"]
+
+
+ORDERED = """\
+import sys
+from IPython.display import HTML, display
+print("one")
+display(HTML("<b>two</b>"))
+print("three", file=sys.stderr)
+sys.stderr.flush()
+print("four")
+sys.stdout.flush()
+sys.stdout.flush()
+print("five", end="")
+"six"
+"""
+
+
+def test_outputs_keep_their_order_as_in_a_fresh_kernel(tmp_path: Path) -> None:
+    # a forked kernel skips flush round trips with nothing to send; what reaches the notebook is unchanged
+    nb = write_notebook(tmp_path / "nb" / "ordered.ipynb", [ORDERED, "print('seven')\n1 / 0"])
+    seen = []
+    for kernels in (ForkKernels(PoolOptions(size=1)), Launcher()):
+        record = execute_run(plan_runs(nb)[0], Store(tmp_path / "home"), options=OPTIONS, kernels=kernels)
+        getattr(kernels, "close", lambda: None)()
+        assert record.status == "failed" and record.error["ename"] == "ZeroDivisionError"
+        cells = nbformat.read(record.output_notebook, as_version=4).cells
+        seen.append([[(o.output_type, o.get("name"), o.get("text") or sorted(o.get("data", {})) or o.get("ename"))
+                      for o in cell.outputs] for cell in cells])
+    forked, fresh = seen
+    assert forked == fresh
+    assert forked[0] == [("stream", "stdout", "one\n"), ("display_data", None, ["text/html", "text/plain"]),
+                         ("stream", "stderr", "three\n"), ("stream", "stdout", "four\n"),
+                         ("stream", "stdout", "five"), ("execute_result", None, ["text/plain"])]
+    assert forked[1] == [("stream", "stdout", "seven\n"), ("error", None, "ZeroDivisionError")]
