@@ -14,7 +14,9 @@ write per cell nobody reads; ``In``/``Out`` work).
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
-(or ``{"error": "..."}``); ``{"op": "exit"}`` ends it and leaves its kernels running; end of
+(or ``{"error": "..."}``), and later ``{"bound": N, "ok": true}`` once that kernel has bound its
+sockets and built its kernel (``"ok": false``: it ended before), so the runner needs no kernel_info
+round trip to know it is up; ``{"op": "exit"}`` ends it and leaves its kernels running; end of
 input (the runner closed the pipe or died) ends it and kills its kernels.
 """
 
@@ -176,14 +178,22 @@ def _nested_sections(config: Any) -> bool:
 def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any] | None) -> None:
     runner = os.getppid()
     children: dict[int, float] = {}
+    starting: dict[int, int] = {}  # the read end of a starting kernel's "bound" pipe -> its pid
     buffer = b""
     while True:
-        readable, _, _ = select.select([proto_in], [], [], 1.0)
+        readable, _, _ = select.select([proto_in, *starting], [], [], 1.0)
         _reap(children)
         if os.getppid() != runner:
             _kill_all(children)
             return
-        if not readable:
+        for fd in readable:
+            if fd in starting:
+                pid, ok = starting.pop(fd), False
+                with contextlib.suppress(OSError):
+                    ok = os.read(fd, 1) == b"1"  # end of file: the kernel ended before binding its sockets
+                os.close(fd)
+                _send(proto_out, {"bound": pid, "ok": ok})
+        if proto_in not in readable:
             continue
         data = os.read(proto_in, 1 << 16)
         if not data:
@@ -196,32 +206,38 @@ def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any]
             if request.get("op") == "exit":
                 return
             try:
-                pid = _fork(request, (proto_in, proto_out), devnull, prebuilt)
+                pid, bound = _fork(request, (proto_in, proto_out, *starting), devnull, prebuilt)
             except Exception as exc:  # noqa: BLE001 - reported to the runner, which falls back
                 _send(proto_out, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
             children[pid] = time.monotonic()
+            starting[bound] = pid
             _send(proto_out, {"pid": pid})
 
 
-def _fork(request: dict, server_fds: tuple[int, int], devnull: int, prebuilt: dict[str, Any] | None) -> int:
+def _fork(request: dict, server_fds: tuple[int, ...], devnull: int,
+          prebuilt: dict[str, Any] | None) -> tuple[int, int]:
+    """Fork a kernel: (its pid, the read end of its "bound" pipe)."""
     sync_r, sync_w = os.pipe()
+    bound_r, bound_w = os.pipe()
     try:
         pid = os.fork()
     except OSError:
-        os.close(sync_r)
-        os.close(sync_w)
+        for fd in (sync_r, sync_w, bound_r, bound_w):
+            os.close(fd)
         raise
     if pid == 0:
         os.close(sync_r)
-        _child(request, server_fds, devnull, sync_w, prebuilt)  # never returns
+        os.close(bound_r)
+        _child(request, server_fds, devnull, sync_w, bound_w, prebuilt)  # never returns
     os.close(sync_w)
+    os.close(bound_w)
     os.read(sync_r, 1)  # EOF once the child has its own session: killpg(pid) works from now on
     os.close(sync_r)
-    return pid
+    return pid, bound_r
 
 
-def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int,
+def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int, bound_w: int,
            prebuilt: dict[str, Any] | None) -> None:
     code = 1
     try:
@@ -229,7 +245,7 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
         # a process the notebook double-forks is re-parented to the kernel, not init: the runner finds it
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         os.close(sync_w)
-        for fd in server_fds:
+        for fd in server_fds:  # the template's pipes, and the "bound" pipes of kernels starting alongside
             os.close(fd)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
@@ -249,13 +265,17 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
 
         sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
         _flush_only_when_pending()
-        if prebuilt is None:
-            from ipykernel import kernelapp
+        if prebuilt is None:  # IPKernelApp.launch_instance, telling the template when it is bound
+            from ipykernel.kernelapp import IPKernelApp
             from traitlets.config import Config
 
-            kernelapp.launch_new_instance(config=Config(KERNEL_CONFIG))
+            app = IPKernelApp.instance(config=Config(KERNEL_CONFIG))
+            app.initialize(None)
         else:
-            _launch_prebuilt(prebuilt, request["connection_file"])
+            app = _initialize_prebuilt(prebuilt, request["connection_file"])
+        os.write(bound_w, b"1")  # sockets bound, kernel built: messages sent to it now wait in its queues
+        os.close(bound_w)
+        app.start()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -272,10 +292,10 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
             os._exit(code)
 
 
-def _launch_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> None:
-    """``IPKernelApp.launch_instance`` on the template's application: everything its ``initialize``
-    does after the configuration (connection file, sockets, IO, the kernel, extensions, startup
-    files), then the event loop. Only the configuration step, already done, is skipped."""
+def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
+    """``IPKernelApp.initialize`` on the template's application: everything it does after the
+    configuration (connection file, sockets, IO, the kernel, extensions, startup files). Only the
+    configuration step, already done, is skipped. Returns the application, to ``start()``."""
     from IPython.core.application import BaseIPythonApplication
 
     app = prebuilt["app"]
@@ -288,7 +308,7 @@ def _launch_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> None:
         app.initialize([])
     finally:
         BaseIPythonApplication.initialize = configure
-    app.start()
+    return app
 
 
 def _adopt_shell(shell: Any) -> None:
