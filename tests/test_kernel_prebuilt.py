@@ -206,3 +206,24 @@ def test_outputs_keep_their_order_as_in_a_fresh_kernel(tmp_path: Path) -> None:
                          ("stream", "stderr", "three\n"), ("stream", "stdout", "four\n"),
                          ("stream", "stdout", "five"), ("execute_result", None, ["text/plain"])]
     assert forked[1] == [("stream", "stdout", "seven\n"), ("error", None, "ZeroDivisionError")]
+
+
+def test_config_nested_under_the_kernel_still_reaches_the_shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a shell built under the application would miss `IPythonKernel.InteractiveShell...`: the template
+    # then prebuilds the application only, and the kernel builds its own shell, as a fresh one does
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        "c.IPythonKernel.InteractiveShell.ast_node_interactivity = 'all'\n", encoding="utf-8")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    nb = write_notebook(tmp_path / "nb" / "nested.ipynb", [
+        "from livedocs_runner import record\nrecord('interactivity', get_ipython().ast_node_interactivity)"])
+    seen = []
+    with ForkKernels(PoolOptions(size=1)) as kernels:
+        source = Recording(kernels)
+        seen.append(execute_run(plan_runs(nb)[0], Store(tmp_path / "home"), options=OPTIONS, kernels=source))
+        [info] = kernels.server.template_info()
+    seen.append(execute_run(plan_runs(nb)[0], Store(tmp_path / "home"), options=OPTIONS, kernels=Launcher()))
+    assert info["prebuilt"] == ["app"] and info["prebuild_error"] is None
+    assert isinstance(source.processes[0], ForkedProcess)
+    assert [r.metrics for r in seen] == [{"interactivity": "all"}] * 2, [r.error for r in seen]
