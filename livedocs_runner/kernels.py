@@ -131,7 +131,8 @@ async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, t
     try:
         await kc.wait_for_ready(timeout=timeout)
         if request.warm_imports:
-            code = "\n".join(f"import {check_module_name(name)}" for name in request.warm_imports)
+            # imported, but no name bound: the notebook starts with an empty namespace (`%who`), as in Jupyter
+            code = "\n".join(f"__import__({check_module_name(name)!r})" for name in request.warm_imports)
             # an import that fails here fails again, visibly, in the notebook itself
             await kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)
     finally:

@@ -17,7 +17,7 @@ from livedocs_runner.execute import RunOptions, execute_run
 from livedocs_runner.forkserver import ForkedProcess, ForkKernels, fork_supported
 from livedocs_runner.kernels import FreshKernels, KernelRequest
 from livedocs_runner.plan import plan_runs
-from livedocs_runner.pool import PoolOptions
+from livedocs_runner.pool import PoolOptions, WarmPool
 from livedocs_runner.records.store import Store
 
 from .conftest import NOTEBOOKS, write_notebook
@@ -132,11 +132,15 @@ def test_a_forked_kernel_looks_like_a_fresh_one_and_a_run_changes_nothing_for_th
     assert all(isinstance(p, ForkedProcess) for p in forked_source.processes)  # not a fallback start
     fresh_source = Recording(Launcher())
     [fresh] = probe_runs(tmp_path / "fresh", fresh_source, 1)
+    with WarmPool(PoolOptions(size=1)) as pool:  # fresh kernels that ran the warm imports: no names bound
+        warm_source = Recording(pool)
+        [warm] = probe_runs(tmp_path / "warm", warm_source, 1)
 
     facts = [r.metrics["facts"] for r in forked]
     assert facts[0] == facts[1]  # the first run's changes to its shell, namespace and environment did not carry over
     expected = dict(fresh.metrics["facts"], cwd=facts[0]["cwd"], sys_path0=facts[0]["sys_path0"])
     assert facts[0] == expected  # the same as a kernel started by ipykernel_launcher
+    assert dict(warm.metrics["facts"], cwd=facts[0]["cwd"], sys_path0=facts[0]["sys_path0"]) == expected
     assert Path(facts[0]["cwd"]).name == "nb" and Path(fresh.metrics["facts"]["cwd"]).name == "nb"
     assert facts[0]["env"] == {"TERM": "xterm-color", "CLICOLOR": "1", "PAGER": "cat", "GIT_PAGER": "cat",
                                "LIVEDOCS_PROBE": "from the runner"}
@@ -147,7 +151,7 @@ def test_a_forked_kernel_looks_like_a_fresh_one_and_a_run_changes_nothing_for_th
     # the startup file ran once in each kernel (the pool may have warmed one more), never in the template
     ran_in = [int(line) for line in profile.read_text().split()]
     assert len(ran_in) == len(set(ran_in))
-    assert {p.pid for p in forked_source.processes + fresh_source.processes} <= set(ran_in)
+    assert {p.pid for p in forked_source.processes + fresh_source.processes + warm_source.processes} <= set(ran_in)
     assert info["pid"] not in ran_in
 
 
