@@ -273,7 +273,8 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
             app.initialize(None)
         else:
             app = _initialize_prebuilt(prebuilt, request["connection_file"])
-        os.write(bound_w, b"1")  # sockets bound, kernel built: messages sent to it now wait in its queues
+        with contextlib.suppress(OSError):  # a template that is gone has no one to tell
+            os.write(bound_w, b"1")  # sockets bound, kernel built: messages sent to it now wait in its queues
         os.close(bound_w)
         app.start()
         code = 0
