@@ -25,8 +25,11 @@ class ReadyClient(AsyncKernelClient):
 
     jupyter_client's ``wait_for_ready`` drains IOPub until it has been silent for 200 ms, which is
     most of a warm run's overhead (nbclient calls it for every run). Seeing our own request's
-    ``idle`` status on IOPub proves the subscription is live and everything before it drained;
-    until it is seen, ``kernel_info`` is asked again after 10, 20, 40 ... (at most 200) ms.
+    ``idle`` status on IOPub proves the subscription is live and everything before it drained; so
+    does the kernel's ``iopub_welcome`` (ipykernel >= 7 greets each new IOPub subscription): the
+    ``idle`` of a request that arrived before the subscription was lost, and without the welcome
+    ``kernel_info`` had to be asked again after 10, 20, 40 ... (at most 200) ms, a round trip and a
+    wait per kernel and per run.
     """
 
     def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = False, hb: bool = False,
@@ -60,7 +63,7 @@ class ReadyClient(AsyncKernelClient):
             with contextlib.suppress(Empty):
                 while reply is None or reply["parent_header"].get("msg_id") != msg_id:
                     reply = await self.shell_channel.get_msg(timeout=1)
-            if reply is not None and await self._idle_seen(msg_id, drain):
+            if reply is not None and await self._iopub_live(msg_id, drain):
                 self._handle_kernel_info_reply(reply)
                 return
             drain = min(2 * drain, LAST_DRAIN_S)
@@ -71,11 +74,14 @@ class ReadyClient(AsyncKernelClient):
 
     wait_for_ready = _async_wait_for_ready  # the base class binds its own at class creation
 
-    async def _idle_seen(self, msg_id: str, timeout: float) -> bool:
-        """Drain IOPub up to the ``idle`` status of ``msg_id``; False if IOPub is not connected yet."""
+    async def _iopub_live(self, msg_id: str, timeout: float) -> bool:
+        """Drain IOPub up to the ``idle`` status of ``msg_id`` or the kernel's ``iopub_welcome``;
+        False if neither came within ``timeout`` (IOPub not connected yet)."""
         with contextlib.suppress(Empty):
             while True:
                 msg = await self.iopub_channel.get_msg(timeout=timeout)
+                if msg["msg_type"] == "iopub_welcome":
+                    return True
                 if (msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == msg_id
                         and msg["content"].get("execution_state") == "idle"):
                     return True

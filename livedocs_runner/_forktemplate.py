@@ -3,14 +3,20 @@
 Started with the kernel's own Python as ``python -c BOOTSTRAP <this file> <config json>``, so it
 needs nothing from this package on that interpreter's path. It imports ipykernel, IPython, every
 module a kernel imports while it initialises (``KERNEL_IMPORTS``) and the warm imports once, then
-forks one kernel per request. Before forking it never runs user code, never creates a zmq context
-and starts no thread: each child builds its own sockets, connection, session, event loop and shell,
-so a forked kernel starts from the same state as a fresh ``ipykernel_launcher``, minus IPython's
-SQLite history (``KERNEL_CONFIG``: a database write per cell nobody reads; ``In``/``Out`` work).
+forks one kernel per request. Before forking it also builds what every kernel would build the same
+way (``_prebuild``): the kernel application with its parsed configuration, profile folder and config
+files, and the IPython shell (``ZMQInteractiveShell``, a singleton the kernel adopts in the child).
+It never runs user code (the profile's startup files, ``exec_lines`` and extensions run in the
+child), never creates a zmq context and starts no thread: each child builds its own sockets,
+connection, session key, IOPub thread and event loop, so a forked kernel starts from the same state
+as a fresh ``ipykernel_launcher``, minus IPython's SQLite history (``KERNEL_CONFIG``: a database
+write per cell nobody reads; ``In``/``Out`` work).
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
-(or ``{"error": "..."}``); ``{"op": "exit"}`` ends it and leaves its kernels running; end of
+(or ``{"error": "..."}``), and later ``{"bound": N, "ok": true}`` once that kernel has bound its
+sockets and built its kernel (``"ok": false``: it ended before), so the runner needs no kernel_info
+round trip to know it is up; ``{"op": "exit"}`` ends it and leaves its kernels running; end of
 input (the runner closed the pipe or died) ends it and kills its kernels.
 """
 
@@ -30,6 +36,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 # what every kernel imports while it initialises (measured: ~85 ms of a forked kernel's ~125 ms of
 # start-up CPU, most of it debugpy via ipykernel.debugger); imported once here, before any fork.
@@ -42,7 +49,8 @@ KERNEL_IMPORTS = ("ipykernel.ipkernel", "ipykernel.zmqshell", "ipykernel.debugge
                   "IPython.extensions.storemagic", "IPython.utils.wildcard", "faulthandler", "ipykernel_launcher",
                   "tornado.ioloop", "tornado.platform.asyncio", "zmq.eventloop.zmqstream", "psutil")
 # what a warm import's first use in a cell imports lazily (a DataFrame's HTML repr): imported with it
-COMPANIONS = {"pandas": ("pandas.io.formats.html", "pandas.io.formats.string", "pyarrow.pandas_compat")}
+COMPANIONS = {"pandas": ("pandas.io.formats.html", "pandas.io.formats.string", "pyarrow.pandas_compat",
+                      "pyarrow.vendored.version")}
 # per-run work nobody reads: IPython's SQLite history (a database write and a saving thread per kernel)
 KERNEL_CONFIG = {"HistoryManager": {"enabled": False}}
 REAP_AFTER_S = 5.0  # a dead child stays a zombie this long, so the runner's pidfd_open never misses it
@@ -70,12 +78,14 @@ def main(config: dict) -> None:
         if name not in skipped:
             for companion in COMPANIONS.get(name, ()):
                 _kernel_import(companion)
+    prebuilt, prebuild_error = _prebuild()
     gc.collect()
     gc.freeze()  # imported modules stay shared (copy-on-write) and out of every child's collections
     ready = {"ready": True, "pid": os.getpid(), "skipped": skipped, "threads": threading.active_count(),
-             "os_threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None}
+             "os_threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None,
+             "prebuilt": sorted(prebuilt or ()), "prebuild_error": prebuild_error}
     _send(proto_out, ready)
-    _serve(proto_in, proto_out, devnull)
+    _serve(proto_in, proto_out, devnull, prebuilt)
 
 
 def _warm_import(name: str, cwd: Path) -> bool:
@@ -109,17 +119,81 @@ def _kernel_import(name: str) -> None:
         raise RuntimeError(f"importing {name} started a thread; forking after it is unsafe")
 
 
-def _serve(proto_in: int, proto_out: int, devnull: int) -> None:
+def _prebuild() -> tuple[dict[str, Any] | None, str | None]:
+    """The kernel application, configured, and its IPython shell, built once for every child.
+
+    What ``IPKernelApp.initialize`` does before it binds anything (parse the command line, find the
+    profile folder, load the config files) and the shell the kernel would construct (traitlets
+    set-up, magics, formatters, prefilters, completer: most of a kernel's start-up CPU) are the same
+    for every kernel of this template (same interpreter, folder, environment); the child adopts them.
+    The shell is not built when the configuration could give it another shape in a kernel (another
+    kernel class, config nested under the kernel's section). Anything unexpected: nothing prebuilt,
+    and each child initialises in full, as before. Returns ({"app", "shell"?}, None) or (None, error).
+    """
+    before = threading.active_count()
+    try:
+        from IPython.core.application import BaseIPythonApplication
+        from IPython.core.interactiveshell import InteractiveShell
+        from ipykernel.ipkernel import IPythonKernel
+        from ipykernel.kernelapp import IPKernelApp
+        from traitlets.config import Config
+    except ImportError as exc:  # an ipykernel without these: children start in full
+        return None, f"{type(exc).__name__}: {exc}"
+    try:
+        app = IPKernelApp.instance(config=Config(KERNEL_CONFIG))
+        BaseIPythonApplication.initialize(app, [])  # the child's `-f CONNECTION_FILE` is set on it there
+        if app.subapp is not None:
+            raise RuntimeError("the kernel application has a subcommand")
+        built: dict[str, Any] = {"app": app}
+        if app.kernel_class is IPythonKernel and not _nested_sections(app.config):
+            traits = IPythonKernel.class_traits()
+            # as IPythonKernel.__init__ builds it, minus what only the child has (see _adopt_shell)
+            shell = built["shell"] = traits["shell_class"].default().instance(
+                parent=app, profile_dir=app.profile_dir, user_module=None, user_ns=None, kernel=None,
+                compiler_class=traits["compiler_class"].default())
+            # what the first cell would build lazily: the formatters, the input transformers' regexes
+            shell.display_formatter.format(0)
+            shell.transform_cell("pass\n")
+        if threading.active_count() != before:
+            raise RuntimeError("building the kernel started a thread; forking after it is unsafe")
+        return built, None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - (a config error exits) the template still forks kernels
+        for singleton in (IPKernelApp, InteractiveShell):
+            with contextlib.suppress(Exception):
+                singleton.clear_instance()
+        if threading.active_count() != before:
+            raise RuntimeError("building the kernel started a thread; forking after it is unsafe") from exc
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _nested_sections(config: Any) -> bool:
+    """Whether some config section holds another (``IPythonKernel.ZMQInteractiveShell.x = ...``): a shell
+    built with the application as its parent would not see what one built under the kernel sees."""
+    from traitlets.config import Config
+
+    return any(isinstance(section, Config) and any(isinstance(value, Config) for value in section.values())
+               for section in config.values())
+
+
+def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any] | None) -> None:
     runner = os.getppid()
     children: dict[int, float] = {}
+    starting: dict[int, int] = {}  # the read end of a starting kernel's "bound" pipe -> its pid
     buffer = b""
     while True:
-        readable, _, _ = select.select([proto_in], [], [], 1.0)
+        readable, _, _ = select.select([proto_in, *starting], [], [], 1.0)
         _reap(children)
         if os.getppid() != runner:
             _kill_all(children)
             return
-        if not readable:
+        for fd in readable:
+            if fd in starting:
+                pid, ok = starting.pop(fd), False
+                with contextlib.suppress(OSError):
+                    ok = os.read(fd, 1) == b"1"  # end of file: the kernel ended before binding its sockets
+                os.close(fd)
+                _send(proto_out, {"bound": pid, "ok": ok})
+        if proto_in not in readable:
             continue
         data = os.read(proto_in, 1 << 16)
         if not data:
@@ -132,39 +206,46 @@ def _serve(proto_in: int, proto_out: int, devnull: int) -> None:
             if request.get("op") == "exit":
                 return
             try:
-                pid = _fork(request, (proto_in, proto_out), devnull)
+                pid, bound = _fork(request, (proto_in, proto_out, *starting), devnull, prebuilt)
             except Exception as exc:  # noqa: BLE001 - reported to the runner, which falls back
                 _send(proto_out, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
             children[pid] = time.monotonic()
+            starting[bound] = pid
             _send(proto_out, {"pid": pid})
 
 
-def _fork(request: dict, server_fds: tuple[int, int], devnull: int) -> int:
+def _fork(request: dict, server_fds: tuple[int, ...], devnull: int,
+          prebuilt: dict[str, Any] | None) -> tuple[int, int]:
+    """Fork a kernel: (its pid, the read end of its "bound" pipe)."""
     sync_r, sync_w = os.pipe()
+    bound_r, bound_w = os.pipe()
     try:
         pid = os.fork()
     except OSError:
-        os.close(sync_r)
-        os.close(sync_w)
+        for fd in (sync_r, sync_w, bound_r, bound_w):
+            os.close(fd)
         raise
     if pid == 0:
         os.close(sync_r)
-        _child(request, server_fds, devnull, sync_w)  # never returns
+        os.close(bound_r)
+        _child(request, server_fds, devnull, sync_w, bound_w, prebuilt)  # never returns
     os.close(sync_w)
+    os.close(bound_w)
     os.read(sync_r, 1)  # EOF once the child has its own session: killpg(pid) works from now on
     os.close(sync_r)
-    return pid
+    return pid, bound_r
 
 
-def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int) -> None:
+def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int, bound_w: int,
+           prebuilt: dict[str, Any] | None) -> None:
     code = 1
     try:
         os.setsid()
         # a process the notebook double-forks is re-parented to the kernel, not init: the runner finds it
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         os.close(sync_w)
-        for fd in server_fds:
+        for fd in server_fds:  # the template's pipes, and the "bound" pipes of kernels starting alongside
             os.close(fd)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
@@ -183,10 +264,19 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
         import ipykernel_launcher
 
         sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
-        from ipykernel import kernelapp
-        from traitlets.config import Config
+        _flush_only_when_pending()
+        if prebuilt is None:  # IPKernelApp.launch_instance, telling the template when it is bound
+            from ipykernel.kernelapp import IPKernelApp
+            from traitlets.config import Config
 
-        kernelapp.launch_new_instance(config=Config(KERNEL_CONFIG))
+            app = IPKernelApp.instance(config=Config(KERNEL_CONFIG))
+            app.initialize(None)
+        else:
+            app = _initialize_prebuilt(prebuilt, request["connection_file"])
+        with contextlib.suppress(OSError):  # a template that is gone has no one to tell
+            os.write(bound_w, b"1")  # sockets bound, kernel built: messages sent to it now wait in its queues
+        os.close(bound_w)
+        app.start()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
@@ -201,6 +291,75 @@ def _child(request: dict, server_fds: tuple[int, int], devnull: int, sync_w: int
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
+    """``IPKernelApp.initialize`` on the template's application: everything it does after the
+    configuration (connection file, sockets, IO, the kernel, extensions, startup files). Only the
+    configuration step, already done, is skipped. Returns the application, to ``start()``."""
+    from IPython.core.application import BaseIPythonApplication
+
+    app = prebuilt["app"]
+    app.connection_file = connection_file  # what `-f CONNECTION_FILE` sets
+    if "shell" in prebuilt:
+        _adopt_shell(prebuilt["shell"])
+    configure = BaseIPythonApplication.initialize
+    BaseIPythonApplication.initialize = lambda self, argv=None: None  # IPKernelApp.initialize's super() call
+    try:
+        app.initialize([])
+    finally:
+        BaseIPythonApplication.initialize = configure
+    return app
+
+
+def _adopt_shell(shell: Any) -> None:
+    """Make the kernel's ``shell_class.instance(...)`` return the template's shell, given what only the
+    child has: the kernel (its parent and ``get_ipython().kernel``), this run's environment variables
+    IPython sets (the child replaced ``os.environ``) and the kernel's stdout/stderr streams."""
+    cls = type(shell)
+
+    def instance(klass: type, *args: Any, **kwargs: Any) -> Any:
+        del cls.instance  # once: the kernel asks exactly once; later calls get the singleton as usual
+        expected = {"profile_dir": shell.profile_dir, "user_module": None, "user_ns": None,
+                    "compiler_class": type(shell.compile)}
+        if args or any(kwargs.get(key) is not value for key, value in expected.items()):
+            cls.clear_instance()  # built for another shape of kernel: build the kernel's own
+            return cls.instance(*args, **kwargs)
+        shell.parent = kwargs.get("parent")
+        shell.kernel = kwargs.get("kernel")
+        shell.init_environment()
+        shell._orig_sys_module_state.update(stdin=sys.stdin, stdout=sys.stdout, stderr=sys.stderr,
+                                            excepthook=sys.excepthook)
+        return shell
+
+    cls.instance = classmethod(instance)
+
+
+def _flush_only_when_pending() -> None:
+    """Skip the IOPub-thread round trip of ``sys.stdout.flush()`` (and stderr's) when nothing was written.
+
+    ipykernel flushes both streams ~6 times per cell (before a display, before and after the result,
+    at the reply), and each flush hands two callbacks to the IOPub thread and waits for them even
+    with empty buffers: a thread hand-off each, with nothing to send. With an empty buffer and no
+    flush pending the wait only orders sends already queued, which the IOPub thread sends first in
+    any case (one FIFO queue), so the order of the messages is unchanged.
+    """
+    from ipykernel.iostream import OutStream
+
+    flush = OutStream.flush
+    if not all(hasattr(OutStream, name) for name in ("_flush", "write")):
+        return
+
+    def flush_if_pending(self: Any) -> None:
+        try:
+            idle = (not self._flush_pending and not self._subprocess_flush_pending and not self._buffers
+                    and self.echo is None)
+        except AttributeError:  # another ipykernel's stream: flush as it does
+            idle = False
+        if not idle:
+            flush(self)
+
+    OutStream.flush = flush_if_pending
 
 
 def _watch_runner(runner_pid: int) -> None:

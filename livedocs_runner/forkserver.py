@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,6 +134,7 @@ class ForkServer:
                 process = ForkedProcess(pid, os.pidfd_open(pid))
             except OSError:  # died at once: let the caller's handshake fail and retry
                 process = ForkedProcess(pid, None)
+            process.template = template
             with self._lock:
                 self._children = {p: c for p, c in self._children.items() if c.poll() is None}
                 self._children[pid] = process
@@ -149,6 +150,12 @@ class ForkServer:
     def template_pids(self) -> list[int]:
         with self._lock:
             return [t.pid for t in self._templates.values()]
+
+    def template_info(self) -> list[dict[str, Any]]:
+        """What each ready template reported: its pid, the warm imports it skipped, what it prebuilt
+        for its kernels (``["app", "shell"]``) or why not (``prebuild_error``)."""
+        with self._lock:
+            return [dict(t.info) for t in self._templates.values() if t.info]
 
     def close(self) -> None:
         """Kill every template and every kernel forked from them; idempotent."""
@@ -197,7 +204,8 @@ class ForkServer:
 
 
 class _Template:
-    """One template process and its request pipe (requests are serialised by a lock)."""
+    """One template process and its pipes: requests are serialised by a lock; a reader thread sorts
+    what the template says into replies (in order) and "bound" notices (by kernel pid)."""
 
     def __init__(self, key: _Key, env: dict[str, str], timeout: float) -> None:
         python, cwd, warm_imports, _ = key
@@ -208,13 +216,18 @@ class _Template:
         self.pid = self.process.pid
         self.timeout = timeout
         self.info: dict[str, Any] | None = None
-        self._lock = threading.Lock()
-        self._buffer = b""
+        self._lock = threading.Lock()  # one request at a time
+        self._cond = threading.Condition()  # guards what the reader sorted
+        self._replies: deque[dict[str, Any]] = deque()
+        self._bound: dict[int, bool] = {}
+        self._ended: str | None = None
+        self._reader = threading.Thread(target=self._read, name=f"livedocs-template-{self.pid}", daemon=True)
+        self._reader.start()
 
     def wait_ready(self) -> None:
         with self._lock:
             if self.info is None:
-                self.info = self._receive(self.timeout)
+                self.info = self._next_reply(self.timeout)
                 if not self.info.get("ready"):
                     raise RuntimeError(f"unexpected first message {self.info!r}")
 
@@ -222,10 +235,20 @@ class _Template:
         message = {"op": "fork", "connection_file": connection_file, "cwd": cwd, "env": env, "runner_pid": os.getpid()}
         with self._lock:
             self._write(message)
-            reply = self._receive(10.0)
+            reply = self._next_reply(10.0)
         if "pid" not in reply:
             raise RuntimeError(reply.get("error", f"unexpected reply {reply!r}"))
         return int(reply["pid"])
+
+    def wait_bound(self, pid: int, timeout: float) -> None:
+        """Return once kernel ``pid`` has bound its sockets and built its kernel; RuntimeError if it ended first."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: pid in self._bound or self._ended is not None, timeout):
+                raise RuntimeError(f"forked kernel {pid} did not bind its sockets in {timeout:g} s")
+            if pid not in self._bound:
+                raise RuntimeError(self._ended)
+            if not self._bound.pop(pid):
+                raise RuntimeError(f"forked kernel {pid} ended before binding its sockets")
 
     def close(self, *, kill: bool) -> None:
         """End the template: ``kill`` also kills its kernels; otherwise running kernels carry on."""
@@ -235,14 +258,17 @@ class _Template:
         else:
             with contextlib.suppress(OSError):
                 os.killpg(self.pid, signal.SIGKILL)
-        for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()  # type: ignore[union-attr]
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()  # type: ignore[union-attr]
         try:
             self.process.wait(5.0)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._reader.join(5.0)  # the template's end closed its pipe: the reader has seen the end of it
+        if not self._reader.is_alive():
+            with contextlib.suppress(OSError):
+                self.process.stdout.close()  # type: ignore[union-attr]
 
     def _write(self, message: dict[str, Any]) -> None:
         data = (json.dumps(message) + "\n").encode()
@@ -250,21 +276,36 @@ class _Template:
         while data:
             data = data[os.write(fd, data):]
 
-    def _receive(self, timeout: float) -> dict[str, Any]:
-        fd = self.process.stdout.fileno()  # type: ignore[union-attr]
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0:
+    def _next_reply(self, timeout: float) -> dict[str, Any]:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._replies or self._ended is not None, timeout):
                 raise RuntimeError(f"kernel template {self.pid} did not answer in {timeout:g} s")
-            readable, _, _ = select.select([fd], [], [], left)
-            if readable:
+            if not self._replies:
+                raise RuntimeError(self._ended)
+            return self._replies.popleft()
+
+    def _read(self) -> None:
+        fd = self.process.stdout.fileno()  # type: ignore[union-attr]
+        buffer = b""
+        while True:
+            try:
                 data = os.read(fd, 1 << 16)
-                if not data:
-                    raise RuntimeError(f"kernel template {self.pid} exited (code {self.process.poll()})")
-                self._buffer += data
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            *lines, buffer = (buffer + data).split(b"\n")
+            with self._cond:
+                for line in lines:
+                    message = json.loads(line)
+                    if "bound" in message:
+                        self._bound[int(message["bound"])] = bool(message.get("ok"))
+                    else:
+                        self._replies.append(message)
+                self._cond.notify_all()
+        with self._cond:
+            self._ended = f"kernel template {self.pid} exited (code {self.process.poll()})"
+            self._cond.notify_all()
 
 
 class ForkedProcess:
@@ -282,6 +323,14 @@ class ForkedProcess:
         self._pidfd = pidfd
         self._killed = False
         self.returncode: int | None = None if pidfd is not None else 1
+        self.template: _Template | None = None
+
+    def wait_bound(self, timeout: float) -> None:
+        """Return once the kernel has bound its sockets and built its kernel (its template says so, no
+        kernel_info round trip); RuntimeError if it ended first or took longer than ``timeout``."""
+        if self.template is None:
+            raise RuntimeError(f"forked kernel {self.pid} has no template to report it bound")
+        self.template.wait_bound(self.pid, timeout)
 
     def poll(self) -> int | None:
         if self.returncode is None and self._pidfd is not None:

@@ -121,13 +121,18 @@ def start_kernel(request: KernelRequest, startup_timeout: float = 60.0, attempts
 async def _start_and_handshake(km: AsyncKernelManager, request: KernelRequest, timeout: float) -> None:
     # the kernel's own stderr only carries jupyter's start-up chatter; cell output comes over zmq
     await km.start_kernel(cwd=str(request.cwd), env=kernel_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if getattr(km.provisioner, "forked", False):
+        # its template says when it has bound its sockets (and it has the warm imports): no client round
+        # trip; the run's own client (nbclient) still asks kernel_info before the first cell
+        km.provisioner.process.wait_bound(timeout)
+        return
     kc = km.client()
     kc.start_channels()
     try:
         await kc.wait_for_ready(timeout=timeout)
-        # a forked kernel has the warm imports from its template: no round trip, no first cell to pay for
-        if request.warm_imports and not getattr(km.provisioner, "forked", False):
-            code = "\n".join(f"import {check_module_name(name)}" for name in request.warm_imports)
+        if request.warm_imports:
+            # imported, but no name bound: the notebook starts with an empty namespace (`%who`), as in Jupyter
+            code = "\n".join(f"__import__({check_module_name(name)!r})" for name in request.warm_imports)
             # an import that fails here fails again, visibly, in the notebook itself
             await kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout)
     finally:

@@ -17,7 +17,7 @@ import pytest
 
 from livedocs_runner.execute import RunOptions, execute_run
 from livedocs_runner.forkserver import ForkedProcess, ForkKernels, ForkOptions, ForkServer, fork_supported
-from livedocs_runner.kernels import KernelRequest, stop_kernel
+from livedocs_runner.kernels import KernelRequest, KernelStartError, stop_kernel
 from livedocs_runner.plan import plan_runs
 from livedocs_runner.pool import PoolOptions
 from livedocs_runner.records.store import Store
@@ -261,3 +261,21 @@ def test_input_fails_the_run_at_once_rather_than_waiting_for_a_reply(store: Stor
                          kernels=kernels)
     assert record.status == "failed" and record.error["ename"] == "StdinNotImplementedError", record.error
     assert record.error["cell"] == 1
+
+
+def test_a_kernel_that_ends_before_binding_its_sockets_fails_its_start(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the template reports each kernel bound (no kernel_info round trip); one that exits while it
+    # initialises (here in a profile startup file) is reported at once, and the start is retried, then fails
+    startup = tmp_path / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-exit.py").write_text("import os\nos._exit(3)\n", encoding="utf-8")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    server = ForkServer()
+    try:
+        with pytest.raises(KernelStartError) as caught:
+            server.start(KernelRequest("python3", NOTEBOOKS), 30)
+        assert "ended before binding its sockets" in str(caught.value)
+        assert len(server.template_pids()) == 1  # the template itself is fine and still serving
+    finally:
+        server.close()
