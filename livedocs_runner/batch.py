@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import Interrupted
 from .eventloops import closing_loop
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_profiled,
-                      finish_cancelled, finish_crashed, maybe_phase, new_record, plan_cache_key, start_record)
+                      finish_cancelled, finish_crashed, maybe_phase, new_record, plan_cache_key, start_changes)
 from .kernels import FreshKernels, KernelRequest, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
@@ -34,32 +34,38 @@ def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptio
     """
     profile = profiler.start(record.id, plan.scenario) if profiler is not None else None
     began = time.perf_counter()
+    pending: dict[str, Any] | None = None
     try:
         with maybe_phase(profile, "prepare"):
-            record = start_record(plan, store, record)
-        if options.use_cache and record.cache_key and not control.is_cancelled(record.id):
-            hit = store.find_cached(record.cache_key)
+            pending = start_changes(plan, store)  # written with the answer or with `running`: one write fewer
+        key = pending["cache_key"]
+        if options.use_cache and key and not control.is_cancelled(record.id):
+            hit = store.find_cached(key)
             if hit is not None:
-                record = answer_from_cache(store, record, hit, results=plan.results)
+                record = answer_from_cache(store, record, hit, results=plan.results, pending=pending)
                 if progress is not None:
                     progress(Progress(record.id, record.scenario, record.status))
                 return record
         return execute_profiled(plan, store, record, options=options, kernels=kernels, control=control,
-                                progress=progress, profile=profile)
+                                progress=progress, profile=profile, pending=pending)
     except Exception as exc:  # noqa: BLE001 - an unreadable input, a store error: recorded, not raised
-        return finish_crashed(store, record, exc)
+        return finish_crashed(store, record, exc, pending=pending)
     finally:
         if profile is not None:
             profile.close(time.perf_counter() - began)
 
 
 def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord, *,
-                      results: Mapping[str, ResultSpec] | None = None) -> RunRecord:
+                      results: Mapping[str, ResultSpec] | None = None,
+                      pending: Mapping[str, Any] | None = None) -> RunRecord:
     """Record ``record`` as a cache hit of the earlier run ``hit`` (same files, same results); how its
-    results are shown: ``hit``'s, under ``results`` (the config's ``results:`` now)."""
+    results are shown: ``hit``'s, under ``results`` (the config's ``results:`` now). ``pending``: the
+    run's start changes not yet written (``prepare.start_changes``), written in the same update."""
     stamp = now()
-    return store.update(record, status="succeeded", cache_of=hit.id, metrics=hit.metrics, outputs=hit.outputs,
-                        environment={**record.environment, **result_specs(specs_for(hit), results)},
+    pending = dict(pending or {})
+    environment = pending.pop("environment", record.environment)
+    return store.update(record, **pending, status="succeeded", cache_of=hit.id, metrics=hit.metrics,
+                        outputs=hit.outputs, environment={**environment, **result_specs(specs_for(hit), results)},
                         output_notebook=hit.output_notebook, report_html=hit.report_html, error=None,
                         started_at=stamp, finished_at=stamp, duration_s=0.0)
 

@@ -30,7 +30,8 @@ from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
-                      new_record, plan_cache_key, queued_record, snapshot_record, start_record)
+                      new_record, plan_cache_key, queued_record, snapshot_changes, snapshot_record, start_changes,
+                      start_record)
 from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 
@@ -142,38 +143,46 @@ def maybe_phase(profile: RunProfile | None, name: str) -> Any:
 
 def execute_profiled(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions,
                      kernels: KernelSource | None, control: RunControl | None, progress: ProgressFn | None,
-                     profile: RunProfile | None) -> RunRecord:
-    """:func:`execute_run` for a recorded plan, adding its phase times to ``profile`` (when given)."""
+                     profile: RunProfile | None, pending: dict[str, Any] | None = None) -> RunRecord:
+    """:func:`execute_run` for a recorded plan, adding its phase times to ``profile`` (when given).
+
+    ``pending``: :func:`~livedocs_runner.prepare.start_changes` already made for ``record`` and not yet
+    written (``run_one`` makes them to look up the cache); they are written with ``running``.
+    """
     control = control or RunControl()
     try:
         check_kernel(plan)
     except LivedocsError as exc:  # the batch checked it already; a queued app run ends failed, never stuck
         error = RunError(ename=type(exc).__name__, evalue=str(exc))
         return store.update(record, status="failed", finished_at=now(), error=error.to_json())
-    if "kernel" not in record.environment:  # not started yet (run_one starts it to look up the cache)
+    pending = dict(pending or {})
+    if not pending and "kernel" not in record.environment:  # not started yet
         try:
             with maybe_phase(profile, "prepare"):
-                record = start_record(plan, store, record)
+                pending = start_changes(plan, store)
         except Exception as exc:  # noqa: BLE001 - an unreadable input file: the record must still end final
             return finish_crashed(store, record, exc)
     try:
         with maybe_phase(profile, "prepare"):
-            record = snapshot_record(plan, store, record)
+            pending.update(snapshot_changes(plan, store, pending.get("inputs", record.inputs)))
     except Exception as exc:  # noqa: BLE001 - e.g. a bad $LIVEDOCS_SNAPSHOT_MAX_MB set after the batch was checked
-        return finish_crashed(store, record, exc)
+        return finish_crashed(store, record, exc, pending=pending)
     if control.is_cancelled(record.id):
-        return finish_cancelled(store, record)
+        return finish_cancelled(store, record, pending=pending)
     return _Execution(plan, store, options, record, kernels or FreshKernels(options.startup_timeout),
-                      control, progress, profile).run()
+                      control, progress, profile, pending).run()
 
 
-def finish_cancelled(store: Store, record: RunRecord) -> RunRecord:
+def finish_cancelled(store: Store, record: RunRecord, *, pending: dict[str, Any] | None = None) -> RunRecord:
+    """End ``record`` as cancelled before it started (writing ``pending`` start changes with it)."""
     error = RunError(ename="Cancelled", evalue="cancelled before it started")
-    return store.update(record, status="cancelled", finished_at=now(), error=error.to_json())
+    return store.update(record, **(pending or {}), status="cancelled", finished_at=now(), error=error.to_json())
 
 
-def finish_crashed(store: Store, record: RunRecord, exc: BaseException) -> RunRecord:
-    """End ``record`` as failed because running it raised ``exc`` outside the notebook (unless already final)."""
+def finish_crashed(store: Store, record: RunRecord, exc: BaseException, *,
+                   pending: dict[str, Any] | None = None) -> RunRecord:
+    """End ``record`` as failed because running it raised ``exc`` outside the notebook (unless already final),
+    writing ``pending`` start changes with it."""
     from .records.store import FINAL
 
     current = store.get(record.id)
@@ -181,7 +190,7 @@ def finish_crashed(store: Store, record: RunRecord, exc: BaseException) -> RunRe
         return current
     error = RunError(ename=type(exc).__name__, evalue=str(exc),
                      traceback="".join(traceback.format_exception(exc)))
-    return store.update(current, status="failed", finished_at=now(), error=error.to_json())
+    return store.update(current, **(pending or {}), status="failed", finished_at=now(), error=error.to_json())
 
 
 def is_clean_exit(ename: str, evalue: str) -> bool:
@@ -207,8 +216,9 @@ class _Execution:
 
     def __init__(self, plan: RunPlan, store: Store, options: RunOptions, record: RunRecord,
                  kernels: KernelSource, control: RunControl, progress: ProgressFn | None,
-                 profile: RunProfile | None = None) -> None:
+                 profile: RunProfile | None = None, pending: dict[str, Any] | None = None) -> None:
         self.plan, self.store, self.options, self.record = plan, store, options, record
+        self.pending = pending or {}  # start changes not yet written: written with ``running``
         self.kernels, self.control, self.progress, self.profile = kernels, control, progress, profile
         self.run_dir = Path(record.run_dir)
         self.output_path = self.run_dir / "output.ipynb"
@@ -237,7 +247,7 @@ class _Execution:
         self.numbering = Numbering(nb.cells)
         self.started = time.monotonic()
         with maybe_phase(self.profile, "store"):
-            self.record = self.store.update(self.record, status="running", started_at=now())
+            self.record = self.store.update(self.record, **self.pending, status="running", started_at=now())
         self._report_progress("running")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -251,7 +261,8 @@ class _Execution:
         try:
             if self.options.report:
                 threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
-            request = KernelRequest(self.plan.kernel_name, self.plan.cwd, warm_imports)
+            cwd = self.plan.cwd  # resolves the notebook's path: once
+            request = KernelRequest(self.plan.kernel_name, cwd, warm_imports)
             with maybe_phase(self.profile, "acquire"):
                 self.km = self.kernels.acquire(request)
             if self.profile is not None:
@@ -261,9 +272,9 @@ class _Execution:
             with maybe_phase(self.profile, "execute"):
                 client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
                                         startup_timeout=int(self.options.startup_timeout), record_timing=True,
-                                        resources={"metadata": {"path": str(self.plan.cwd)}},
+                                        resources={"metadata": {"path": str(cwd)}},
                                         on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
-                client.execute(cwd=str(self.plan.cwd))
+                client.execute(cwd=str(cwd))
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped
                 status, error = "failed", self._cell_error(exc.ename, exc.evalue, str(exc))
@@ -289,6 +300,7 @@ class _Execution:
     def _on_cell_start(self, cell: Any, cell_index: int) -> None:
         if self.first_cell_at is None:
             self.first_cell_at = time.monotonic()  # the --timeout clock starts here
+            self.last_save = self.first_cell_at  # and the partial-save clock: a sub-second run is saved once, at the end
         self.cell_index = cell_index
         if self.numbering.is_analyst_code(cell_index):  # the injected cell is not counted
             self._report_progress("running")
@@ -296,7 +308,7 @@ class _Execution:
     def _on_cell_executed(self, cell: Any, cell_index: int, execute_reply: Any) -> None:
         if time.monotonic() - self.last_save >= SAVE_EVERY_S:
             try:
-                self._save(self.nb)  # partial output survives even a killed runner process
+                self._save(self.nb, partial=True)  # partial output survives even a killed runner process
             except Exception as exc:  # noqa: BLE001 - a full disk must not stop the notebook; _finish reports it
                 self.last_save = time.monotonic()
                 log.debug("run %s: cannot save partial output: %s", self.record.id, exc)
@@ -342,10 +354,16 @@ class _Execution:
                                               "(os._exit, a crash or running out of memory)", str(exc))
         return "failed", self._cell_error(type(exc).__name__, str(exc) or "the kernel died", "")
 
-    def _save(self, nb: nbformat.NotebookNode) -> None:
+    def _save(self, nb: nbformat.NotebookNode, *, partial: bool = False) -> None:
+        """Write output.ipynb. A partial save skips nbformat's validation (which only logs): the final save,
+        of the same notebook, validates it once."""
         import nbformat
 
-        atomic_write(self.output_path, nbformat.writes(nb))
+        if partial and nb.get("nbformat") == 4:
+            text = nbformat.v4.writes(nb)  # what nbformat.writes returns for a v4 notebook, unvalidated
+        else:
+            text = nbformat.writes(nb)
+        atomic_write(self.output_path, text)
         self.last_save = time.monotonic()
 
     def _finish(self, nb: nbformat.NotebookNode, status: str, error: RunError | None) -> RunRecord:

@@ -1,0 +1,98 @@
+"""How many times a run's record is written, and that the fewer writes still keep everything: what starting a
+run records (input hashes and snapshots, environment, cache key) goes out with the next write (``running``, a
+cache answer, or the failure/cancellation that ends it before a kernel), never lost, never a write of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from livedocs_runner.batch import run_batch
+from livedocs_runner.execute import RunControl, RunOptions, execute_run, new_record
+from livedocs_runner.plan import plan_runs
+from livedocs_runner.records.snapshots import MAX_MB_ENV
+from livedocs_runner.records.store import RunRecord, Store
+
+from .conftest import make_path_project
+
+
+class CountingStore(Store):
+    """The real store, noting the fields of every record update it makes."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.updates: list[dict[str, Any]] = []
+
+    def update(self, record: RunRecord, **changes: Any) -> RunRecord:
+        self.updates.append(changes)
+        return super().update(record, **changes)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_path_project(tmp_path / "project")
+
+
+def assert_started(record: RunRecord) -> None:
+    """What starting a run records: the input's hash (and its snapshot), the environment, the cache key."""
+    [data] = record.inputs
+    assert data["parameter"] == "data_file" and len(data["sha256"]) == 64
+    assert record.environment["kernel"] == "python3" and len(record.environment["environment_id"]) == 64
+    assert record.cache_key and len(record.cache_key) == 64
+
+
+@pytest.mark.kernel
+def test_an_executed_run_is_written_twice_after_it_is_queued(project: Path, tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "home")
+    [plan] = plan_runs(project)
+    record = execute_run(plan, store, options=RunOptions(report=False))
+    assert record.status == "succeeded", record.error
+    running, final = store.updates  # the start (inputs, environment, cache key, snapshot) rides on `running`
+    assert running["status"] == "running" and {"inputs", "environment", "cache_key", "started_at"} <= set(running)
+    assert final["status"] == "succeeded"
+    stored = Store(tmp_path / "home").get(record.id)
+    assert_started(stored)
+    assert stored.inputs[0]["snapshot"]  # the input's bytes are kept in the home
+    assert stored.metrics == {"rows": 3}
+
+
+@pytest.mark.kernel
+def test_a_cache_hit_is_answered_in_one_write_that_keeps_its_start(project: Path, tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "home")
+    [first] = run_batch(plan_runs(project), store)
+    assert first.status == "succeeded", first.error
+    store.updates.clear()
+    [hit] = run_batch(plan_runs(project), store)
+    [answer] = store.updates
+    assert answer["status"] == "succeeded" and answer["cache_of"] == first.id
+    stored = Store(tmp_path / "home").get(hit.id)
+    assert_started(stored)
+    assert stored.cache_key == first.cache_key and stored.cache_of == first.id
+
+
+def test_a_run_cancelled_before_its_kernel_keeps_its_start(project: Path, tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "home")
+    [plan] = plan_runs(project)
+    options = RunOptions(report=False)
+    queued = new_record(plan, store, options)
+    control = RunControl()
+    control.cancel(queued.id)
+    record = execute_run(plan, store, options=options, record=queued, control=control)
+    assert record.status == "cancelled"
+    [cancelled] = store.updates
+    assert cancelled["status"] == "cancelled"
+    assert_started(Store(tmp_path / "home").get(record.id))
+
+
+def test_a_run_whose_snapshot_fails_keeps_its_start(project: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    store = CountingStore(tmp_path / "home")
+    [plan] = plan_runs(project)
+    monkeypatch.setenv(MAX_MB_ENV, "lots")  # set after any batch check: the snapshot itself refuses it
+    record = execute_run(plan, store, options=RunOptions(report=False))
+    assert record.status == "failed" and "is not a number of megabytes" in (record.error or {}).get("evalue", "")
+    stored = Store(tmp_path / "home").get(record.id)
+    assert_started(stored)
+    assert "snapshot" not in stored.inputs[0]
