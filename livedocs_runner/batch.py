@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import Interrupted
 from .eventloops import closing_loop
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_profiled,
-                      finish_cancelled, finish_crashed, maybe_phase, new_record, plan_cache_key, start_changes)
+                      finish_cancelled, finish_crashed, maybe_phase, plan_cache_key, queued_record, start_changes)
 from .kernels import FreshKernels, KernelRequest, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
@@ -133,7 +133,7 @@ def _cached(plan: RunPlan, store: Store) -> bool:
 def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource,
              control: RunControl, progress: ProgressFn | None,
              on_record: Callable[[RunRecord], None] | None, profiler: Profiler | None = None) -> list[RunRecord]:
-    records = [new_record(plan, store, options) for plan in plans]
+    records = store.add_all([queued_record(plan, store, options) for plan in plans])  # one commit for the batch
     for record in records:
         if on_record:
             on_record(record)

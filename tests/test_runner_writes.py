@@ -11,11 +11,12 @@ import pytest
 
 from livedocs_runner.batch import run_batch
 from livedocs_runner.execute import RunControl, RunOptions, execute_run, new_record
+from livedocs_runner.kernels import FreshKernels
 from livedocs_runner.plan import plan_runs
 from livedocs_runner.records.snapshots import MAX_MB_ENV
 from livedocs_runner.records.store import RunRecord, Store
 
-from .conftest import make_path_project
+from .conftest import make_path_project, write_notebook
 
 
 class CountingStore(Store):
@@ -96,3 +97,35 @@ def test_a_run_whose_snapshot_fails_keeps_its_start(project: Path, tmp_path: Pat
     stored = Store(tmp_path / "home").get(record.id)
     assert_started(stored)
     assert "snapshot" not in stored.inputs[0]
+
+
+class CountingInserts(CountingStore):
+    """The real store, noting how queued records were added: one call each, or all in one transaction."""
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.adds: list[int] = []
+
+    def add(self, record: RunRecord) -> RunRecord:
+        self.adds.append(1)
+        return super().add(record)
+
+    def add_all(self, records: list[RunRecord]) -> list[RunRecord]:
+        self.adds.append(len(records))
+        return super().add_all(records)
+
+
+def test_a_batch_queues_all_its_runs_in_one_write(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "nb.ipynb", [("x = 1", ["parameters"]), "y = x"])
+    config = tmp_path / "sweep.yaml"
+    config.write_text("notebook: nb.ipynb\nsweeps:\n  s:\n    grid:\n      x: [1, 2, 3]\n", encoding="utf-8")
+    store = CountingInserts(tmp_path / "home")
+    control = RunControl()
+    control.cancel()  # nothing executes: the batch only queues, starts and cancels its runs
+    queued: list[str] = []
+    records = run_batch(plan_runs(config), store, options=RunOptions(report=False), control=control,
+                        kernels=FreshKernels(), on_record=lambda r: queued.append(r.status))
+    assert store.adds == [3] and queued == ["queued"] * 3
+    assert [r.status for r in records] == ["cancelled"] * 3
+    assert [Store(tmp_path / "home").get(r.id).parameters["x"] for r in records] == [1, 2, 3]
+    assert all(u["status"] == "cancelled" and "inputs" in u for u in store.updates)
