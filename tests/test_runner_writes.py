@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
 from livedocs_runner.batch import run_batch
@@ -57,6 +58,9 @@ def test_an_executed_run_is_written_twice_after_it_is_queued(project: Path, tmp_
     assert_started(stored)
     assert stored.inputs[0]["snapshot"]  # the input's bytes are kept in the home
     assert stored.metrics == {"rows": 3}
+    saved = Path(stored.output_notebook).read_text(encoding="utf-8")  # saved unvalidated, as nbformat writes it
+    assert saved == nbformat.writes(nbformat.reads(saved, as_version=4))
+    nbformat.validate(nbformat.reads(saved, as_version=4))  # and valid: raises otherwise
 
 
 @pytest.mark.kernel
