@@ -14,18 +14,18 @@ from .errors import Interrupted
 from .eventloops import closing_loop
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_profiled,
                       finish_cancelled, finish_crashed, maybe_phase, plan_cache_key, queued_record, start_changes)
-from .kernels import FreshKernels, KernelRequest, KernelSource
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
 from .results import ResultSpec, result_specs, specs_for
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # kernels (and subprocess) load only when something executes: cache hits stay fast
     from concurrent.futures import Future
 
+    from .kernels import KernelRequest, KernelSource
     from .profiling import Profiler
 
 
-def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,
+def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource | None,
             control: RunControl, progress: ProgressFn | None = None, profiler: Profiler | None = None) -> RunRecord:
     """Answer ``plan`` from the cache when allowed and possible, otherwise execute it.
 
@@ -104,7 +104,10 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
                 pool.expect(request, count)
                 pool.prewarm(request, min(count, size))  # the template and kernels start while runs are recorded
             return _run_all(plans, store, options, workers, pool, control, progress, on_record, profiler)
-    kernels = kernels or FreshKernels(options.startup_timeout)
+    if kernels is None and to_execute:  # all cache hits: no kernel source (a run that misses after all gets a fresh one)
+        from .kernels import FreshKernels
+
+        kernels = FreshKernels(options.startup_timeout)
     return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record,
                     profiler)
 
@@ -113,6 +116,7 @@ def _kernel_demand(plans: Sequence[RunPlan]) -> dict[KernelRequest, int]:
     """How many pooled kernels of each kind ``plans`` will ask for (non-Python runs get fresh ones)."""
     from .execute import kernel_language
     from .inject import is_python
+    from .kernels import KernelRequest
 
     demand: dict[KernelRequest, int] = {}
     for plan in plans:
@@ -130,7 +134,7 @@ def _cached(plan: RunPlan, store: Store) -> bool:
     return bool(key and store.find_cached(key))
 
 
-def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource,
+def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource | None,
              control: RunControl, progress: ProgressFn | None,
              on_record: Callable[[RunRecord], None] | None, profiler: Profiler | None = None) -> list[RunRecord]:
     records = store.add_all([queued_record(plan, store, options) for plan in plans])  # one commit for the batch

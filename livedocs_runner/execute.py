@@ -14,19 +14,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cells import Numbering, locate
 from .errors import LivedocsError, RunError
-from .inject import is_python, parameterize
-from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
@@ -35,12 +30,28 @@ from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache
 from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 
+# cells, inject, kernels (with subprocess) and logging load only when something executes: cache hits stay fast
 if TYPE_CHECKING:
+    import logging
+
     import nbformat
 
+    from .cells import Numbering
+    from .kernels import KernelSource
     from .profiling import Profiler, RunProfile
 
-log = logging.getLogger(__name__)
+
+def _formatted(exc: BaseException) -> str:
+    """``exc``'s traceback as text (traceback, with textwrap and linecache, loads only when one is needed)."""
+    import traceback
+
+    return "".join(traceback.format_exception(exc))
+
+
+def _log() -> logging.Logger:
+    import logging
+
+    return logging.getLogger(__name__)
 
 SAVE_EVERY_S = 1.0
 # what ``sys.exit()`` / ``raise SystemExit`` with no or a zero code shows as: a clean stop (as papermill)
@@ -169,8 +180,11 @@ def execute_profiled(plan: RunPlan, store: Store, record: RunRecord, *, options:
         return finish_crashed(store, record, exc, pending=pending)
     if control.is_cancelled(record.id):
         return finish_cancelled(store, record, pending=pending)
-    return _Execution(plan, store, options, record, kernels or FreshKernels(options.startup_timeout),
-                      control, progress, profile, pending).run()
+    if kernels is None:
+        from .kernels import FreshKernels
+
+        kernels = FreshKernels(options.startup_timeout)
+    return _Execution(plan, store, options, record, kernels, control, progress, profile, pending).run()
 
 
 def finish_cancelled(store: Store, record: RunRecord, *, pending: dict[str, Any] | None = None) -> RunRecord:
@@ -189,7 +203,7 @@ def finish_crashed(store: Store, record: RunRecord, exc: BaseException, *,
     if current.status in FINAL:
         return current
     error = RunError(ename=type(exc).__name__, evalue=str(exc),
-                     traceback="".join(traceback.format_exception(exc)))
+                     traceback=_formatted(exc))
     return store.update(current, **(pending or {}), status="failed", finished_at=now(), error=error.to_json())
 
 
@@ -208,7 +222,7 @@ def write_error(exc: BaseException, what: str) -> RunError:
         where = f": {exc.filename}" if exc.filename else ""
         return RunError(ename="OutputError", evalue=f"cannot write {what} ({exc.strerror or exc}{where})")
     return RunError(ename="OutputError", evalue=f"could not produce {what} ({type(exc).__name__}: {exc})",
-                    traceback="".join(traceback.format_exception(exc)))
+                    traceback=_formatted(exc))
 
 
 class _Execution:
@@ -227,7 +241,9 @@ class _Execution:
         self.timed_out = False
         self.done = threading.Event()
         self.cell_index = -1
-        self.numbering = Numbering([])
+        from .cells import Numbering
+
+        self.numbering: Numbering = Numbering([])
         self.last_save = 0.0
         self.started = 0.0
         self.first_cell_at: float | None = None
@@ -236,6 +252,10 @@ class _Execution:
         # nbclient (and jupyter_client, zmq) load only when something executes: cache hits stay fast
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+        from .cells import Numbering
+        from .inject import is_python, parameterize
+        from .kernels import FreshKernels, KernelRequest, KernelStartError
 
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
         language = kernel_language(self.plan)
@@ -284,7 +304,7 @@ class _Execution:
             status, error = "failed", RunError(ename=type(exc).__name__, evalue=str(exc))
         except Exception as exc:  # noqa: BLE001 - e.g. an output nbformat rejects: the record must end final
             status, error = "failed", self._cell_error(type(exc).__name__, str(exc),
-                                                       "".join(traceback.format_exception(exc)))
+                                                       _formatted(exc))
         finally:
             self.done.set()
             if client is not None and client.kc is not None:
@@ -311,7 +331,7 @@ class _Execution:
                 self._save(self.nb)  # partial output survives even a killed runner process
             except Exception as exc:  # noqa: BLE001 - a full disk must not stop the notebook; _finish reports it
                 self.last_save = time.monotonic()
-                log.debug("run %s: cannot save partial output: %s", self.record.id, exc)
+                _log().debug("run %s: cannot save partial output: %s", self.record.id, exc)
 
     def _watch(self) -> None:
         while not self.done.wait(0.1):
@@ -320,6 +340,8 @@ class _Execution:
             if self.control.is_cancelled(self.record.id) or (deadline and time.monotonic() > deadline):
                 self.timed_out = not self.control.is_cancelled(self.record.id)
                 if self.km is not None:
+                    from .kernels import kill_kernel_now
+
                     kill_kernel_now(self.km)
                     if self.done.wait(2.0):
                         return
@@ -336,11 +358,20 @@ class _Execution:
 
     def _cell_error(self, ename: str, evalue: str, detail: str) -> RunError:
         """The error of the cell that was running: ``cell`` in output.ipynb, and the analyst's numbering."""
+        from .cells import locate
+
         return locate(RunError(ename=ename, evalue=evalue, cell=self.cell_index + 1 if self.cell_index >= 0 else None,
                                traceback=detail), self.numbering)
 
+    def _located(self, error: RunError) -> RunError:
+        from .cells import locate
+
+        return locate(error, self.numbering)
+
     def _interrupted(self, exc: BaseException) -> tuple[str, RunError]:
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        from .kernels import KernelStartError
 
         if self.control.is_cancelled(self.record.id):
             return "cancelled", self._cell_error("Cancelled", "the run was cancelled; its kernel was stopped", "")
@@ -395,7 +426,7 @@ class _Execution:
             except Exception as exc:  # noqa: BLE001
                 problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
                     ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
-                    traceback="".join(traceback.format_exception(exc)))
+                    traceback=_formatted(exc))
                 status, error = _with_problems(status, error, [problem])
                 record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
         with maybe_phase(self.profile, "store"):
@@ -415,7 +446,7 @@ class _Execution:
         try:
             metrics, files = collect_outputs(nb, self.run_dir / "outputs")
         except OutputProblem as exc:
-            problems.append(locate(RunError(ename="OutputError", evalue=str(exc), cell=exc.cell), self.numbering))
+            problems.append(self._located(RunError(ename="OutputError", evalue=str(exc), cell=exc.cell)))
         except Exception as exc:  # noqa: BLE001
             problems.append(write_error(exc, "the run's outputs (figures, metrics.json)"))
         if problems and not metrics:
@@ -431,7 +462,7 @@ class _Execution:
         try:
             return self.store.update(record, **{k: getattr(record, k) for k in fields})
         except Exception as exc:  # noqa: BLE001 - e.g. the metrics would not fit: keep at least the outcome
-            log.warning("run %s: recording its results failed (%s); recording the outcome only", record.id, exc)
+            _log().warning("run %s: recording its results failed (%s); recording the outcome only", record.id, exc)
             status, error = _with_problems(record.status, RunError.from_json(record.error),
                                            [write_error(exc, "the run's record")])
             outcome = {"status": status, "error": error.to_json() if error else None,
@@ -440,7 +471,7 @@ class _Execution:
         try:
             return self.store.update(self.record, **outcome)
         except Exception as exc:  # noqa: BLE001 - the store itself cannot be written: say so, keep the batch going
-            log.error("run %s: its outcome could not be recorded either (%s); the store shows it as running "
+            _log().error("run %s: its outcome could not be recorded either (%s); the store shows it as running "
                       "until `livedocs runs` finds its process gone", record.id, exc)
             return dataclasses.replace(record, **outcome)
 

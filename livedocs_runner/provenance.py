@@ -18,7 +18,6 @@ import platform
 import re
 import shutil
 import stat
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -223,6 +222,8 @@ def interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] 
 
 
 def _ask_python(exe: str) -> dict[str, Any] | None:
+    import subprocess  # here: only when an interpreter's listing is not kept yet (a cache hit never asks)
+
     try:
         done = subprocess.run([exe, "-c", _PROBE], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
                               cwd=os.path.dirname(exe) or None, stdin=subprocess.DEVNULL)
@@ -304,6 +305,8 @@ def r_interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any
 
 
 def _ask_r(exe: str) -> dict[str, Any] | None:
+    import subprocess  # here: only when an interpreter's listing is not kept yet (a cache hit never asks)
+
     try:
         done = subprocess.run([exe, "--vanilla", "--slave", "-e", _R_PROBE], capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
