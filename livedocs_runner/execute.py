@@ -320,7 +320,6 @@ class _Execution:
     def _on_cell_start(self, cell: Any, cell_index: int) -> None:
         if self.first_cell_at is None:
             self.first_cell_at = time.monotonic()  # the --timeout clock starts here
-            self.last_save = self.first_cell_at  # and the partial-save clock: a sub-second run is saved once, at the end
         self.cell_index = cell_index
         if self.numbering.is_analyst_code(cell_index):  # the injected cell is not counted
             self._report_progress("running")
