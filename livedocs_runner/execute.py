@@ -253,6 +253,7 @@ class _Execution:
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+        from ._wire import fast_dates
         from .cells import Numbering
         from .inject import is_python, parameterize
         from .kernels import FreshKernels, KernelRequest, KernelStartError
@@ -285,6 +286,8 @@ class _Execution:
             request = KernelRequest(self.plan.kernel_name, cwd, warm_imports)
             with maybe_phase(self.profile, "acquire"):
                 self.km = self.kernels.acquire(request)
+            if getattr(self.km, "session", None) is not None:  # nbclient's client shares the manager's session
+                fast_dates(self.km.session)
             if self.profile is not None:
                 self.profile.kernel_start = getattr(self.km, "livedocs_start_s", None)
             if self.control.is_cancelled(self.record.id):

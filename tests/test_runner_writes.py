@@ -61,6 +61,10 @@ def test_an_executed_run_is_written_twice_after_it_is_queued(project: Path, tmp_
     saved = Path(stored.output_notebook).read_text(encoding="utf-8")  # saved unvalidated, as nbformat writes it
     assert saved == nbformat.writes(nbformat.reads(saved, as_version=4))
     nbformat.validate(nbformat.reads(saved, as_version=4))  # and valid: raises otherwise
+    timings = [c.metadata["execution"] for c in nbformat.reads(saved, as_version=4).cells if c.cell_type == "code"]
+    # the kernel's message dates (parsed by livedocs_runner._wire) as nbclient records them
+    assert timings and all(t["shell.execute_reply"].endswith("Z") and t["iopub.status.busy"] <= t["shell.execute_reply"]
+                           for t in timings)
 
 
 @pytest.mark.kernel
