@@ -8,24 +8,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import Interrupted
 from .eventloops import closing_loop
 from .execute import (Progress, ProgressFn, RunControl, RunOptions, check_kernels, execute_profiled,
-                      finish_cancelled, finish_crashed, maybe_phase, new_record, plan_cache_key, start_record)
-from .kernels import FreshKernels, KernelRequest, KernelSource
+                      finish_cancelled, finish_crashed, maybe_phase, plan_cache_key, queued_record, start_changes)
 from .plan import RunPlan
 from .records.store import FINAL, RunRecord, Store, now
 from .results import ResultSpec, result_specs, specs_for
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # kernels (and subprocess) load only when something executes: cache hits stay fast
     from concurrent.futures import Future
 
+    from .kernels import KernelRequest, KernelSource
     from .profiling import Profiler
 
 
-def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource,
+def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions, kernels: KernelSource | None,
             control: RunControl, progress: ProgressFn | None = None, profiler: Profiler | None = None) -> RunRecord:
     """Answer ``plan`` from the cache when allowed and possible, otherwise execute it.
 
@@ -34,32 +34,38 @@ def run_one(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptio
     """
     profile = profiler.start(record.id, plan.scenario) if profiler is not None else None
     began = time.perf_counter()
+    pending: dict[str, Any] | None = None
     try:
         with maybe_phase(profile, "prepare"):
-            record = start_record(plan, store, record)
-        if options.use_cache and record.cache_key and not control.is_cancelled(record.id):
-            hit = store.find_cached(record.cache_key)
+            pending = start_changes(plan, store)  # written with the answer or with `running`: one write fewer
+        key = pending["cache_key"]
+        if options.use_cache and key and not control.is_cancelled(record.id):
+            hit = store.find_cached(key)
             if hit is not None:
-                record = answer_from_cache(store, record, hit, results=plan.results)
+                record = answer_from_cache(store, record, hit, results=plan.results, pending=pending)
                 if progress is not None:
                     progress(Progress(record.id, record.scenario, record.status))
                 return record
         return execute_profiled(plan, store, record, options=options, kernels=kernels, control=control,
-                                progress=progress, profile=profile)
+                                progress=progress, profile=profile, pending=pending)
     except Exception as exc:  # noqa: BLE001 - an unreadable input, a store error: recorded, not raised
-        return finish_crashed(store, record, exc)
+        return finish_crashed(store, record, exc, pending=pending)
     finally:
         if profile is not None:
             profile.close(time.perf_counter() - began)
 
 
 def answer_from_cache(store: Store, record: RunRecord, hit: RunRecord, *,
-                      results: Mapping[str, ResultSpec] | None = None) -> RunRecord:
+                      results: Mapping[str, ResultSpec] | None = None,
+                      pending: Mapping[str, Any] | None = None) -> RunRecord:
     """Record ``record`` as a cache hit of the earlier run ``hit`` (same files, same results); how its
-    results are shown: ``hit``'s, under ``results`` (the config's ``results:`` now)."""
+    results are shown: ``hit``'s, under ``results`` (the config's ``results:`` now). ``pending``: the
+    run's start changes not yet written (``prepare.start_changes``), written in the same update."""
     stamp = now()
-    return store.update(record, status="succeeded", cache_of=hit.id, metrics=hit.metrics, outputs=hit.outputs,
-                        environment={**record.environment, **result_specs(specs_for(hit), results)},
+    pending = dict(pending or {})
+    environment = pending.pop("environment", record.environment)
+    return store.update(record, **pending, status="succeeded", cache_of=hit.id, metrics=hit.metrics,
+                        outputs=hit.outputs, environment={**environment, **result_specs(specs_for(hit), results)},
                         output_notebook=hit.output_notebook, report_html=hit.report_html, error=None,
                         started_at=stamp, finished_at=stamp, duration_s=0.0)
 
@@ -98,7 +104,10 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
                 pool.expect(request, count)
                 pool.prewarm(request, min(count, size))  # the template and kernels start while runs are recorded
             return _run_all(plans, store, options, workers, pool, control, progress, on_record, profiler)
-    kernels = kernels or FreshKernels(options.startup_timeout)
+    if kernels is None and to_execute:  # all cache hits: no kernel source (a run that misses after all gets a fresh one)
+        from .kernels import FreshKernels
+
+        kernels = FreshKernels(options.startup_timeout)
     return _run_all(plans, store, options, workers if to_execute else 0, kernels, control, progress, on_record,
                     profiler)
 
@@ -107,6 +116,7 @@ def _kernel_demand(plans: Sequence[RunPlan]) -> dict[KernelRequest, int]:
     """How many pooled kernels of each kind ``plans`` will ask for (non-Python runs get fresh ones)."""
     from .execute import kernel_language
     from .inject import is_python
+    from .kernels import KernelRequest
 
     demand: dict[KernelRequest, int] = {}
     for plan in plans:
@@ -124,10 +134,10 @@ def _cached(plan: RunPlan, store: Store) -> bool:
     return bool(key and store.find_cached(key))
 
 
-def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource,
+def _run_all(plans: Sequence[RunPlan], store: Store, options: RunOptions, workers: int, kernels: KernelSource | None,
              control: RunControl, progress: ProgressFn | None,
              on_record: Callable[[RunRecord], None] | None, profiler: Profiler | None = None) -> list[RunRecord]:
-    records = [new_record(plan, store, options) for plan in plans]
+    records = store.add_all([queued_record(plan, store, options) for plan in plans])  # one commit for the batch
     for record in records:
         if on_record:
             on_record(record)

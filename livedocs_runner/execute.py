@@ -14,32 +14,44 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cells import Numbering, locate
 from .errors import LivedocsError, RunError
-from .inject import is_python, parameterize
-from .kernels import FreshKernels, KernelRequest, KernelSource, KernelStartError, kill_kernel_now
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
-                      new_record, plan_cache_key, queued_record, snapshot_record, start_record)
+                      new_record, plan_cache_key, queued_record, snapshot_changes, snapshot_record, start_changes,
+                      start_record)
 from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 
+# cells, inject, kernels (with subprocess) and logging load only when something executes: cache hits stay fast
 if TYPE_CHECKING:
+    import logging
+
     import nbformat
 
+    from .cells import Numbering
+    from .kernels import KernelSource
     from .profiling import Profiler, RunProfile
 
-log = logging.getLogger(__name__)
+
+def _formatted(exc: BaseException) -> str:
+    """``exc``'s traceback as text (traceback, with textwrap and linecache, loads only when one is needed)."""
+    import traceback
+
+    return "".join(traceback.format_exception(exc))
+
+
+def _log() -> logging.Logger:
+    import logging
+
+    return logging.getLogger(__name__)
 
 SAVE_EVERY_S = 1.0
 # what ``sys.exit()`` / ``raise SystemExit`` with no or a zero code shows as: a clean stop (as papermill)
@@ -142,46 +154,57 @@ def maybe_phase(profile: RunProfile | None, name: str) -> Any:
 
 def execute_profiled(plan: RunPlan, store: Store, record: RunRecord, *, options: RunOptions,
                      kernels: KernelSource | None, control: RunControl | None, progress: ProgressFn | None,
-                     profile: RunProfile | None) -> RunRecord:
-    """:func:`execute_run` for a recorded plan, adding its phase times to ``profile`` (when given)."""
+                     profile: RunProfile | None, pending: dict[str, Any] | None = None) -> RunRecord:
+    """:func:`execute_run` for a recorded plan, adding its phase times to ``profile`` (when given).
+
+    ``pending``: :func:`~livedocs_runner.prepare.start_changes` already made for ``record`` and not yet
+    written (``run_one`` makes them to look up the cache); they are written with ``running``.
+    """
     control = control or RunControl()
     try:
         check_kernel(plan)
     except LivedocsError as exc:  # the batch checked it already; a queued app run ends failed, never stuck
         error = RunError(ename=type(exc).__name__, evalue=str(exc))
         return store.update(record, status="failed", finished_at=now(), error=error.to_json())
-    if "kernel" not in record.environment:  # not started yet (run_one starts it to look up the cache)
+    pending = dict(pending or {})
+    if not pending and "kernel" not in record.environment:  # not started yet
         try:
             with maybe_phase(profile, "prepare"):
-                record = start_record(plan, store, record)
+                pending = start_changes(plan, store)
         except Exception as exc:  # noqa: BLE001 - an unreadable input file: the record must still end final
             return finish_crashed(store, record, exc)
     try:
         with maybe_phase(profile, "prepare"):
-            record = snapshot_record(plan, store, record)
+            pending.update(snapshot_changes(plan, store, pending.get("inputs", record.inputs)))
     except Exception as exc:  # noqa: BLE001 - e.g. a bad $LIVEDOCS_SNAPSHOT_MAX_MB set after the batch was checked
-        return finish_crashed(store, record, exc)
+        return finish_crashed(store, record, exc, pending=pending)
     if control.is_cancelled(record.id):
-        return finish_cancelled(store, record)
-    return _Execution(plan, store, options, record, kernels or FreshKernels(options.startup_timeout),
-                      control, progress, profile).run()
+        return finish_cancelled(store, record, pending=pending)
+    if kernels is None:
+        from .kernels import FreshKernels
+
+        kernels = FreshKernels(options.startup_timeout)
+    return _Execution(plan, store, options, record, kernels, control, progress, profile, pending).run()
 
 
-def finish_cancelled(store: Store, record: RunRecord) -> RunRecord:
+def finish_cancelled(store: Store, record: RunRecord, *, pending: dict[str, Any] | None = None) -> RunRecord:
+    """End ``record`` as cancelled before it started (writing ``pending`` start changes with it)."""
     error = RunError(ename="Cancelled", evalue="cancelled before it started")
-    return store.update(record, status="cancelled", finished_at=now(), error=error.to_json())
+    return store.update(record, **(pending or {}), status="cancelled", finished_at=now(), error=error.to_json())
 
 
-def finish_crashed(store: Store, record: RunRecord, exc: BaseException) -> RunRecord:
-    """End ``record`` as failed because running it raised ``exc`` outside the notebook (unless already final)."""
+def finish_crashed(store: Store, record: RunRecord, exc: BaseException, *,
+                   pending: dict[str, Any] | None = None) -> RunRecord:
+    """End ``record`` as failed because running it raised ``exc`` outside the notebook (unless already final),
+    writing ``pending`` start changes with it."""
     from .records.store import FINAL
 
     current = store.get(record.id)
     if current.status in FINAL:
         return current
     error = RunError(ename=type(exc).__name__, evalue=str(exc),
-                     traceback="".join(traceback.format_exception(exc)))
-    return store.update(current, status="failed", finished_at=now(), error=error.to_json())
+                     traceback=_formatted(exc))
+    return store.update(current, **(pending or {}), status="failed", finished_at=now(), error=error.to_json())
 
 
 def is_clean_exit(ename: str, evalue: str) -> bool:
@@ -199,7 +222,7 @@ def write_error(exc: BaseException, what: str) -> RunError:
         where = f": {exc.filename}" if exc.filename else ""
         return RunError(ename="OutputError", evalue=f"cannot write {what} ({exc.strerror or exc}{where})")
     return RunError(ename="OutputError", evalue=f"could not produce {what} ({type(exc).__name__}: {exc})",
-                    traceback="".join(traceback.format_exception(exc)))
+                    traceback=_formatted(exc))
 
 
 class _Execution:
@@ -207,8 +230,9 @@ class _Execution:
 
     def __init__(self, plan: RunPlan, store: Store, options: RunOptions, record: RunRecord,
                  kernels: KernelSource, control: RunControl, progress: ProgressFn | None,
-                 profile: RunProfile | None = None) -> None:
+                 profile: RunProfile | None = None, pending: dict[str, Any] | None = None) -> None:
         self.plan, self.store, self.options, self.record = plan, store, options, record
+        self.pending = pending or {}  # start changes not yet written: written with ``running``
         self.kernels, self.control, self.progress, self.profile = kernels, control, progress, profile
         self.run_dir = Path(record.run_dir)
         self.output_path = self.run_dir / "output.ipynb"
@@ -217,7 +241,9 @@ class _Execution:
         self.timed_out = False
         self.done = threading.Event()
         self.cell_index = -1
-        self.numbering = Numbering([])
+        from .cells import Numbering
+
+        self.numbering: Numbering = Numbering([])
         self.last_save = 0.0
         self.started = 0.0
         self.first_cell_at: float | None = None
@@ -226,6 +252,11 @@ class _Execution:
         # nbclient (and jupyter_client, zmq) load only when something executes: cache hits stay fast
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+        from ._wire import fast_dates
+        from .cells import Numbering
+        from .inject import is_python, parameterize
+        from .kernels import FreshKernels, KernelRequest, KernelStartError
 
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
         language = kernel_language(self.plan)
@@ -237,7 +268,7 @@ class _Execution:
         self.numbering = Numbering(nb.cells)
         self.started = time.monotonic()
         with maybe_phase(self.profile, "store"):
-            self.record = self.store.update(self.record, status="running", started_at=now())
+            self.record = self.store.update(self.record, **self.pending, status="running", started_at=now())
         self._report_progress("running")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -251,9 +282,12 @@ class _Execution:
         try:
             if self.options.report:
                 threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
-            request = KernelRequest(self.plan.kernel_name, self.plan.cwd, warm_imports)
+            cwd = self.plan.cwd  # resolves the notebook's path: once
+            request = KernelRequest(self.plan.kernel_name, cwd, warm_imports)
             with maybe_phase(self.profile, "acquire"):
                 self.km = self.kernels.acquire(request)
+            if getattr(self.km, "session", None) is not None:  # nbclient's client shares the manager's session
+                fast_dates(self.km.session)
             if self.profile is not None:
                 self.profile.kernel_start = getattr(self.km, "livedocs_start_s", None)
             if self.control.is_cancelled(self.record.id):
@@ -261,9 +295,9 @@ class _Execution:
             with maybe_phase(self.profile, "execute"):
                 client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
                                         startup_timeout=int(self.options.startup_timeout), record_timing=True,
-                                        resources={"metadata": {"path": str(self.plan.cwd)}},
+                                        resources={"metadata": {"path": str(cwd)}},
                                         on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
-                client.execute(cwd=str(self.plan.cwd))
+                client.execute(cwd=str(cwd))
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped
                 status, error = "failed", self._cell_error(exc.ename, exc.evalue, str(exc))
@@ -273,7 +307,7 @@ class _Execution:
             status, error = "failed", RunError(ename=type(exc).__name__, evalue=str(exc))
         except Exception as exc:  # noqa: BLE001 - e.g. an output nbformat rejects: the record must end final
             status, error = "failed", self._cell_error(type(exc).__name__, str(exc),
-                                                       "".join(traceback.format_exception(exc)))
+                                                       _formatted(exc))
         finally:
             self.done.set()
             if client is not None and client.kc is not None:
@@ -299,7 +333,7 @@ class _Execution:
                 self._save(self.nb)  # partial output survives even a killed runner process
             except Exception as exc:  # noqa: BLE001 - a full disk must not stop the notebook; _finish reports it
                 self.last_save = time.monotonic()
-                log.debug("run %s: cannot save partial output: %s", self.record.id, exc)
+                _log().debug("run %s: cannot save partial output: %s", self.record.id, exc)
 
     def _watch(self) -> None:
         while not self.done.wait(0.1):
@@ -308,6 +342,8 @@ class _Execution:
             if self.control.is_cancelled(self.record.id) or (deadline and time.monotonic() > deadline):
                 self.timed_out = not self.control.is_cancelled(self.record.id)
                 if self.km is not None:
+                    from .kernels import kill_kernel_now
+
                     kill_kernel_now(self.km)
                     if self.done.wait(2.0):
                         return
@@ -324,11 +360,20 @@ class _Execution:
 
     def _cell_error(self, ename: str, evalue: str, detail: str) -> RunError:
         """The error of the cell that was running: ``cell`` in output.ipynb, and the analyst's numbering."""
+        from .cells import locate
+
         return locate(RunError(ename=ename, evalue=evalue, cell=self.cell_index + 1 if self.cell_index >= 0 else None,
                                traceback=detail), self.numbering)
 
+    def _located(self, error: RunError) -> RunError:
+        from .cells import locate
+
+        return locate(error, self.numbering)
+
     def _interrupted(self, exc: BaseException) -> tuple[str, RunError]:
         from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+        from .kernels import KernelStartError
 
         if self.control.is_cancelled(self.record.id):
             return "cancelled", self._cell_error("Cancelled", "the run was cancelled; its kernel was stopped", "")
@@ -343,9 +388,14 @@ class _Execution:
         return "failed", self._cell_error(type(exc).__name__, str(exc) or "the kernel died", "")
 
     def _save(self, nb: nbformat.NotebookNode) -> None:
+        """Write output.ipynb: the bytes ``nbformat.writes`` gives, without its validation, which only logs and
+        costs ~1 ms a save. The notebook is ours and valid by construction: the batch validated the analyst's
+        notebook, nbformat validated the injected cell and every output nbclient added, and the report's
+        exporter validates it once more."""
         import nbformat
 
-        atomic_write(self.output_path, nbformat.writes(nb))
+        text = nbformat.v4.writes(nb) if nb.get("nbformat") == 4 else nbformat.writes(nb)
+        atomic_write(self.output_path, text)
         self.last_save = time.monotonic()
 
     def _finish(self, nb: nbformat.NotebookNode, status: str, error: RunError | None) -> RunRecord:
@@ -378,7 +428,7 @@ class _Execution:
             except Exception as exc:  # noqa: BLE001
                 problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
                     ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
-                    traceback="".join(traceback.format_exception(exc)))
+                    traceback=_formatted(exc))
                 status, error = _with_problems(status, error, [problem])
                 record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
         with maybe_phase(self.profile, "store"):
@@ -398,7 +448,7 @@ class _Execution:
         try:
             metrics, files = collect_outputs(nb, self.run_dir / "outputs")
         except OutputProblem as exc:
-            problems.append(locate(RunError(ename="OutputError", evalue=str(exc), cell=exc.cell), self.numbering))
+            problems.append(self._located(RunError(ename="OutputError", evalue=str(exc), cell=exc.cell)))
         except Exception as exc:  # noqa: BLE001
             problems.append(write_error(exc, "the run's outputs (figures, metrics.json)"))
         if problems and not metrics:
@@ -414,7 +464,7 @@ class _Execution:
         try:
             return self.store.update(record, **{k: getattr(record, k) for k in fields})
         except Exception as exc:  # noqa: BLE001 - e.g. the metrics would not fit: keep at least the outcome
-            log.warning("run %s: recording its results failed (%s); recording the outcome only", record.id, exc)
+            _log().warning("run %s: recording its results failed (%s); recording the outcome only", record.id, exc)
             status, error = _with_problems(record.status, RunError.from_json(record.error),
                                            [write_error(exc, "the run's record")])
             outcome = {"status": status, "error": error.to_json() if error else None,
@@ -423,7 +473,7 @@ class _Execution:
         try:
             return self.store.update(self.record, **outcome)
         except Exception as exc:  # noqa: BLE001 - the store itself cannot be written: say so, keep the batch going
-            log.error("run %s: its outcome could not be recorded either (%s); the store shows it as running "
+            _log().error("run %s: its outcome could not be recorded either (%s); the store shows it as running "
                       "until `livedocs runs` finds its process gone", record.id, exc)
             return dataclasses.replace(record, **outcome)
 

@@ -77,8 +77,11 @@ def queued_record(plan: RunPlan, store: Store, options: RunOptions) -> RunRecord
     )
 
 
-def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
-    """Hash the inputs and capture the environment just before execution; the environment is kept
+def start_changes(plan: RunPlan, store: Store) -> dict[str, Any]:
+    """What starting ``plan`` records (``inputs``, ``environment``, ``cache_key``), not yet written: the
+    caller writes it with the run's next change (``running``, or the cache answer), one transaction fewer.
+
+    Hashes the inputs and captures the environment just before execution; the environment is kept
     once in the home (``environments/``) and the record names it (``environment_id``)."""
     inputs = hash_inputs(plan.parameters, list(plan.path_params))
     kernel = capture_environment(plan.kernel_name, interpreters_cache(store.home))
@@ -87,16 +90,28 @@ def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
     if declared:
         env["variables"] = declared
     env["environment_id"] = store_environment(store.home, kernel, declared)
-    return store.update(record, inputs=inputs, environment=env, cache_key=cache_key(plan, inputs, env))
+    return {"inputs": inputs, "environment": env, "cache_key": cache_key(plan, inputs, env)}
+
+
+def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
+    """:func:`start_changes`, written to ``record`` at once."""
+    return store.update(record, **start_changes(plan, store))
+
+
+def snapshot_changes(plan: RunPlan, store: Store, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"inputs": ...}`` with the bytes of every input of ``inputs`` kept in the home (``blobs/``), or ``{}``
+    when there is nothing to keep; not yet written (see :func:`start_changes`)."""
+    from .records.snapshots import snapshot_inputs
+
+    if not inputs or all("snapshot" in i for i in inputs):
+        return {}
+    return {"inputs": snapshot_inputs(inputs, store.home, skip=plan.no_snapshot)}
 
 
 def snapshot_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
     """Keep the bytes of every input in the home (``blobs/``) just before it is executed (not for cache hits)."""
-    from .records.snapshots import snapshot_inputs
-
-    if not record.inputs or all("snapshot" in i for i in record.inputs):
-        return record
-    return store.update(record, inputs=snapshot_inputs(record.inputs, store.home, skip=plan.no_snapshot))
+    changes = snapshot_changes(plan, store, record.inputs)
+    return store.update(record, **changes) if changes else record
 
 
 def kernel_language(plan: RunPlan) -> str:
@@ -130,4 +145,4 @@ def check_kernels(plans: list[RunPlan]) -> None:
 
 
 __all__ = ["cache_key", "check_kernel", "check_kernels", "interpreters_cache", "kernel_language", "new_record",
-           "plan_cache_key", "snapshot_record", "start_record"]
+           "plan_cache_key", "snapshot_changes", "snapshot_record", "start_changes", "start_record"]

@@ -18,8 +18,8 @@ import platform
 import re
 import shutil
 import stat
-import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,37 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+# an input file's hash, kept in this process while a stat shows the same file (device, inode, size, mtime,
+# ctime): a sweep of many scenarios over one data file, and a cache hit's second look, hash it once
+_HASHED: dict[str, tuple[tuple[int, ...], str]] = {}
+_HASHED_MAX = 4096
+# a file modified this recently is never kept: a second change within the same timestamp tick (coarse on
+# some file systems) could leave its stat unchanged (git's "racily clean" files)
+RECENT_NS = 2_000_000_000
+
+
+def input_sha256(path: str | Path) -> str:
+    """:func:`sha256_file` of an input, remembered while ``os.stat`` shows the same, not recently modified, file."""
+    key = os.path.abspath(path)
+    try:
+        before = os.stat(key)
+    except OSError:
+        return sha256_file(path)  # raises as it always did
+    stamp = (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
+    kept = _HASHED.get(key)
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    sha = sha256_file(key)
+    with contextlib.suppress(OSError):
+        after = os.stat(key)
+        unchanged = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns) == stamp
+        if unchanged and time.time_ns() - max(before.st_mtime_ns, before.st_ctime_ns) > RECENT_NS:
+            if len(_HASHED) >= _HASHED_MAX:
+                _HASHED.clear()
+            _HASHED[key] = (stamp, sha)
+    return sha
+
+
 def hash_inputs(params: Mapping[str, Any], path_params: list[str]) -> list[dict[str, Any]]:
     """What every path parameter with a value named, hashed: ``{"parameter", "path", "type", "size", "sha256"}``.
 
@@ -60,7 +91,7 @@ def hash_inputs(params: Mapping[str, Any], path_params: list[str]) -> list[dict[
         path = Path(value)
         item: dict[str, Any] = {"parameter": name, "path": str(path)}
         if path.is_file():
-            item.update(type="file", size=path.stat().st_size, sha256=sha256_file(path))
+            item.update(type="file", size=path.stat().st_size, sha256=input_sha256(path))
         elif path.is_dir():
             tree = hash_tree(path)
             item.update(type="folder", size=tree.size, files=tree.files, sha256=tree.sha256)
@@ -129,7 +160,7 @@ def hash_tree(root: Path, *, max_files: int = MAX_TREE_FILES, max_bytes: int = M
                     size += lst.st_size
                     if size > max_bytes:
                         return Tree(None, files, size, f"more than {max_bytes} bytes: not hashed")
-                    digest.update(b"file\0" + entry + b"\0" + sha256_file(full).encode() + b"\n")
+                    digest.update(b"file\0" + entry + b"\0" + input_sha256(full).encode() + b"\n")
                 else:
                     digest.update(b"other\0" + entry + b"\n")
             except OSError as exc:
@@ -223,6 +254,8 @@ def interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any] 
 
 
 def _ask_python(exe: str) -> dict[str, Any] | None:
+    import subprocess  # here: only when an interpreter's listing is not kept yet (a cache hit never asks)
+
     try:
         done = subprocess.run([exe, "-c", _PROBE], capture_output=True, text=True, timeout=PROBE_TIMEOUT_S,
                               cwd=os.path.dirname(exe) or None, stdin=subprocess.DEVNULL)
@@ -304,6 +337,8 @@ def r_interpreter_info(exe: str, cache_dir: Path | None = None) -> dict[str, Any
 
 
 def _ask_r(exe: str) -> dict[str, Any] | None:
+    import subprocess  # here: only when an interpreter's listing is not kept yet (a cache hit never asks)
+
     try:
         done = subprocess.run([exe, "--vanilla", "--slave", "-e", _R_PROBE], capture_output=True, text=True,
                               timeout=PROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)

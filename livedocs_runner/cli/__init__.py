@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -105,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(code)
     except LivedocsError as exc:
         if debug:
+            import traceback  # here: loads textwrap and linecache, only for --debug
+
             traceback.print_exc()
         click.echo(error_text(exc.message, exc.hint), err=True)
         sys.exit(exc.exit_code)

@@ -211,6 +211,11 @@ class Store(QueueMethods):
         with self._connect() as db:
             return self._insert(db, record)
 
+    def add_all(self, records: list[RunRecord]) -> list[RunRecord]:
+        """:meth:`add` for many records in one transaction: a batch's queued runs cost one commit, not one each."""
+        with self._write() as db:
+            return [self._insert(db, record) for record in records]
+
     def _insert(self, db: Any, record: RunRecord) -> RunRecord:
         record = dataclasses.replace(record, created_at=record.created_at or now(),
                                      run_dir=record.run_dir or str(self.run_dir(record.id)))
