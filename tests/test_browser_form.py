@@ -53,6 +53,16 @@ def in_step(page, sliders: dict[str, str]) -> bool:
     return all(key in params and abs(float(params[key]) - shown(page, name)) < 1e-9 for name, key in sliders.items())
 
 
+def open_form(browser, url: str):  # noqa: F811 - browser is the fixture's value
+    """The demo's credit-risk form in a new page, drawn and settled."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.goto(f"{url}?notebook=credit_risk")
+    page.get_by_text("Link to this form with these values:").wait_for()
+    settled(page)
+    return page
+
+
 @pytest.fixture
 def server(tmp_path):
     with serve(ROOT / "configs", (tmp_path / "home").resolve(), tmp_path / "server.log") as (url, home, _):
@@ -61,11 +71,7 @@ def server(tmp_path):
 
 def test_fast_edits_on_two_sliders_keep_the_link_and_the_run_in_step(browser, server):  # noqa: F811
     url, home = server
-    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(f"{url}?notebook=credit_risk")
-    page.get_by_text("Link to this form with these values:").wait_for()
-    settled(page)
+    page = open_form(browser, url)
     sliders = {"Approval threshold": "threshold", "Minimum credit score": "min_credit_score"}
     before = {name: shown(page, name) for name in sliders}
 
@@ -98,11 +104,7 @@ def test_a_rerun_that_carries_an_older_address_of_this_page_keeps_what_is_shown(
     """The fast-edit race made certain: the next rerun request leaves with the address this page wrote
     before the last edit (as happens when an edit is sent before the last rerun's address arrived)."""
     url, home = server
-    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(f"{url}?notebook=credit_risk")
-    page.get_by_text("Link to this form with these values:").wait_for()
-    settled(page)
+    page = open_form(browser, url)
     sliders = {"Approval threshold": "threshold", "Minimum credit score": "min_credit_score"}
     older = address(page)  # an address this page wrote: the scenario, nothing edited
     page.get_by_role("slider", name="Approval threshold").focus()
@@ -133,11 +135,7 @@ def test_run_pressed_right_after_an_edit_runs_the_edited_value(browser, server):
     """Run submits in its click callback, before the page reruns: the values it runs are the widgets' at
     the click (the edit travels in the same rerun request), never those the form last drew."""
     url, home = server
-    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
-    page.set_default_timeout(WAIT_MS)
-    page.goto(f"{url}?notebook=credit_risk")
-    page.get_by_text("Link to this form with these values:").wait_for()
-    settled(page)
+    page = open_form(browser, url)
     before = shown(page, "Approval threshold")
     page.get_by_role("slider", name="Approval threshold").focus()
     hold(page, "ArrowRight", 3)

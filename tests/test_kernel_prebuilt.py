@@ -21,6 +21,7 @@ from livedocs_runner.pool import PoolOptions, WarmPool
 from livedocs_runner.records.store import Store
 
 from .conftest import NOTEBOOKS, write_notebook
+from .test_isolation import Recording
 
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not fork_supported(), reason="needs Linux fork + pidfd")]
 
@@ -88,20 +89,6 @@ def profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
-class Recording:
-    """Wraps a KernelSource and remembers every kernel process it hands out."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.processes: list[Any] = []
-
-    def acquire(self, request: Any) -> Any:
-        km = self.inner.acquire(request)
-        self.processes.append(km.provisioner.process)
-        return km
-
-    def release(self, km: Any) -> None:
-        self.inner.release(km)
 
 
 class Launcher(FreshKernels):
