@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .params import MAX_INT_DIGITS, quote
 
 MAX_DEPTH = 64  # nesting of mappings and lists in one file
+DEEP_HINT = "Flatten the structure, or keep such data in a file the notebook reads."
 MAX_NODES = 100_000  # values built, counting each use of an alias as a full copy
 MAX_BYTES = 10 * 1024 * 1024
 _INT_LIMIT = 10 ** MAX_INT_DIGITS
@@ -109,6 +110,8 @@ def _parse(path: Path, text: str, loader_class: type) -> YamlDoc:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if "maximum nesting depth" in str(exc.problem):  # libyaml's own bound (PyYAML >= 6.0.4: ~1000 levels)
+            raise _refusal(path, mark, f"nested more than {MAX_DEPTH} levels deep.", DEEP_HINT) from None
         line = mark.line + 1 if mark else None
         where = f"{path}, line {line}" if line else str(path)
         raise _Malformed(ConfigError(
@@ -139,8 +142,7 @@ def _scan(path: Path, text: str, loader_class: type) -> None:
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    raise _refusal(path, event.start_mark, f"nested more than {MAX_DEPTH} levels deep.",
-                                   "Flatten the structure, or keep such data in a file the notebook reads.")
+                    raise _refusal(path, event.start_mark, f"nested more than {MAX_DEPTH} levels deep.", DEEP_HINT)
                 open_anchors.append(event.anchor)
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
@@ -181,7 +183,7 @@ class _Builder:
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             if depth >= MAX_DEPTH:
                 raise self.fail(node, f"nested more than {MAX_DEPTH} levels deep (through aliases).",
-                                "Flatten the structure, or keep such data in a file the notebook reads.")
+                                DEEP_HINT)
             if isinstance(node, yaml.MappingNode):
                 return self._mapping(node, key, depth)
             items = []
