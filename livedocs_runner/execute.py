@@ -256,7 +256,7 @@ class _Execution:
         from ._wire import fast_dates
         from .cells import Numbering
         from .inject import is_python, parameterize
-        from .kernels import FreshKernels, KernelRequest, KernelStartError
+        from .kernels import FreshKernels, KernelRequest, KernelStartError, leave_kernel_at_exit
 
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
         language = kernel_language(self.plan)
@@ -296,7 +296,8 @@ class _Execution:
                 client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
                                         startup_timeout=int(self.options.startup_timeout), record_timing=True,
                                         resources={"metadata": {"path": str(cwd)}},
-                                        on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed)
+                                        on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed,
+                                        on_notebook_start=lambda **_: leave_kernel_at_exit(client))
                 client.execute(cwd=str(cwd))
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped

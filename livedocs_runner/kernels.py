@@ -12,6 +12,7 @@ started ahead of time through the same two calls.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -153,6 +154,15 @@ def kernel_env() -> dict[str, str]:
     if env.get("MPLBACKEND", "").lower() == "agg":
         del env["MPLBACKEND"]
     return env
+
+
+def leave_kernel_at_exit(client: Any) -> None:
+    """Drop the hook nbclient registers with ``atexit`` for ``client`` to shut its kernel down at interpreter
+    exit (call it from the client's ``on_notebook_start``). A run's kernel is its kernel source's to end: a
+    stopping app first cancels its running runs (``JobQueue.shutdown``) and a kernel ends with its runner.
+    Registered later, nbclient's hook ran first and killed a running run's kernel, which then ended
+    ``failed`` (DeadKernelError) instead of ``cancelled``."""
+    atexit.unregister(client._cleanup_kernel)
 
 
 def subreaper_supported() -> bool:

@@ -74,3 +74,36 @@ def test_a_kernel_never_sees_the_store_url(source: str, tmp_path: Path, monkeypa
             kernels.close()
     assert record.status == "succeeded", record.error
     assert record.metrics == {"db": "unset", "other": "yes"}
+
+
+@pytest.mark.kernel
+def test_a_process_that_exits_mid_run_records_the_run_cancelled(tmp_path: Path) -> None:
+    """As a stopping app: its queue's shutdown (an exit hook) cancels the running run. nbclient registers its own
+    exit hook per run, after the app's, so it ran first and shut the kernel down: the run ended failed."""
+    import subprocess
+    import sys
+
+    from livedocs_runner.records.store import Store
+
+    script = f"""
+import atexit, sys, time
+from livedocs_runner.execute import RunOptions
+from livedocs_runner.jobs import JobQueue
+from livedocs_runner.kernels import FreshKernels
+from livedocs_runner.plan import plan_runs
+from livedocs_runner.records.store import Store
+store = Store({str(tmp_path / "home")!r})
+queue = JobQueue(store, workers=1, kernels=FreshKernels())
+atexit.register(queue.shutdown)
+job = queue.submit(plan_runs({str(NOTEBOOKS / "slow.ipynb")!r}, overrides={{"seconds": "600"}})[0],
+                   RunOptions(trigger="app", report=False))
+deadline = time.monotonic() + 120
+while not ((p := store.progress(job)) and p.cell) and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(job, flush=True)
+sys.exit(0)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    record = Store(tmp_path / "home").get(done.stdout.split()[-1])
+    assert record.status == "cancelled", record.error
