@@ -15,7 +15,7 @@ CORE = ["errors", "params", "inference", "schema", "yamlfile", "notebook", "scen
         "batch", "records.store", "records.environments", "records.verdicts", "outputs", "report", "compare",
         "provenance", "recording", "plain", "cells", "results", "result_format", "access", "auth", "home", "retry",
         "records.query", "records.record", "records.access_log", "inject_r", "inference_r", "patterns",
-        "records.queue", "records.queue_methods", "records.dialect", "eventloops", "prepare", "worker", "submit", "jobs"]
+        "records.queue", "records.queue_methods", "records.dialect", "eventloops", "prepare", "worker", "submit", "jobs", "outcomes", "_wire"]
 
 
 def loaded_after(code: str) -> set[str]:
