@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import LivedocsError, RunError
-from .outcomes import (_formatted, _with_problems, finish_cancelled, finish_crashed, is_clean_exit,  # noqa: F401
-                       write_error)
+from .outcomes import (finish_cancelled, finish_crashed, formatted_traceback, is_clean_exit,  # noqa: F401
+                       with_problems, write_error)
 from .outputs import OutputProblem, collect_outputs, read_specs
 from .plan import RunPlan
 from .prepare import (cache_key, check_kernel, check_kernels, interpreters_cache, kernel_language,  # noqa: F401
-                      new_record, plan_cache_key, queued_record, snapshot_changes, snapshot_record, start_changes,
-                      start_record)
+                      new_record, plan_cache_key, queued_record, snapshot_changes, start_changes)
 from .records.store import RunRecord, Store, atomic_write, now
 from .results import result_specs
 
@@ -263,7 +262,7 @@ class _Execution:
             status, error = "failed", RunError(ename=type(exc).__name__, evalue=str(exc))
         except Exception as exc:  # noqa: BLE001 - e.g. an output nbformat rejects: the record must end final
             status, error = "failed", self._cell_error(type(exc).__name__, str(exc),
-                                                       _formatted(exc))
+                                                       formatted_traceback(exc))
         finally:
             self.done.set()
             if client is not None and client.kc is not None:
@@ -369,7 +368,7 @@ class _Execution:
                        "kernel_language_version": language.get("version")}
         with contextlib.suppress(Exception):  # how to show the results: record()'s keywords under the config's
             environment.update(result_specs(read_specs(nb), self.plan.results))
-        status, error = _with_problems(status, error, problems)
+        status, error = with_problems(status, error, problems)
         record = dataclasses.replace(
             self.record, status=status, error=error.to_json() if error else None, metrics=metrics,
             environment=environment, outputs=[str(f) for f in files],
@@ -384,8 +383,8 @@ class _Execution:
             except Exception as exc:  # noqa: BLE001
                 problem = write_error(exc, "the report") if isinstance(exc, OSError) else RunError(
                     ename="ReportError", evalue=f"the HTML report could not be built ({type(exc).__name__}: {exc})",
-                    traceback=_formatted(exc))
-                status, error = _with_problems(status, error, [problem])
+                    traceback=formatted_traceback(exc))
+                status, error = with_problems(status, error, [problem])
                 record = dataclasses.replace(record, status=status, error=error.to_json() if error else None)
         with maybe_phase(self.profile, "store"):
             self.record = self._record_final(record)
@@ -421,7 +420,7 @@ class _Execution:
             return self.store.update(record, **{k: getattr(record, k) for k in fields})
         except Exception as exc:  # noqa: BLE001 - e.g. the metrics would not fit: keep at least the outcome
             _log().warning("run %s: recording its results failed (%s); recording the outcome only", record.id, exc)
-            status, error = _with_problems(record.status, RunError.from_json(record.error),
+            status, error = with_problems(record.status, RunError.from_json(record.error),
                                            [write_error(exc, "the run's record")])
             outcome = {"status": status, "error": error.to_json() if error else None,
                        "output_notebook": record.output_notebook, "finished_at": record.finished_at,

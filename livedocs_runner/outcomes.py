@@ -16,7 +16,7 @@ from .records.store import RunRecord, Store, now
 CLEAN_EXIT_VALUES = ("", "0", "None", "False")
 
 
-def _formatted(exc: BaseException) -> str:
+def formatted_traceback(exc: BaseException) -> str:
     """``exc``'s traceback as text (traceback, with textwrap and linecache, loads only when one is needed)."""
     import traceback
 
@@ -39,7 +39,7 @@ def finish_crashed(store: Store, record: RunRecord, exc: BaseException, *,
     if current.status in FINAL:
         return current
     error = RunError(ename=type(exc).__name__, evalue=str(exc),
-                     traceback=_formatted(exc))
+                     traceback=formatted_traceback(exc))
     return store.update(current, **(pending or {}), status="failed", finished_at=now(), error=error.to_json())
 
 
@@ -58,10 +58,10 @@ def write_error(exc: BaseException, what: str) -> RunError:
         where = f": {exc.filename}" if exc.filename else ""
         return RunError(ename="OutputError", evalue=f"cannot write {what} ({exc.strerror or exc}{where})")
     return RunError(ename="OutputError", evalue=f"could not produce {what} ({type(exc).__name__}: {exc})",
-                    traceback=_formatted(exc))
+                    traceback=formatted_traceback(exc))
 
 
-def _with_problems(status: str, error: RunError | None, problems: list[RunError]) -> tuple[str, RunError | None]:
+def with_problems(status: str, error: RunError | None, problems: list[RunError]) -> tuple[str, RunError | None]:
     """The outcome once ``problems`` after the run are known: the first fails a succeeded run; for a run
     that had already failed its own error stays first and the problems are noted in its traceback."""
     if not problems:
