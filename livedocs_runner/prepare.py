@@ -93,11 +93,6 @@ def start_changes(plan: RunPlan, store: Store) -> dict[str, Any]:
     return {"inputs": inputs, "environment": env, "cache_key": cache_key(plan, inputs, env)}
 
 
-def start_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
-    """:func:`start_changes`, written to ``record`` at once."""
-    return store.update(record, **start_changes(plan, store))
-
-
 def snapshot_changes(plan: RunPlan, store: Store, inputs: list[dict[str, Any]]) -> dict[str, Any]:
     """``{"inputs": ...}`` with the bytes of every input of ``inputs`` kept in the home (``blobs/``), or ``{}``
     when there is nothing to keep; not yet written (see :func:`start_changes`)."""
@@ -106,12 +101,6 @@ def snapshot_changes(plan: RunPlan, store: Store, inputs: list[dict[str, Any]]) 
     if not inputs or all("snapshot" in i for i in inputs):
         return {}
     return {"inputs": snapshot_inputs(inputs, store.home, skip=plan.no_snapshot)}
-
-
-def snapshot_record(plan: RunPlan, store: Store, record: RunRecord) -> RunRecord:
-    """Keep the bytes of every input in the home (``blobs/``) just before it is executed (not for cache hits)."""
-    changes = snapshot_changes(plan, store, record.inputs)
-    return store.update(record, **changes) if changes else record
 
 
 def kernel_language(plan: RunPlan) -> str:
@@ -145,4 +134,4 @@ def check_kernels(plans: list[RunPlan]) -> None:
 
 
 __all__ = ["cache_key", "check_kernel", "check_kernels", "interpreters_cache", "kernel_language", "new_record",
-           "plan_cache_key", "snapshot_changes", "snapshot_record", "start_changes", "start_record"]
+           "plan_cache_key", "snapshot_changes", "start_changes"]
