@@ -48,13 +48,23 @@ def test_wait_change_returns_when_the_job_moves_on_and_at_once_for_an_ended_job(
         queue.shutdown()
 
 
-def test_wait_change_wakes_for_a_cancelled_waiting_job(tmp_path):
+@contextlib.contextmanager
+def one_running_one_waiting(tmp_path: Path):
+    """A one-slot queue running a 600 s job (its first cell started) with a second one waiting behind it."""
     queue = JobQueue(Store(tmp_path / "home"), workers=1, kernels=FreshKernels())
     try:
         slow = plan_runs(NOTEBOOKS / "slow.ipynb", overrides={"seconds": "600"})[0]
         running = queue.submit(slow, APP)
         waiting = queue.submit(slow, APP)
-        until(lambda: queue.status(running).status == "running", "the first job to start")
+        until(lambda: queue.status(running).status == "running" and queue.status(running).cell >= 1,
+              "the first job to run its cells")
+        yield queue, running, waiting
+    finally:
+        queue.shutdown()
+
+
+def test_wait_change_wakes_for_a_cancelled_waiting_job(tmp_path):
+    with one_running_one_waiting(tmp_path) as (queue, _running, waiting):
         import threading
 
         woke = threading.Event()
@@ -63,25 +73,15 @@ def test_wait_change_wakes_for_a_cancelled_waiting_job(tmp_path):
         queue.cancel(waiting)
         until(woke.is_set, "the watcher of the cancelled job to wake")
         assert queue.status(waiting).status == "cancelled"
-    finally:
-        queue.shutdown()
 
 
 def test_a_waiting_job_is_watched_with_its_own_timeout_and_a_running_one_with_the_short_one(tmp_path):
     """The run page's watch while a run waits in the queue (QUEUED_WAIT) and while it runs (WAKE_WAIT)."""
-    queue = JobQueue(Store(tmp_path / "home"), workers=1, kernels=FreshKernels())
-    try:
-        slow = plan_runs(NOTEBOOKS / "slow.ipynb", overrides={"seconds": "600"})[0]
-        running = queue.submit(slow, APP)
-        waiting = queue.submit(slow, APP)
-        until(lambda: queue.status(running).status == "running" and queue.status(running).cell >= 1,
-              "the first job to run its cells")
+    with one_running_one_waiting(tmp_path) as (queue, running, waiting):
         # nothing moves: each returns at the timeout for its state (the test would hang on the other one)
         queue.wait_change(waiting, timeout=3600, queued_timeout=0.05)
         queue.wait_change(running, timeout=0.05, queued_timeout=3600)
         assert queue.status(waiting).status == "queued" and queue.status(running).status == "running"
-    finally:
-        queue.shutdown()
 
 
 def test_livedocs_app_prepares_the_catalog_kernels_before_the_first_page_view(tmp_path):
