@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -146,27 +147,32 @@ class JobQueue:
         if self.worker is not None:
             self.worker.cancel(record.id)  # here: at once, not at the next heartbeat
 
-    def wait_change(self, job_id: str, timeout: float, *, queued_timeout: float | None = None) -> None:
-        """Return when ``job_id``'s status, progress or place changes, or after ``timeout`` seconds
-        (``queued_timeout`` instead while it waits in the queue, when given): at once for a run of this
-        process's worker, within 0.1 s for one run elsewhere; at once for a run that has ended or that the
-        store does not know (nothing more will change)."""
+    def wait_change(self, job_id: str, timeout: float, *, queued_timeout: float | None = None,
+                    interrupted: Callable[[], bool] | None = None) -> bool:
+        """Wait until ``job_id``'s status, progress or place changes (True) or ``timeout`` seconds pass
+        (``queued_timeout`` instead while it waits in the queue, when given; False). Sees a change at once
+        for a run of this process's worker, within 0.1 s for one run elsewhere; True at once for a run that
+        has ended (nothing more will change); False at once for one the store does not know, and within
+        0.1 s of ``interrupted()`` turning true (e.g. the person watching clicked something)."""
         try:
             status = self.status(job_id)
         except RunNotFound:
-            return
+            return False
         if status.done:
-            return
+            return True
         if queued_timeout is not None and status.status == "queued":
             timeout = queued_timeout
         deadline = time.monotonic() + timeout
         before = status._key()
         condition = self.worker.changed if self.worker is not None else self._polled
         while (left := deadline - time.monotonic()) > 0:
+            if interrupted is not None and interrupted():
+                return False
             with condition:
                 condition.wait(min(POLL_S, left))
             if self.status(job_id)._key() != before:
-                return
+                return True
+        return False
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
         """Block until ``job_id`` has ended (or ``timeout`` seconds passed); return its status."""

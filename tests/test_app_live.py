@@ -42,8 +42,10 @@ def test_wait_change_returns_when_the_job_moves_on_and_at_once_for_an_ended_job(
         assert len(seen) <= 20, seen
         assert seen[-1][0] == "succeeded"
         assert len({s for s in seen if s[0] == "running"}) >= 2, seen  # cells starting woke it, not only the end
-        queue.wait_change(job, timeout=3600)  # an ended job: returns at once (the test would hang otherwise)
-        queue.wait_change("000000000000", timeout=3600)  # not this queue's: the same
+        # an ended job: returns at once (the test would hang otherwise), as moved on; one not this queue's
+        # too, as not moved (a page must not redraw in a loop for it)
+        assert queue.wait_change(job, timeout=3600) is True
+        assert queue.wait_change("000000000000", timeout=3600) is False
     finally:
         queue.shutdown()
 
@@ -79,9 +81,21 @@ def test_a_waiting_job_is_watched_with_its_own_timeout_and_a_running_one_with_th
     """The run page's watch while a run waits in the queue (QUEUED_WAIT) and while it runs (WAKE_WAIT)."""
     with one_running_one_waiting(tmp_path) as (queue, running, waiting):
         # nothing moves: each returns at the timeout for its state (the test would hang on the other one)
-        queue.wait_change(waiting, timeout=3600, queued_timeout=0.05)
-        queue.wait_change(running, timeout=0.05, queued_timeout=3600)
+        assert queue.wait_change(waiting, timeout=3600, queued_timeout=0.05) is False
+        assert queue.wait_change(running, timeout=0.05, queued_timeout=3600) is False
         assert queue.status(waiting).status == "queued" and queue.status(running).status == "running"
+
+
+def test_a_wait_ends_when_the_watcher_is_asked_for_something(tmp_path):
+    """The run page holds a redraw of a waiting run for up to 30 s; a click on the page ends the hold."""
+    with one_running_one_waiting(tmp_path) as (queue, _running, waiting):
+        import threading
+
+        clicked = threading.Event()
+        threading.Timer(0.3, clicked.set).start()
+        assert queue.wait_change(waiting, timeout=3600, interrupted=clicked.is_set) is False  # would hang
+        assert queue.wait_change(waiting, timeout=3600, interrupted=lambda: True) is False  # asked already
+        assert queue.status(waiting).status == "queued"
 
 
 def test_livedocs_app_prepares_the_catalog_kernels_before_the_first_page_view(tmp_path):
@@ -134,3 +148,42 @@ def test_the_server_log_leaves_out_progress_timers_of_a_page_that_moved_on():
         logger.filters[:] = filters
         logger.setLevel(level)
     assert seen == ["Something else about session s1"]
+
+
+def test_streamlit_keeps_a_click_where_the_run_page_looks_for_it():
+    """apps/livedocs_ui/asked.py reads Streamlit's pending requests (internal names). On a Streamlit that
+    keeps them elsewhere this fails, and the page falls back to short waits that answer clicks late."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    from apps.livedocs_ui import asked
+
+    def states(clicked: bool) -> WidgetStates:
+        out = WidgetStates()
+        widget = out.widgets.add()
+        widget.id = "cancel"
+        widget.trigger_value = clicked
+        return out
+
+    def timer() -> RerunData:  # what the browser sends five times a second for a `run_every` fragment
+        return RerunData(fragment_id="live", widget_states=states(False), is_auto_rerun=True)
+
+    check = asked._trigger_check()
+    assert check is not None
+    requests = ScriptRequests()
+    assert asked._readable(requests) and not asked._asked(requests, check)
+    requests.request_rerun(timer())
+    assert not asked._asked(requests, check)  # only the timer: keep holding
+    requests.request_rerun(RerunData(fragment_id="live", widget_states=states(True)))  # Cancel clicked
+    assert asked._asked(requests, check)
+    requests.request_rerun(timer())  # the timer's next request folds in: the click is still waiting
+    assert asked._asked(requests, check)
+
+    page_change = ScriptRequests()
+    page_change.request_rerun(timer())
+    page_change.request_rerun(RerunData(query_string="notebook=demo", widget_states=states(False)))
+    assert asked._asked(page_change, check)  # a rerun of the whole page
+
+    closed = ScriptRequests()
+    closed.request_stop()
+    assert asked._asked(closed, check)  # the browser left

@@ -23,12 +23,12 @@ from livedocs_runner.result_format import NO_DELTA, format_delta, format_value, 
 
 from livedocs_runner.access import Role
 
-from . import identity
+from . import asked, identity
 from .safe import callback, clean_traceback, guarded, public, roots, show_error, text
 from .reproduce import reproduce_panel, rerun_verdict
 from .services import find_config, go, link, services
 from .services import runs as stored_runs
-from .timing import timed
+from .timing import mark, timed
 
 _IMAGES = (".png", ".jpg", ".jpeg", ".svg")
 
@@ -61,22 +61,40 @@ def run_page(run_id: str) -> None:
 PAINT_FIRST_S = 0.05
 
 LIVE_EVERY = 0.2  # seconds: the browser asks for a redraw this often while the run waits or runs
-WAKE_WAIT = 0.1  # seconds a redraw first waits for the job to move on (a cell starts, the run ends)
-# While the run waits in the queue, a redraw waits this long for a change (its place, its start) instead: the
-# browser's requests meanwhile are folded into one, so a waiting run's page is redrawn about twice a second and
-# at once when it moves, rather than five times a second with nothing new (ten pages of waiting runs cost the
-# browsers and the server more than the runs did). A click (Cancel) is answered when the wait ends.
+# After drawing, a redraw stays open until the run moves on (its place, its start, a cell, its end) or the
+# person asks for something (a click, another page, leaving): the browser's timer requests meanwhile are
+# folded into one, so the page costs its browser nothing between changes. While the run runs, a redraw
+# stays open at most this long (the elapsed time ticks five times a second); while it waits, at most
+# QUEUED_HOLD. Measured (benchmarks/app_speed.py, ten sessions on two workers): pages of waiting runs that
+# were redrawn twice a second cost the browsers more than the runs cost the server.
+RUNNING_HOLD = 0.2
+QUEUED_HOLD = 30.0
+# Where Streamlit's requests cannot be read (asked.watcher() is None), shorter holds that bound how long a
+# click waits: the person's click is answered when the hold ends.
+WAKE_WAIT = 0.1
 QUEUED_WAIT = 0.5
 
 
 @st.fragment(run_every=LIVE_EVERY)
 def _live(run_id: str) -> None:
-    """The run's progress, redrawn five times a second while it runs (twice while it waits) and at once
-    when it starts, a cell starts or it ends; only this part of the page reruns."""
-    if _redraw():  # not on the page's own run: the rest of the page is drawn first
-        services().queue.wait_change(run_id, WAKE_WAIT, queued_timeout=QUEUED_WAIT)
+    """The run's progress, redrawn when it starts, a cell starts or it ends, five times a second while it
+    runs; only this part of the page reruns."""
     with timed("fragment", "progress"), guarded("run progress"):
         _progress(run_id)
+    if _redraw():  # not on the page's own run: the rest of the page is on screen already
+        _hold(run_id)
+
+
+def _hold(run_id: str) -> None:
+    """Keep this redraw open until the run moves on (then draw it at once) or the person asks for something
+    (then end it: Streamlit answers them next)."""
+    watch = asked.watcher()
+    if watch is None:
+        moved = services().queue.wait_change(run_id, WAKE_WAIT, queued_timeout=QUEUED_WAIT)
+    else:
+        moved = services().queue.wait_change(run_id, RUNNING_HOLD, queued_timeout=QUEUED_HOLD, interrupted=watch)
+    if moved:
+        st.rerun(scope="fragment")
 
 
 def _redraw() -> bool:
@@ -165,6 +183,7 @@ def results(record: RunRecord, config: Config | None) -> None:
                           key=f"baseline:{record.id}", help="Changes are shown against this run.")
     baseline = by_id.get(chosen) if chosen else None
     if _metrics(record, baseline, config):
+        mark(f"tiles-{record.id}")
         time.sleep(PAINT_FIRST_S)  # the tiles travel and are painted alone; the rest of the page follows
     _tables(record, config)
     _figures(record)
