@@ -127,3 +127,15 @@ def test_cached_store_answers_follow_new_runs(home):
     assert any("2 runs so far" in c.value for c in catalog.caption), [c.value for c in catalog.caption]
     page.run()
     assert "b0000000000d" in page.selectbox(key="baseline:b0000000000c").options[1]
+
+
+def test_the_timing_log_marks_when_a_runs_tiles_were_sent(home, monkeypatch, capfd):
+    """benchmarks/app_speed.py splits a browser's wait at this mark (server's work / browser's)."""
+    add_run(Store(home), "a1b2c3d4e5f6", "baseline", {"default_rate": 0.1234})
+    monkeypatch.setenv("LIVEDOCS_DEBUG", "1")
+    assert not app(run="a1b2c3d4e5f6").exception
+    marks = [line.split()[2] for line in capfd.readouterr().err.splitlines() if line.startswith("livedocs-timing mark ")]
+    assert marks == ["tiles-a1b2c3d4e5f6"]
+    monkeypatch.delenv("LIVEDOCS_DEBUG")
+    assert not app(run="a1b2c3d4e5f6").exception
+    assert "livedocs-timing" not in capfd.readouterr().err  # off by default

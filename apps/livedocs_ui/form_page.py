@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import streamlit as st
@@ -19,6 +20,7 @@ from . import identity
 from .safe import callback, guarded, public, roots, show_error, text
 from .services import catalog, go, link, services
 from .services import runs as stored_runs
+from .timing import mark
 
 RESERVED = ("notebook", "scenario", "run", "compare", "diff", "tab")
 
@@ -248,6 +250,7 @@ def _on_run(name: str, config: Config) -> None:
     """The Run button, before the page reruns: submit the values the widgets hold now (or offer the result
     of a run with exactly these inputs), so the rerun the click causes draws the run's page straight away
     rather than the form again first."""
+    clicked = time.time()
     scenario = st.session_state.get(f"scenario:{name}") or config.baseline or _scenario_names(config)[0]
     form = build_form(config.schema)
     values = {f.name: st.session_state[_key(name, f.name)] for f in form.fields if f.widget != "fixed"}
@@ -258,7 +261,7 @@ def _on_run(name: str, config: Config) -> None:
     if hit is not None and identity.allowed(Role.VIEWER, identity.config_of(hit)):  # never another config's run
         st.session_state[f"offer:{name}"] = (params, hit.id)  # the form's rerun offers it
         return
-    _submit(plan, use_cache=False)
+    mark(f"clicked-{_submit(plan, use_cache=False)}", at=clicked)
 
 
 def _share(url_state: dict[str, str]) -> None:
@@ -285,12 +288,13 @@ def _show_cached(name: str, run_id: str) -> None:
     go(run=run_id)
 
 
-def _submit(plan: RunPlan, *, use_cache: bool) -> None:
+def _submit(plan: RunPlan, *, use_cache: bool) -> str:
     name = plan.config.stem if plan.config else None
     identity.require(Role.RUNNER, name)
     job = services().queue.submit(plan, identity.run_options(use_cache=use_cache))
     identity.record("run", f"notebook {name}", f"run {job} ({plan.scenario})")
     go(run=job)  # the run's page, on the rerun that follows (the caller's st.rerun, or the click's own)
+    return job
 
 
 def _sweeps(name: str, config: Config) -> None:

@@ -3,6 +3,7 @@
     LIVEDOCS_DEBUG=1 livedocs app      # one line per timed step on the server's stderr:
     livedocs-timing script notebook ms=41.7 at=1795510474.397     (the page's kind; when it ended)
     livedocs-timing store list ms=3.2 at=1795510474.390
+    livedocs-timing mark tiles-3f2a9c1d0e4b ms=0.0 at=1795510474.512   (a moment: run 3f2a...'s tiles sent)
 
 Off (the default) it costs one environment lookup per step. ``benchmarks/app_speed.py`` reads these lines.
 """
@@ -23,9 +24,18 @@ def enabled() -> bool:
     return os.environ.get("LIVEDOCS_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
 
-def emit(kind: str, what: str, ms: float) -> None:
-    """One log line (``what`` is a page or method name from this package, never user text)."""
-    print(f"{PREFIX} {kind} {what} ms={ms:.1f} at={time.time():.3f}", file=sys.stderr, flush=True)
+def emit(kind: str, what: str, ms: float, at: float | None = None) -> None:
+    """One log line (``what`` is a page or method name from this package, or a run id, never user text);
+    ``at``: when it happened (time.time(); default now)."""
+    print(f"{PREFIX} {kind} {what} ms={ms:.1f} at={time.time() if at is None else at:.3f}", file=sys.stderr,
+          flush=True)
+
+
+def mark(what: str, at: float | None = None) -> None:
+    """A moment (``livedocs-timing mark WHAT ms=0.0 at=...``) when ``LIVEDOCS_DEBUG`` is set, e.g. when a
+    run's tiles were sent, for benchmarks/app_speed.py to split a browser's wait into server and browser."""
+    if enabled():
+        emit("mark", what, 0.0, at)
 
 
 @contextlib.contextmanager
@@ -59,4 +69,4 @@ class TimedStore:
         return call
 
 
-__all__ = ["PREFIX", "TimedStore", "emit", "enabled", "timed"]
+__all__ = ["PREFIX", "TimedStore", "emit", "enabled", "mark", "timed"]
