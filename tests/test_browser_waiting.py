@@ -68,7 +68,7 @@ def test_a_waiting_page_gets_nothing_until_its_run_moves_on_and_answers_clicks_a
     assert [t for t in received if t >= since] == []  # nothing changed, so the server sent nothing
 
     page.get_by_role("button", name="Cancel").click()  # answered now, not when the hold ends
-    page.get_by_text("Cancelled").first.wait_for(timeout=FOLLOW_MS)
+    page.get_by_text("This run was cancelled").wait_for(timeout=FOLLOW_MS)
     assert store.get(ids["third"]).status == "cancelled"
 
     second = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
@@ -80,8 +80,14 @@ def test_a_waiting_page_gets_nothing_until_its_run_moves_on_and_answers_clicks_a
     assert "run=" not in second.url
     second.goto(f"{url}?run={ids['second']}")
     second.get_by_text("Waiting for a free worker: number 1 in the queue").wait_for(timeout=FOLLOW_MS * 4)
-    (gates / "first").touch()  # the first run ends, the second starts: its page follows
-    second.get_by_text("Running:").wait_for(timeout=FOLLOW_MS)
+
+    first = browser.new_context(viewport={"width": 1400, "height": 1200}).new_page()
+    first.goto(f"{url}?run={ids['first']}")
+    first.get_by_text("Running:").wait_for(timeout=FOLLOW_MS * 4)
+    first.get_by_role("button", name="Cancel").click()  # a running run: its kernel is stopped
+    first.get_by_text("This run was cancelled").wait_for(timeout=FOLLOW_MS)
+    assert store.get(ids["first"]).status == "cancelled"
+    second.get_by_text("Running:").wait_for(timeout=FOLLOW_MS)  # the second starts: its page follows
     (gates / "second").touch()
     second.get_by_text("Succeeded").wait_for(timeout=FOLLOW_MS)
     assert store.get(ids["second"]).metrics == {"opened": 1}
