@@ -50,8 +50,11 @@ def home(tmp_path, monkeypatch):
     return home
 
 
-def app(**query: str) -> AppTest:
+def app(user: dict | None = None, **query: str) -> AppTest:
+    """The app's page for ``query``, run once; ``user``: what ``st.user`` holds (an OpenID Connect sign-in)."""
     at = AppTest.from_file(str(APP), default_timeout=60)
+    if user is not None:
+        at.user = user
     at.query_params.update(query)
     return at.run()
 

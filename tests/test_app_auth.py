@@ -9,7 +9,6 @@ with real headers is tests/test_browser_proxy_auth.py; the real provider is the 
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 import uuid
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from .test_app import APP, ROOT, AppTest  # AppTest imported there, keeping the kernels' MPLBACKEND
+from .test_app import app, keep_main_module, shown, texts  # noqa: F401  (keep_main_module: an autouse fixture)
 
 from livedocs_runner.records.store import RunRecord, Store
 
@@ -38,13 +38,6 @@ rules:
     role: admin
 """
 PROXY = "10.1.2.3"  # inside the trusted network below
-
-
-@pytest.fixture(autouse=True)
-def keep_main_module():
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 @pytest.fixture
@@ -93,22 +86,6 @@ def oidc(home, tmp_path, monkeypatch):
     monkeypatch.setenv("LIVEDOCS_AUTH", str(auth))
     monkeypatch.setenv("LIVEDOCS_ACCESS", str(access))
     return home
-
-
-def app(user: dict | None = None, **query: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60)
-    if user is not None:
-        at.user = user
-    at.query_params.update(query)
-    return at.run()
-
-
-def shown(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
-
-
-def texts(elements) -> list[str]:
-    return [shown(str(e.value)) for e in elements]
 
 
 def everything(at: AppTest) -> str:

@@ -19,19 +19,13 @@ from livedocs_runner.records.store import RunRecord, Store
 
 from .conftest import NOTEBOOKS, until
 from .test_app import APP, ROOT, AppTest  # AppTest imported there, keeping the kernels' MPLBACKEND
+from .test_app import keep_main_module  # noqa: F401  (an autouse fixture)
 
 if str(APP.parent) not in sys.path:
     sys.path.insert(0, str(APP.parent))  # the app's page modules, as the entry script imports them
 LINK = "[click](javascript:alert(1))"
 IMAGE = "![](http://127.0.0.1:9/track.png)"
 HOSTILE = f"{LINK} {IMAGE} <img src=x onerror=alert(1)> :red[red] www.evil.example a@evil.example $x^2$"
-
-
-@pytest.fixture(autouse=True)
-def keep_main_module():
-    main = sys.modules["__main__"]
-    yield
-    sys.modules["__main__"] = main
 
 
 @pytest.fixture
