@@ -50,11 +50,12 @@ def home(tmp_path, monkeypatch):
     return home
 
 
-def app(user: dict | None = None, **query: str) -> AppTest:
-    """The app's page for ``query``, run once; ``user``: what ``st.user`` holds (an OpenID Connect sign-in)."""
+def app(signed_in: dict | None = None, /, **query: str) -> AppTest:
+    """The app's page for ``query`` (``user=`` is the History page's filter), run once; ``signed_in``: what
+    ``st.user`` holds (an OpenID Connect sign-in)."""
     at = AppTest.from_file(str(APP), default_timeout=60)
-    if user is not None:
-        at.user = user
+    if signed_in is not None:
+        at.user = signed_in
     at.query_params.update(query)
     return at.run()
 
