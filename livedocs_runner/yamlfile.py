@@ -132,8 +132,8 @@ def _text(problem: object) -> str:
 
 
 def _scan(path: Path, text: str, loader_class: type) -> None:
-    """Walk the parser's events (iterative, cheap) to refuse deep nesting and recursive aliases
-    before the composer (recursive, in C for libyaml) sees them."""
+    """Walk the parser's events (iterative, cheap) to refuse deep nesting, recursive aliases and the
+    non-specific tag `!` (which the two parsers read differently) before the composer (recursive, in C for libyaml) sees them."""
     loader = loader_class(text)
     try:
         depth = 0
@@ -147,6 +147,9 @@ def _scan(path: Path, text: str, loader_class: type) -> None:
             elif isinstance(event, yaml.CollectionEndEvent):
                 depth -= 1
                 open_anchors.pop()
+            elif isinstance(event, yaml.ScalarEvent) and event.tag == "!":  # libyaml reads `!` alone as '', PyYAML as null
+                raise _refusal(path, event.start_mark, f"the value {quote(event.value)} has the non-specific tag '!'.",
+                               "Drop the '!' and quote the value if it is meant as text.")
             elif isinstance(event, yaml.AliasEvent) and event.anchor in open_anchors:
                 raise _refusal(path, event.start_mark, f"the alias *{event.anchor} refers to a value that contains it "
                                "(a recursive alias).", "Use anchors only for values defined before and outside the alias.")

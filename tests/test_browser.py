@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -69,7 +70,7 @@ def serve(configs: Path, home: Path, log_path: Path, user: str = "browser-test",
             if proc.poll() is not None:
                 log.seek(0)
                 pytest.fail(f"livedocs app exited with {proc.returncode}:\n{log.read()}")
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, http.client.HTTPException):  # not up yet, or another server's answer
                 if urllib.request.urlopen(url + "_stcore/health", timeout=5).read() == b"ok":
                     break
             if time.monotonic() > deadline:

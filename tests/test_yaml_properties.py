@@ -163,8 +163,10 @@ LOADERS = [_Loader, _PyLoader]  # libyaml's parser (the normal path) and the pur
     ("x: 0x" + "f" * 4000 + "\n", "has more than 4300 digits"),
     ("x: !!binary aGVsbG8=\n", "a config cannot hold"),
     ('x: "\\ud800"\n', "alid Unicode"),  # libyaml calls it malformed, the Python parser lets us say why
+    ("x: !\n", "line 1: the value '' has the non-specific tag '!'"),  # libyaml would read '', PyYAML null
+    ("x: ! 5\n", "non-specific tag '!'"),
 ], ids=["bomb", "recursive", "recursive-merge", "deep", "deep-via-alias", "duplicate", "complex-key", "long-int",
-        "huge-hex", "binary", "surrogate"])
+        "huge-hex", "binary", "surrogate", "bare-tag", "tagged-number"])
 def test_both_parsers_enforce_the_limits(loader: type, text: str, message: str) -> None:
     with file_with(text, ".yaml") as path, pytest.raises((ConfigError, _Malformed), match=re.escape(message)):
         _parse(path, text, loader)
