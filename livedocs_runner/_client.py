@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import time
 from queue import Empty
+from typing import Any
 
 import zmq
 import zmq.asyncio
 from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from traitlets import Type
 
 # IOPub subscriptions take a moment to reach the kernel: an ``idle`` published before ours arrived is
 # lost, and waiting 0.2 s for it before asking again was most of a forked kernel's start (measured
@@ -18,6 +21,22 @@ LAST_DRAIN_S = 0.2
 # A client usually connects before a just-started kernel has bound its ports; zmq then retries after
 # its default 100 ms, which was most of a forked kernel's ~150 ms from fork to ready (measured).
 RECONNECT_MS = 5
+
+
+class ReplayChannel(AsyncZMQSocketChannel):
+    """The shell channel, which can hand out a reply already received again (see :meth:`ReadyClient.kernel_info`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.replay: list[dict[str, Any]] = []
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
+        if self.replay:
+            return self.replay.pop(0)
+        return await super().get_msg(timeout)
+
+    async def msg_ready(self) -> bool:  # type: ignore[override]
+        return bool(self.replay) or await super().msg_ready()
 
 
 class ReadyClient(AsyncKernelClient):
@@ -31,6 +50,23 @@ class ReadyClient(AsyncKernelClient):
     ``kernel_info`` had to be asked again after 10, 20, 40 ... (at most 200) ms, a round trip and a
     wait per kernel and per run.
     """
+
+    shell_channel_class = Type(ReplayChannel)
+    _ready_reply: dict[str, Any] | None = None  # the readiness check's kernel_info reply, not yet asked for
+
+    def kernel_info(self) -> str:  # type: ignore[override]
+        """Ask for kernel_info; right after :meth:`wait_for_ready`, answer with the reply it just received instead.
+
+        nbclient asks for ``kernel_info`` (the notebook's ``language_info``) right after its readiness check,
+        which has just asked the same kernel the same question: the second round trip (a request, its reply
+        and two IOPub status messages, ~1 ms of the kernel's time and the runner's) told nothing new. The
+        readiness check's reply is handed back through the shell channel, as if just received.
+        """
+        reply, self._ready_reply = self._ready_reply, None
+        if reply is not None and self.shell_channel.is_alive():
+            self.shell_channel.replay.append(reply)
+            return str(reply["parent_header"]["msg_id"])
+        return super().kernel_info()
 
     def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = False, hb: bool = False,
                        control: bool = False) -> None:
@@ -57,14 +93,16 @@ class ReadyClient(AsyncKernelClient):
     async def _async_wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
         drain = FIRST_DRAIN_S
+        self._ready_reply = None
         while True:
-            msg_id = self.kernel_info()
+            msg_id = super().kernel_info()
             reply = None
             with contextlib.suppress(Empty):
                 while reply is None or reply["parent_header"].get("msg_id") != msg_id:
                     reply = await self.shell_channel.get_msg(timeout=1)
             if reply is not None and await self._iopub_live(msg_id, drain):
                 self._handle_kernel_info_reply(reply)
+                self._ready_reply = reply
                 return
             drain = min(2 * drain, LAST_DRAIN_S)
             if not await self._async_is_alive():
