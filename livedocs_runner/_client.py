@@ -52,7 +52,29 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-class ReplayChannel(AsyncZMQSocketChannel):
+class QuickChannel(AsyncZMQSocketChannel):
+    """A channel that takes a message already waiting without pyzmq's asyncio poll.
+
+    jupyter_client's ``get_msg`` polls before each receive: with pyzmq's asyncio sockets that is a new
+    ``Poller``, two futures and their callbacks per message, even when the message is already there (most
+    IOPub messages arrive in bursts: ``busy``, the input, outputs, ``idle``). A non-blocking receive first
+    returns a waiting message at once, through the same deserialisation (81 -> 31 µs of CPU a message); when
+    none is waiting it waits with a plain receive (no time limit) or polls (a time limit), as before: pyzmq
+    checks the socket's state before waiting, so nothing is missed, and a wait cancelled before its message
+    came takes none. Messages are received in the same order, each exactly once: nbclient never waits on one
+    channel from two tasks.
+    """
+
+    async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:  # type: ignore[override]
+        try:
+            return await self._recv(flags=zmq.NOBLOCK)
+        except zmq.Again:
+            if timeout is None:  # no time limit (nbclient's waits for a run's messages): one receive, no poll
+                return await self._recv()
+            return await super().get_msg(timeout)
+
+
+class ReplayChannel(QuickChannel):
     """The shell channel, which can hand out a reply already received again (see :meth:`ReadyClient.kernel_info`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -81,6 +103,7 @@ class ReadyClient(AsyncKernelClient):
     """
 
     shell_channel_class = Type(ReplayChannel)
+    iopub_channel_class = Type(QuickChannel)
     _ready_reply: dict[str, Any] | None = None  # the readiness check's kernel_info reply, not yet asked for
 
     def kernel_info(self) -> str:  # type: ignore[override]
