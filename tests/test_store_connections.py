@@ -3,6 +3,7 @@ concurrent threads and nested blocks, never carried across ``fork``, dropped whe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -194,3 +195,25 @@ def test_a_block_that_leaves_a_transaction_open_is_rolled_back_not_kept(tmp_path
         raise KeyError("a bug in the caller")
     assert store.get(record.id).scenario == record.scenario
     make(store)  # the write lock was released: another write goes through
+
+
+def test_close_while_in_use_closes_it_when_its_block_ends(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    make(store)
+    with store._connect() as db:
+        store.close()
+        assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 1  # its block goes on
+    with pytest.raises(sqlite3.ProgrammingError):  # closed at the end of its block, not kept
+        db.execute("SELECT 1")
+    assert not store._connections._idle
+    assert len(store.list()) == 1
+
+
+def test_at_most_keep_idle_connections(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    make(store)
+    keep = store_module._Connections.KEEP
+    with contextlib.ExitStack() as stack:  # more blocks open at once than are kept afterwards
+        held = [stack.enter_context(store._connect()) for _ in range(keep + 3)]
+        assert len({id(db) for db in held}) == keep + 3
+    assert len(store._connections._idle) == keep
