@@ -219,8 +219,34 @@ def find_kernelspec(kernel_name: str) -> KernelSpecInfo | None:
         return None  # what jupyter_client accepts as a kernel name: never a path
     from jupyter_core.paths import jupyter_path
 
-    for folder in jupyter_path("kernels"):
-        spec = Path(folder, kernel_name.lower(), "kernel.json")
+    folders = tuple(jupyter_path("kernels"))
+    specs = [Path(folder, kernel_name.lower(), "kernel.json") for folder in folders]
+    stamps = tuple(_stamp(spec) for spec in specs)
+    known = _SPECS.get((kernel_name, folders))
+    if known is not None and known[0] == stamps:  # no spec file appeared, changed or went since it was read
+        return known[1]
+    found = _read_kernelspec(kernel_name, specs)
+    settled = time.time_ns() - 2_000_000_000
+    if all(stamp is None or stamp[2] < settled for stamp in stamps):  # never one written in the last 2 s
+        _SPECS[(kernel_name, folders)] = (stamps, found)
+    return found
+
+
+# kernelspecs read in this process, kept while their files' stat is unchanged (a run looks its kernelspec up three
+# times: checking it, capturing the environment, its language); (name, folders) -> (stamps, what was found)
+_SPECS: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, ...], KernelSpecInfo | None]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except (OSError, ValueError):
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _read_kernelspec(kernel_name: str, specs: list[Path]) -> KernelSpecInfo | None:
+    for spec in specs:
         with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
             data = json.loads(spec.read_text(encoding="utf-8"))
             return KernelSpecInfo(tuple(str(a) for a in data["argv"]), str(data.get("language", "")))

@@ -348,6 +348,7 @@ def damaged_store(home: Path, how: str) -> Path:
         store = Store(home)
         for n in range(300):
             make(store, parameters={"n": n, "text": "x" * 200})
+        store.close()  # its last connection folds the WAL into runs.db, as a CLI process does when it ends
         data = db.read_bytes()
         db.write_bytes(data[: len(data) // 3])
     elif how == "folder":
