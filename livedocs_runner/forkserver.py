@@ -321,6 +321,7 @@ class ForkedProcess:
     def __init__(self, pid: int, pidfd: int | None) -> None:
         self.pid = pid
         self._pidfd = pidfd
+        self._pidfd_lock = threading.Lock()  # poll/wait from several threads: never select on a closed pidfd
         self._killed = False
         self.returncode: int | None = None if pidfd is not None else 1
         self.template: _Template | None = None
@@ -333,25 +334,35 @@ class ForkedProcess:
         self.template.wait_bound(self.pid, timeout)
 
     def poll(self) -> int | None:
-        if self.returncode is None and self._pidfd is not None:
-            readable, _, _ = select.select([self._pidfd], [], [], 0)
-            if readable:
-                self._exited()
+        with self._pidfd_lock:
+            if self.returncode is None and self._pidfd is not None:
+                readable, _, _ = select.select([self._pidfd], [], [], 0)
+                if readable:
+                    self._exited()
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
-        if self.returncode is None and self._pidfd is not None:
-            readable, _, _ = select.select([self._pidfd], [], [], timeout)
-            if not readable:
-                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
-            self._exited()
+        with self._pidfd_lock:
+            if self.returncode is not None or self._pidfd is None:
+                return self.returncode  # type: ignore[return-value]
+            pidfd = os.dup(self._pidfd)  # waited on outside the lock; another thread may close ours meanwhile
+        try:
+            readable, _, _ = select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
+        if not readable:
+            raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+        with self._pidfd_lock:
+            if self.returncode is None:
+                self._exited()
         return self.returncode  # type: ignore[return-value]
 
     def send_signal(self, signum: int) -> None:
-        if self.poll() is None and self._pidfd is not None:
-            with contextlib.suppress(ProcessLookupError):
-                signal.pidfd_send_signal(self._pidfd, signum)
-                self._killed = self._killed or signum == signal.SIGKILL
+        if self.poll() is None:
+            with self._pidfd_lock, contextlib.suppress(ProcessLookupError):
+                if self._pidfd is not None:
+                    signal.pidfd_send_signal(self._pidfd, signum)
+                    self._killed = self._killed or signum == signal.SIGKILL
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
