@@ -1,0 +1,232 @@
+"""What a fork template prepares for its kernels beyond imports (private; see ``_forktemplate.py``).
+
+First-use caches of the warm imports, filled once on made-up data (``warm_first_use``); the kernel's
+list of module files (``ModuleFiles``); pandas' kernel-dependent defaults, set as an import in a
+kernel sets them (``as_imported_in_a_kernel``).
+
+A forked kernel runs a notebook's cells slower than a kernel that ran them once already (measured on
+the benchmark notebook: ~35 against ~20 ms of CPU), mostly for memory pages it copies from the
+template on first touch, partly for first-use work: numpy and pandas import parts of themselves
+lazily and build caches on first use (ufunc and dtype lookups, the groupby and aggregation machinery,
+the text and HTML reprs a table's display calls). The template runs that *library* code once, on
+small made-up data (~70 ms, once per template), so every kernel forked from it starts with those
+caches, as a warm kernel has them (~4 ms less CPU per run on the benchmark notebook). Never user code or a config's code; no global state a run could see
+changes: no option, no global random state (local generators only), no file, folder or environment
+variable, no warnings filter or registry (``catch_warnings``), no thread.
+
+Loaded by the template by path (``runpy.run_path``): it needs nothing from this package.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any, Callable
+
+
+def warm_first_use(modules: list[str], shell: Any = None) -> list[str]:
+    """Run each imported library's common operations once; the names of the libraries warmed.
+
+    ``modules``: the warm imports the template imported; ``shell``: the prebuilt IPython shell (its
+    display formatter makes the reprs a cell's result would get), or None. A library whose warm-up
+    fails is left as it is: warming is an optimisation, never a reason for a template to fail.
+    """
+    tops = {name.partition(".")[0] for name in modules}
+    warmed = []
+    for name, warm in WARMERS:
+        if name in tops and name in sys.modules:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "ignore" adds nothing to any module's warning registry
+                    warm(shell)
+            except Exception:  # noqa: BLE001, S112 - an unusual version of the library: not warmed
+                continue
+            warmed.append(name)
+    return warmed
+
+
+def _numpy(shell: Any) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)  # a local generator: the global numpy.random state is untouched
+    x = rng.lognormal(8, 1, 256)
+    k = rng.integers(0, 8, 256)
+    u = rng.random(256)
+    rng.normal(size=8), rng.choice(k, 4), rng.permutation(8)
+    b = u > 0.5
+    for value in (x + 1, x - u, x * 2, x / 3, x // 2, x ** 2, -x, abs(u - 0.5), k % 3, np.sqrt(x), np.log(x),
+                  np.exp(u), np.round(x, 2), np.clip(u, 0.1, 0.9), np.where(b, x, 0.0), x[b], x[k == 3]):
+        value.sum()
+    for reduce in (np.sum, np.mean, np.std, np.var, np.min, np.max, np.median, np.argmax, np.cumsum, np.any, np.all):
+        reduce(x), reduce(k), reduce(b)
+    np.percentile(x, [5, 50, 95]), np.quantile(u, 0.5), np.histogram(u, bins=8), np.bincount(k)
+    np.sort(x), np.argsort(k), np.unique(k, return_counts=True), np.concatenate([x, u]), np.stack([x, u])
+    np.linspace(0, 1, 5), np.arange(10).reshape(2, 5).T @ np.ones(2), np.zeros((2, 2)), np.full(3, 1.5)
+    x.astype(np.float32), k.astype(float), b.astype(int), x.tolist()
+    _display(shell, (x[:5], k, b, np.float64(1.5), np.int64(3), np.arange(12).reshape(3, 4)))
+
+
+def _pandas(shell: Any) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 200
+    df = pd.DataFrame({"amount": rng.lognormal(8, 1, n), "region": rng.integers(0, 8, n), "score": rng.random(n),
+                       "name": [f"n{i % 7}" for i in range(n)],
+                       "when": pd.date_range("2024-01-01", periods=n, freq="D")})
+    df["approved"] = df["score"] > 0.5
+    df["kind"] = pd.Categorical(np.where(df["approved"], "yes", "no"))
+    df["ratio"] = df["amount"] / (df["region"] + 1)
+    summary = df.groupby("region").agg(loans=("amount", "size"), total=("amount", "sum"),
+                                       approved=("approved", "mean"))
+    df.groupby("name")["amount"].mean(), df.groupby(["region", "name"]).size(), df.groupby("kind", observed=True).sum(
+        numeric_only=True)
+    df.groupby("region")["score"].agg(["min", "max", "mean", "std", "count", "median"])
+    df.pivot_table(index="region", columns="kind", values="amount", aggfunc="sum", observed=True)
+    df[df["approved"]], df.loc[df["region"] > 2, "amount"], df.iloc[:5, :3], df.query("score > 0.3")
+    df["amount"].mean(), df["amount"].sum(), df["approved"].mean(), df["score"].describe(), df.describe()
+    df["region"].value_counts(), df["name"].str.upper(), df["when"].dt.month, df.isna().sum(), df.fillna(0)
+    df.sort_values("amount").head(), df.nlargest(3, "score"), df.drop_duplicates("name"), df.rename(
+        columns={"score": "s"})
+    df.merge(summary, left_on="region", right_index=True), pd.concat([df.head(), df.tail()]), df.set_index(
+        "name").reset_index()
+    df.assign(double=lambda f: f["amount"] * 2).apply(len), df["score"].map(round), df["score"].round(2)
+    df.to_numpy(), df["amount"].to_numpy(), df.to_dict("records")[:1], df.dtypes, df.shape, df.memory_usage()
+    df["when"].min(), pd.to_datetime(["2024-01-02"]), pd.Series([1, 2, 3], name="s").cumsum()
+    _display(shell, (summary, df, df["amount"], df.describe(), summary.reset_index(), df["region"].value_counts()))
+
+
+def _display(shell: Any, values: tuple[Any, ...]) -> None:
+    """The reprs a cell's result gets: every mimetype of the shell's display formatter (text/plain,
+    text/html, ...), or repr() and the HTML repr when there is no prebuilt shell."""
+    for value in values:
+        if shell is not None:
+            shell.display_formatter.format(value)
+        else:
+            repr(value), str(value)
+            html = getattr(value, "_repr_html_", None)
+            if html is not None:
+                html()
+
+
+WARMERS: tuple[tuple[str, Callable[[Any], None]], ...] = (("numpy", _numpy), ("pandas", _pandas))
+
+
+# --- the kernel's list of module files --------------------------------------------------------------
+
+class ModuleFiles:
+    """The files of every module in ``sys.modules`` when the template forks, for the child's kernel.
+
+    ``IPythonKernel.__init__`` lists the file of every loaded module (for the debugger's "just my
+    code" rules) by copying ``sys.modules`` and reading each module's ``__file__``: in a forked
+    child that writes the reference count of ~1000 module objects, names and paths the template
+    owns: ~850 memory pages copied, ~3 ms of a forked kernel's ~25 ms start-up CPU (measured with
+    pandas loaded). The template lists them once; the child adds only what it imported since the
+    fork, so the kernel gets the same list, in the same order.
+    """
+
+    def __init__(self) -> None:
+        # fresh copies of the paths, side by side in memory: the child's list references them
+        self.files = [m.__file__.encode().decode() if isinstance(m.__file__, str) else m.__file__
+                      for m in sys.modules.copy().values() if hasattr(m, "__file__") and m.__file__]
+        self.count = len(sys.modules)
+        self.last = next(reversed(sys.modules))
+
+    def since(self) -> list[str] | None:
+        """The files of the modules imported since, or None when ``sys.modules`` changed otherwise."""
+        added = []
+        for name in reversed(sys.modules):  # newest first; stops at the template's newest module
+            if name == self.last:
+                break
+            added.append(name)
+        else:
+            return None
+        if len(sys.modules) != self.count + len(added):
+            return None  # a module was removed too: list them all, as the kernel does
+        modules = [sys.modules[name] for name in reversed(added)]
+        return [m.__file__ for m in modules if hasattr(m, "__file__") and m.__file__]
+
+    def install(self) -> Callable[[], None]:
+        """Make the next ``IPythonKernel()`` take its module list from here; returns the undo."""
+        from ipykernel import ipkernel
+
+        cls, init, snapshot = ipkernel.IPythonKernel, ipkernel.IPythonKernel.__init__, self
+
+        def __init__(kernel: Any, **kwargs: Any) -> None:
+            cls.__init__ = init
+            real_sys, view = ipkernel.sys, _ModulesView(snapshot)
+            ipkernel.sys = _SysWith(real_sys, view)  # only while the kernel lists its modules
+            try:
+                init(kernel, **kwargs)
+            finally:
+                ipkernel.sys = real_sys
+            if view.added is not None and isinstance(getattr(kernel, "_kernel_modules", None), list):
+                kernel._kernel_modules.extend(snapshot.files + view.added)  # the debugger holds the same list
+
+        cls.__init__ = __init__
+        return lambda: setattr(cls, "__init__", init)
+
+
+class _ModulesView(dict):
+    """``sys.modules`` for ``IPythonKernel.__init__``: its ``copy()`` is empty when the snapshot holds
+    the answer (the kernel's list is filled afterwards), else the real copy."""
+
+    def __init__(self, snapshot: ModuleFiles) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.added: list[str] | None = None
+
+    def copy(self) -> dict[str, Any]:
+        self.added = self.snapshot.since()
+        return {} if self.added is not None else sys.modules.copy()
+
+    def __getitem__(self, name: str) -> Any:
+        return sys.modules[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return sys.modules.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return name in sys.modules
+
+
+class _SysWith:
+    """The ``sys`` module with another ``modules``."""
+
+    def __init__(self, real: Any, modules: _ModulesView) -> None:
+        self.modules = modules
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+# --- library defaults that depend on being imported inside a kernel -------------------------------
+
+def as_imported_in_a_kernel() -> list[str]:
+    """Give the defaults a library computed at import from its surroundings the value an import in
+    this kernel gives; the options changed.
+
+    The template imports pandas before any kernel exists: pandas then takes itself for a terminal
+    (``display.max_columns`` 0, "fit the terminal", where a kernel gets 20, so a wide table's HTML
+    would show every column) and reads ``display.encoding`` from the template's stdout. Called in
+    the child once its kernel owns ``sys.stdout``; an option the child already changed is left alone.
+    """
+    config = sys.modules.get("pandas._config.config")
+    display = sys.modules.get("pandas._config.display")
+    if config is None or display is None:
+        return []
+    changed = []
+    try:
+        # pandas.core.config_init: `max_cols = 0 if is_terminal() else 20`; is_terminal() is False in a kernel
+        for key, value in (("display.max_columns", 20), ("display.encoding", display.detect_console_encoding())):
+            option = config._registered_options.get(key)
+            if option is None or option.defval == value or config.get_option(key) != option.defval:
+                continue
+            config._registered_options[key] = option._replace(defval=value)
+            config.set_option(key, value)
+            changed.append(key)
+    except Exception:  # noqa: BLE001 - another pandas: its defaults stay as the template imported them
+        pass
+    return changed
