@@ -85,7 +85,9 @@ def main(config: dict) -> None:
     prebuilt, prebuild_error = _prebuild()
     if _FORKWARM.is_file():
         _forkwarm()  # loaded before the fork: every child calls into it
-    warmed = _warm_first_use([name for name in config["warm_imports"] if name not in skipped], prebuilt)
+    # (not for a small batch: the runner says so, see forkserver.WARM_MIN_KERNELS)
+    warm = [name for name in config["warm_imports"] if name not in skipped] if config.get("warm", True) else []
+    warmed = _warm_first_use(warm, prebuilt)
     if prebuilt is not None and _LOADED:
         prebuilt["modules"] = _forkwarm()["ModuleFiles"]()  # last: the modules as the children inherit them
     gc.collect()
