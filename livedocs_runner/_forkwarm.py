@@ -143,28 +143,30 @@ WARMERS: tuple[tuple[str, Callable[[Any], bool | None]], ...] = (("numpy", _nump
                                                           ("matplotlib", _matplotlib))
 
 
-# --- the kernel's list of module files --------------------------------------------------------------
+# --- what a kernel reads from sys.modules ------------------------------------------------------------
 
 class ModuleFiles:
-    """The files of every module in ``sys.modules`` when the template forks, for the child's kernel.
+    """``sys.modules`` as the template forks, for the two walks over it every kernel makes while it starts.
 
     ``IPythonKernel.__init__`` lists the file of every loaded module (for the debugger's "just my
-    code" rules) by copying ``sys.modules`` and reading each module's ``__file__``: in a forked
-    child that writes the reference count of ~1000 module objects, names and paths the template
-    owns: ~850 memory pages copied, ~3 ms of a forked kernel's ~25 ms start-up CPU (measured with
-    pandas loaded). The template lists them once; the child adds only what it imported since the
-    fork, so the kernel gets the same list, in the same order.
+    code" rules) and IPython's ``init_code`` keeps the set of module names (for ``%reset -f -a``).
+    In a forked child each walk writes the reference count of ~1000 module objects, names or paths
+    the template owns: ~850 and ~350 memory pages copied, ~3 and ~1.5 ms of a forked kernel's ~25 ms
+    start-up CPU (measured with pandas loaded). The template makes both once; the child adds only
+    what it imported since the fork, so the kernel gets the same list in the same order, and the
+    same set.
     """
 
     def __init__(self) -> None:
         # fresh copies of the paths, side by side in memory: the child's list references them
         self.files = [m.__file__.encode().decode() if isinstance(m.__file__, str) else m.__file__
                       for m in sys.modules.copy().values() if hasattr(m, "__file__") and m.__file__]
+        self.names = set(sys.modules)  # the child's copy is the shell's set: it only adds to it
         self.count = len(sys.modules)
         self.last = next(reversed(sys.modules))
 
-    def since(self) -> list[str] | None:
-        """The files of the modules imported since, or None when ``sys.modules`` changed otherwise."""
+    def added(self) -> list[str] | None:
+        """The modules imported since, oldest first, or None when ``sys.modules`` changed otherwise."""
         added = []
         for name in reversed(sys.modules):  # newest first; stops at the template's newest module
             if name == self.last:
@@ -173,63 +175,121 @@ class ModuleFiles:
         else:
             return None
         if len(sys.modules) != self.count + len(added):
-            return None  # a module was removed too: list them all, as the kernel does
-        modules = [sys.modules[name] for name in reversed(added)]
+            return None  # a module was removed too: the kernel walks sys.modules itself
+        return added[::-1]
+
+    def since(self) -> list[str] | None:
+        """The files of the modules imported since, or None (see ``added``)."""
+        added = self.added()
+        return None if added is None else self.files_of(added)
+
+    @staticmethod
+    def files_of(names: list[str]) -> list[str]:
+        modules = [sys.modules[name] for name in names if name in sys.modules]
         return [m.__file__ for m in modules if hasattr(m, "__file__") and m.__file__]
 
     def install(self) -> Callable[[], None]:
-        """Make the next ``IPythonKernel()`` take its module list from here; returns the undo."""
+        """Make the next ``IPythonKernel()`` and ``init_code()`` take what they read from ``sys.modules``
+        from here (each once); returns the undo."""
+        from IPython.core import shellapp
         from ipykernel import ipkernel
 
-        cls, init, snapshot = ipkernel.IPythonKernel, ipkernel.IPythonKernel.__init__, self
+        snapshot = self
+        kernel_cls, shell_app = ipkernel.IPythonKernel, shellapp.InteractiveShellApp
+        kernel_init, init_code = kernel_cls.__init__, shell_app.init_code
 
         def __init__(kernel: Any, **kwargs: Any) -> None:
-            cls.__init__ = init
-            real_sys, view = ipkernel.sys, _ModulesView(snapshot)
-            ipkernel.sys = _SysWith(real_sys, view)  # only while the kernel lists its modules
-            try:
-                init(kernel, **kwargs)
-            finally:
-                ipkernel.sys = real_sys
+            kernel_cls.__init__ = kernel_init
+            with _modules_view(ipkernel, snapshot) as view:
+                kernel_init(kernel, **kwargs)
             if view.added is not None and isinstance(getattr(kernel, "_kernel_modules", None), list):
-                kernel._kernel_modules.extend(snapshot.files + view.added)  # the debugger holds the same list
+                kernel._kernel_modules.extend(snapshot.files + snapshot.files_of(view.added))  # the debugger holds the same list
 
-        cls.__init__ = __init__
-        return lambda: setattr(cls, "__init__", init)
+        def patched_init_code(app: Any) -> None:
+            shell_app.init_code = init_code
+            with _modules_view(shellapp, snapshot) as view:
+                init_code(app)
+            shell = getattr(app, "shell", None)
+            if view.added is not None and isinstance(getattr(shell, "_sys_modules_keys", None), set):
+                snapshot.names.update(view.added)
+                shell._sys_modules_keys = snapshot.names
+
+        kernel_cls.__init__ = __init__
+        shell_app.init_code = patched_init_code
+
+        def undo() -> None:
+            kernel_cls.__init__, shell_app.init_code = kernel_init, init_code
+
+        return undo
 
 
-class _ModulesView(dict):
-    """``sys.modules`` for ``IPythonKernel.__init__``: its ``copy()`` is empty when the snapshot holds
-    the answer (the kernel's list is filled afterwards), else the real copy."""
+class _modules_view:  # noqa: N801 - a context manager, used like a function
+    """Within: ``module.sys`` is ``sys`` whose ``modules.copy()`` and ``modules.keys()`` are empty when the
+    snapshot can answer (``view.added`` then holds the names imported since), the real ones otherwise."""
 
-    def __init__(self, snapshot: ModuleFiles) -> None:
-        super().__init__()
-        self.snapshot = snapshot
+    def __init__(self, module: Any, snapshot: ModuleFiles) -> None:
+        self.module, self.snapshot = module, snapshot
         self.added: list[str] | None = None
 
+    def __enter__(self) -> _modules_view:
+        self.real = self.module.sys
+        self.module.sys = _SysWith(self.real, _ModulesView(self))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.sys = self.real
+
+
+class _ModulesView:
+    """``sys.modules``, but ``copy()`` and ``keys()`` answer from the snapshot (see ``_modules_view``)."""
+
+    def __init__(self, view: _modules_view) -> None:
+        self.view = view
+
+    def _answer(self) -> bool:
+        self.view.added = self.view.snapshot.added()
+        return self.view.added is not None
+
     def copy(self) -> dict[str, Any]:
-        self.added = self.snapshot.since()
-        return {} if self.added is not None else sys.modules.copy()
+        return {} if self._answer() else sys.modules.copy()
+
+    def keys(self) -> Any:
+        return () if self._answer() else sys.modules.keys()
+
+    def __getattr__(self, name: str) -> Any:  # get, items, values, pop, ...
+        return getattr(sys.modules, name)
 
     def __getitem__(self, name: str) -> Any:
         return sys.modules[name]
 
-    def get(self, name: str, default: Any = None) -> Any:
-        return sys.modules.get(name, default)
+    def __setitem__(self, name: str, module: Any) -> None:
+        sys.modules[name] = module
+
+    def __delitem__(self, name: str) -> None:
+        del sys.modules[name]
 
     def __contains__(self, name: object) -> bool:
         return name in sys.modules
 
+    def __iter__(self) -> Any:
+        return iter(sys.modules)
+
+    def __len__(self) -> int:
+        return len(sys.modules)
+
 
 class _SysWith:
-    """The ``sys`` module with another ``modules``."""
+    """The ``sys`` module with another ``modules``; everything else read from and written to ``sys``."""
 
     def __init__(self, real: Any, modules: _ModulesView) -> None:
-        self.modules = modules
-        self._real = real
+        object.__setattr__(self, "_real", real)
+        object.__setattr__(self, "modules", modules)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._real, name, value)  # e.g. shellapp's sys.argv around a startup file
 
 
 # --- library defaults that depend on being imported inside a kernel -------------------------------

@@ -61,6 +61,9 @@ record('state', {
     'debugger_shares_list': getattr(getattr(kernel, 'debugger', None), 'kernel_modules', kernel._kernel_modules)
                             is kernel._kernel_modules,
     'warm_modules': sorted(name for name in sys.modules if 'forkwarm' in name),
+    'module_names': [ip._sys_modules_keys <= set(sys.modules), len(ip._sys_modules_keys),
+                     all(name in ip._sys_modules_keys for name in ('numpy', 'ipykernel.ipkernel', '__main__'))],
+    'imported_by_cells': sorted(set(sys.modules) - ip._sys_modules_keys),
 })
 """
 
@@ -124,6 +127,9 @@ def test_warmed_libraries_look_as_in_a_fresh_kernel_and_streams_stay_distinct(tm
     # the kernel's module list is the one it would have built: every module loaded when it was built, in order
     for state in forked:  # (in a fresh kernel __main__ is replaced by the user's module later: not a prefix)
         assert state["kernel_modules_prefix"] and state["debugger_shares_list"]
+        # the module names IPython keeps for `%reset -a`: those of the kernel when it was built, no more
+        assert state["module_names"][0] and state["module_names"][2], state["module_names"]
+        assert set(state["imported_by_cells"]) <= set(fresh["imported_by_cells"])  # e.g. numpy: in the fresh kernel
     assert forked[0]["kernel_modules_len"] > fresh["kernel_modules_len"] > 100  # the template had pandas loaded
 
 
