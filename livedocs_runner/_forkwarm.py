@@ -232,12 +232,14 @@ class _modules_view:  # noqa: N801 - a context manager, used like a function
         self.added: list[str] | None = None
 
     def __enter__(self) -> _modules_view:
-        self.real = self.module.sys
-        self.module.sys = _SysWith(self.real, _ModulesView(self))
+        self.real = getattr(self.module, "sys", None)
+        if self.real is sys:  # (another version that reads sys.modules another way: left as it is)
+            self.module.sys = _SysWith(self.real, _ModulesView(self))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.module.sys = self.real
+        if self.real is sys:
+            self.module.sys = self.real
 
 
 class _ModulesView:

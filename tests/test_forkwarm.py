@@ -12,6 +12,7 @@ import random
 import runpy
 import sys
 import threading
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,25 @@ def test_module_files_add_only_what_was_imported_since(tmp_path: Path, monkeypat
     finally:
         for name in names:
             sys.modules.pop(name, None)
+
+
+def test_the_modules_view_answers_copy_and_keys_and_forwards_everything_else() -> None:
+    snapshot = FORKWARM["ModuleFiles"]()
+    module = types.SimpleNamespace(sys=sys)
+    argv = sys.argv
+    with FORKWARM["_modules_view"](module, snapshot) as view:
+        assert module.sys is not sys and module.sys.modules.copy() == {} and view.added == []
+        assert list(module.sys.modules.keys()) == [] and view.added == []
+        assert module.sys.modules["os"] is os and "os" in module.sys.modules and module.sys.version == sys.version
+        assert module.sys.modules.get("no such module") is None and len(module.sys.modules) == len(sys.modules)
+        module.sys.argv = ["startup.py"]  # as shellapp does around a startup file: the real sys.argv
+        assert sys.argv == ["startup.py"]
+        module.sys.argv = argv
+    assert module.sys is sys and sys.argv is argv
+    without = types.SimpleNamespace()  # a module that does not use sys: nothing patched, nothing answered
+    with FORKWARM["_modules_view"](without, snapshot) as view:
+        assert not hasattr(without, "sys")
+    assert view.added is None
 
 
 @pytest.fixture
