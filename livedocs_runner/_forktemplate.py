@@ -10,7 +10,9 @@ It never runs user code (the profile's startup files, ``exec_lines`` and extensi
 child), never creates a zmq context and starts no thread: each child builds its own sockets,
 connection, session key, IOPub thread and event loop, so a forked kernel starts from the same state
 as a fresh ``ipykernel_launcher``, minus IPython's SQLite history (``KERNEL_CONFIG``: a database
-write per cell nobody reads; ``In``/``Out`` work).
+write per cell nobody reads; ``In``/``Out`` work). After the imports it fills their first-use caches
+on made-up data, library code only (``_forkwarm.py``), and in each child sets pandas' kernel-dependent
+option defaults as an import inside a kernel would.
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
@@ -55,6 +57,8 @@ COMPANIONS = {"pandas": ("pandas.io.formats.html", "pandas.io.formats.string", "
 KERNEL_CONFIG = {"HistoryManager": {"enabled": False}}
 REAP_AFTER_S = 5.0  # a dead child stays a zombie this long, so the runner's pidfd_open never misses it
 PR_SET_CHILD_SUBREAPER = 36
+_FORKWARM = Path(__file__).with_name("_forkwarm.py")  # first-use caches and the kernel's module list
+_LOADED: dict[str, Any] = {}  # _forkwarm.py's namespace, once loaded
 
 
 def main(config: dict) -> None:
@@ -79,11 +83,18 @@ def main(config: dict) -> None:
             for companion in COMPANIONS.get(name, ()):
                 _kernel_import(companion)
     prebuilt, prebuild_error = _prebuild()
+    if _FORKWARM.is_file():
+        _forkwarm()  # loaded before the fork: every child calls into it
+    # (not for a small batch: the runner says so, see forkserver.WARM_MIN_KERNELS)
+    warm = [name for name in config["warm_imports"] if name not in skipped] if config.get("warm", True) else []
+    warmed = _warm_first_use(warm, prebuilt)
+    if prebuilt is not None and _LOADED:
+        prebuilt["modules"] = _forkwarm()["ModuleFiles"]()  # last: the modules as the children inherit them
     gc.collect()
     gc.freeze()  # imported modules stay shared (copy-on-write) and out of every child's collections
     ready = {"ready": True, "pid": os.getpid(), "skipped": skipped, "threads": threading.active_count(),
-             "os_threads": len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None,
-             "prebuilt": sorted(prebuilt or ()), "prebuild_error": prebuild_error}
+             "os_threads": _os_threads(),
+             "prebuilt": sorted(prebuilt or ()), "prebuild_error": prebuild_error, "warmed": warmed}
     _send(proto_out, ready)
     _serve(proto_in, proto_out, devnull, prebuilt)
 
@@ -117,6 +128,30 @@ def _kernel_import(name: str) -> None:
         importlib.import_module(name)
     if threading.active_count() != before:
         raise RuntimeError(f"importing {name} started a thread; forking after it is unsafe")
+
+
+def _forkwarm() -> dict[str, Any]:
+    """``_forkwarm.py``'s namespace, loaded once by path (this file runs without the package)."""
+    if not _LOADED:
+        import runpy
+
+        _LOADED.update(runpy.run_path(str(_FORKWARM)))
+    return _LOADED
+
+
+def _warm_first_use(imported: list[str], prebuilt: dict[str, Any] | None) -> list[str]:
+    """Fill the warm imports' first-use caches (``_forkwarm.py``); the libraries warmed."""
+    if not imported or not _LOADED:
+        return []
+    threads, tasks = threading.active_count(), _os_threads()
+    warmed = _forkwarm()["warm_first_use"](imported, (prebuilt or {}).get("shell"))
+    if threading.active_count() != threads or _os_threads() != tasks:
+        raise RuntimeError(f"warming {', '.join(warmed)} started a thread; forking after it is unsafe")
+    return warmed
+
+
+def _os_threads() -> int | None:
+    return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else None
 
 
 def _prebuild() -> tuple[dict[str, Any] | None, str | None]:
@@ -251,8 +286,7 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
             signal.signal(sig, signal.SIG_DFL)
         os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
+        _set_environ(request["env"])
         os.environ.pop("JPY_PARENT_PID", None)  # our parent is the template; _watch_runner replaces the poller
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)
@@ -273,6 +307,8 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
             app.initialize(None)
         else:
             app = _initialize_prebuilt(prebuilt, request["connection_file"])
+        if _LOADED:  # pandas imported before there was a kernel: its kernel-dependent defaults, as in a kernel
+            _LOADED["as_imported_in_a_kernel"]()
         with contextlib.suppress(OSError):  # a template that is gone has no one to tell
             os.write(bound_w, b"1")  # sockets bound, kernel built: messages sent to it now wait in its queues
         os.close(bound_w)
@@ -293,6 +329,16 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
             os._exit(code)
 
 
+def _set_environ(env: dict[str, str]) -> None:
+    """``os.environ`` becomes ``env``, changing only what differs: the template's is that environment plus
+    what its imports and prebuilt shell set (a handful), so most of ~100 putenv calls are saved."""
+    for key in [key for key in os.environ if key not in env]:
+        del os.environ[key]
+    for key, value in env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
 def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
     """``IPKernelApp.initialize`` on the template's application: everything it does after the
     configuration (connection file, sockets, IO, the kernel, extensions, startup files). Only the
@@ -303,12 +349,15 @@ def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
     app.connection_file = connection_file  # what `-f CONNECTION_FILE` sets
     if "shell" in prebuilt:
         _adopt_shell(prebuilt["shell"])
+    undo = prebuilt["modules"].install() if "modules" in prebuilt else None  # see _forkwarm.ModuleFiles
     configure = BaseIPythonApplication.initialize
     BaseIPythonApplication.initialize = lambda self, argv=None: None  # IPKernelApp.initialize's super() call
     try:
         app.initialize([])
     finally:
         BaseIPythonApplication.initialize = configure
+        if undo is not None:
+            undo()
     return app
 
 

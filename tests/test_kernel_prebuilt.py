@@ -115,7 +115,7 @@ def test_a_forked_kernel_looks_like_a_fresh_one_and_a_run_changes_nothing_for_th
         forked_source = Recording(kernels)
         forked = probe_runs(tmp_path / "forked", forked_source, 2)
         [info] = kernels.server.template_info()
-    assert info["prebuilt"] == ["app", "shell"], info.get("prebuild_error")
+    assert info["prebuilt"] == ["app", "modules", "shell"], info.get("prebuild_error")
     assert all(isinstance(p, ForkedProcess) for p in forked_source.processes)  # not a fallback start
     fresh_source = Recording(Launcher())
     [fresh] = probe_runs(tmp_path / "fresh", fresh_source, 1)
@@ -215,6 +215,6 @@ def test_config_nested_under_the_kernel_still_reaches_the_shell(tmp_path: Path, 
         seen.append(execute_run(plan_runs(nb)[0], Store(tmp_path / "home"), options=OPTIONS, kernels=source))
         [info] = kernels.server.template_info()
     seen.append(execute_run(plan_runs(nb)[0], Store(tmp_path / "home"), options=OPTIONS, kernels=Launcher()))
-    assert info["prebuilt"] == ["app"] and info["prebuild_error"] is None
+    assert info["prebuilt"] == ["app", "modules"] and info["prebuild_error"] is None
     assert isinstance(source.processes[0], ForkedProcess)
     assert [r.metrics for r in seen] == [{"interactivity": "all"}] * 2, [r.error for r in seen]
