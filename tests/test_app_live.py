@@ -187,3 +187,15 @@ def test_streamlit_keeps_a_click_where_the_run_page_looks_for_it():
     closed = ScriptRequests()
     closed.request_stop()
     assert asked._asked(closed, check)  # the browser left
+
+
+def test_the_app_server_skips_streamlits_full_collection_after_every_script_run(tmp_path):
+    """Streamlit's gc.collect(2) after each script and fragment run was the server's largest cost with ten
+    sessions (benchmarks/app_speed.py); the option must still exist, or Streamlit would refuse to start."""
+    from streamlit import config
+
+    from livedocs_runner.cli.app import APP_SCRIPT, app_command
+
+    argv, _ = app_command(APP_SCRIPT, configs=ROOT / "configs", home=tmp_path, port=9000, workers=1)
+    assert argv[argv.index("--runner.postScriptGC") + 1] == "false"
+    assert "runner.postScriptGC" in config.get_config_options()
