@@ -13,6 +13,7 @@ A user who may not view a notebook is told the same as for one that does not exi
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,7 +40,9 @@ _FORWARDING = ("x-forwarded-for", "forwarded")
 
 # --- settings (from the environment `livedocs app` prepared) ----------------------------------------------
 
-@st.cache_resource(show_spinner=False)
+# functools caches, not st.cache_resource: pages ask many times per script run, and Streamlit's cache hashes the
+# arguments on every call (~0.1 ms each); these are pure functions of small hashable values
+@functools.lru_cache(maxsize=8)
 def _settings(env: tuple[tuple[str, str], ...], stamp: int) -> AuthSettings:
     return settings_from_env(dict(env))
 
@@ -61,7 +64,7 @@ def settings() -> AuthSettings:
     return _settings(env, _mtime(os.environ.get("LIVEDOCS_AUTH")))
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
+@functools.lru_cache(maxsize=8)
 def _policy(env: tuple[tuple[str, str], ...], stamp: int, names: tuple[str, ...]) -> AccessPolicy:
     return policy_from_env(dict(env), names)
 
@@ -75,11 +78,24 @@ def policy() -> AccessPolicy:
 
     entries = catalog()
     env = _env("LIVEDOCS_ACCESS")
-    if not env and settings().mode != "none":
+    mode = settings().mode
+    key = (env, _mtime(os.environ.get("LIVEDOCS_ACCESS")), mode, id(entries))
+    known = _POLICIES.get(key)
+    if known is not None and known[0] is entries:  # pages ask many times per script run
+        return known[1]
+    if not env and mode != "none":
         base = AccessPolicy()  # no file: the configs' own rules only (``livedocs app`` checks there are some)
     else:
-        base = _policy(env, _mtime(os.environ.get("LIVEDOCS_ACCESS")), tuple(e.name for e in entries))
-    return with_rules(base, [rule for e in entries if e.config is not None for rule in e.config.access])
+        base = _policy(env, key[1], tuple(e.name for e in entries))
+    found = with_rules(base, [rule for e in entries if e.config is not None for rule in e.config.access])
+    if len(_POLICIES) > 8:
+        _POLICIES.clear()
+    _POLICIES[key] = (entries, found)  # the catalog list is kept with it: its id is not reused while cached
+    return found
+
+
+# (access env, access file mtime, sign-in mode, id of the catalog list) -> (that list, the merged policy)
+_POLICIES: dict[tuple[Any, ...], tuple[list[Any], AccessPolicy]] = {}
 
 
 # --- who is asking --------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +84,7 @@ def stop_all() -> None:
     """Stop every worker and kernel pool this process built and forget them (tests: no idle worker polling
     the store of a finished test)."""
     _services.clear()
+    _FOUND.clear()
     _STARTED.clear()
     while _BUILT:
         built = _BUILT.pop()
@@ -111,8 +114,18 @@ def _make(settings: Settings) -> Services:
     return Services(settings, store, queue, kernels)
 
 
+CATALOG_TTL_S = 10
+_ENV = ("LIVEDOCS_CONFIGS", "LIVEDOCS_HOME", "LIVEDOCS_WORKERS", "LIVEDOCS_APP_WORKER", "LIVEDOCS_DB")
+_FOUND: dict[tuple[str | None, ...], Services] = {}  # the environment as text -> its services
+
+
 def services() -> Services:
-    found = _services(Settings.from_env())
+    """The services for this environment. Pages ask many times per script run: after the first, a plain
+    dictionary answers (Streamlit's cache hashes its argument, a dataclass, on every call: ~0.2 ms)."""
+    key = (os.getcwd(), *(os.environ.get(name) for name in _ENV))
+    found = _FOUND.get(key)
+    if found is None:
+        found = _FOUND[key] = _services(Settings.from_env())
     if timing.enabled():  # LIVEDOCS_DEBUG: every store query the pages make is timed
         return dataclasses.replace(found, store=timing.TimedStore(found.store))  # type: ignore[arg-type]
     return found
@@ -134,8 +147,8 @@ def load_entry(path: Path, roots: list[Path]) -> Entry:
                                             "The details are in the server log.")
 
 
-@st.cache_resource(show_spinner=False, ttl=10)
-def _catalog(folder: str, stamp: tuple) -> list[Entry]:
+@functools.lru_cache(maxsize=16)  # not st.cache_resource: hashing the stamp costs more than the lookup saves
+def _catalog(folder: str, stamp: tuple, period: int) -> list[Entry]:
     root = Path(folder)
     return [load_entry(root / name, [root.parent, root, Path.cwd()]) for name, _ in stamp]
 
@@ -154,7 +167,8 @@ def catalog() -> list[Entry]:
         paths = sorted(folder.glob("*.y*ml")) if folder.is_dir() else []
     except OSError:
         paths = []
-    return _catalog(str(folder), tuple((p.name, _stamp(p)) for p in paths))
+    # reloaded when a config file changes, and every CATALOG_TTL_S (a config's schema also comes from its notebook)
+    return _catalog(str(folder), tuple((p.name, _stamp(p)) for p in paths), int(time.monotonic() // CATALOG_TTL_S))
 
 
 def broken(name: str) -> Entry | None:
