@@ -9,6 +9,7 @@ with real headers is tests/test_browser_proxy_auth.py; the real provider is the 
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import uuid
@@ -600,3 +601,24 @@ def test_a_config_whose_access_block_broke_grants_nothing(proxy, home, tmp_path,
         "Error: no notebook 'pricing_whatif' here, or you do not have access to it."]
     proxy(ADMIN)  # admin of "*" by the access file: sees why
     assert any("unknown role 'owner'" in e for e in texts(app().error))
+
+
+def test_an_edited_access_file_or_config_counts_on_the_next_page_view(proxy, home, tmp_path, monkeypatch):
+    """The role and the catalog are remembered between page views (no rehashing per call), never past a change
+    of the access file or of a config file."""
+    for part in ("configs", "notebooks", "data"):  # the configs name their notebook and data relative to themselves
+        shutil.copytree(ROOT / part, tmp_path / "project" / part)
+    configs = tmp_path / "project" / "configs"
+    monkeypatch.setenv("LIVEDOCS_CONFIGS", str(configs))
+    access = Path(os.environ["LIVEDOCS_ACCESS"])
+    proxy(VIEWER)
+    assert "run:credit_risk" not in [b.key for b in app(notebook="credit_risk").button]
+    access.write_text(ACCESS.replace(f"users: [{VIEWER}]\n    role: viewer", f"users: [{VIEWER}]\n    role: runner"),
+                      encoding="utf-8")
+    os.utime(access, ns=(access.stat().st_atime_ns, access.stat().st_mtime_ns + 10**9))  # a new mtime, surely
+    assert app(notebook="credit_risk").button(key="run:credit_risk")
+    config = configs / "credit_risk.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("title: Credit risk scorecard",
+                                                                 "title: Scorecard, edited"), encoding="utf-8")
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))
+    assert texts(app(notebook="credit_risk").title) == ["Scorecard, edited"]
