@@ -119,6 +119,19 @@ class JobQueue:
                          (live.cells or 0) if live else 0, _since(record.started_at),
                          step=(live.step or "") if live else "")
 
+    def queued_here(self, job_id: str) -> bool:
+        """Whether ``job_id`` is one of :meth:`jobs` (waiting or running in the queue), asked of that run alone."""
+        try:
+            status = self.status(job_id)
+        except RunNotFound:
+            return False
+        return self._listed(status)
+
+    def _listed(self, status: JobStatus) -> bool:
+        if status.done or (status.status == "queued" and status.place is None):
+            return False
+        return status.status != "running" or self._in_queue(status.id)
+
     def jobs(self, limit: int = 500) -> list[JobStatus]:
         """The queue's runs that are waiting or running (any worker's), oldest first; runs of a plain
         ``livedocs run`` are not in the queue and not listed."""
@@ -129,11 +142,8 @@ class JobQueue:
                 status = self.status(record.id)
             except RunNotFound:
                 continue
-            if status.done or (status.status == "queued" and status.place is None):
-                continue
-            if status.status == "running" and not self._in_queue(record.id):
-                continue
-            out.append(status)
+            if self._listed(status):
+                out.append(status)
         return out
 
     def cancel(self, job_id: str) -> None:

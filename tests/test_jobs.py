@@ -82,7 +82,7 @@ def test_submit_records_at_once_and_runs_like_the_cli(store, make_queue):
     assert (record.trigger, record.user, record.scenario) == ("app", "ana", "one")
     assert status.record == record
     assert kernels.acquired == kernels.released == 1
-    assert queue.jobs() == []
+    assert queue.jobs() == [] and not queue.queued_here(job)
 
 
 def test_queue_places_progress_and_cancel(store, make_queue):
@@ -95,6 +95,7 @@ def test_queue_places_progress_and_cancel(store, make_queue):
     assert (running.status, running.cells, running.place) == ("running", 2, None)
     assert queue.status(second).place == 1 and queue.status(third).place == 2
     assert [j.id for j in queue.jobs()] == [slow, second, third]
+    assert all(queue.queued_here(j) for j in (slow, second, third)) and not queue.queued_here("0" * 12)
     until(lambda: queue.status(slow).elapsed > running.elapsed, "elapsed time to grow")
 
     queue.cancel(third)  # waiting: never starts

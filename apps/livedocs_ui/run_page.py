@@ -129,7 +129,7 @@ def _progress(run_id: str) -> None:
 def _cancel_button(record: RunRecord) -> None:
     """Below the progress, drawn with the page, not with every redraw of the progress: a button redrawn five
     times a second cost the browser a third more per redraw. A click reruns the page (and ends a hold)."""
-    if record.id in {j.id for j in services().queue.jobs()}:
+    if services().queue.queued_here(record.id):
         if identity.may_cancel(record):
             st.button("Cancel", key=f"cancel:{record.id}", on_click=callback(_cancel), args=(record.id,))
     else:
