@@ -35,8 +35,8 @@ def main() -> None:
     _quiet_expected_messages()
     start(Settings.from_env())
     warm_up()
-    # what is alive now (modules, the catalog, the warm-up's objects) stays: out of every later collection, among
-    # them the full gc.collect(2) Streamlit runs after each script run, ~100 ms between a click and the next page
+    # what is alive now (modules, the catalog, the warm-up's objects) stays: out of every later collection
+    # (Python's generational ones; Streamlit's full collection after each script run is off: runner.postScriptGC)
     gc.collect()
     gc.freeze()
     sys.argv = ["streamlit", *sys.argv[1:]]
