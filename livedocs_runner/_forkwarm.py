@@ -322,3 +322,66 @@ def as_imported_in_a_kernel() -> list[str]:
     except Exception:  # noqa: BLE001 - another pandas: its defaults stay as the template imported them
         pass
     return changed
+
+
+# --- work nobody reads, skipped in forked kernels (same messages, same outputs) -------------------
+
+def skip_unread_log_records(log: Any) -> bool:
+    """Raise the kernel's logger to the lowest level one of its handlers writes; whether it did.
+
+    traitlets leaves the application's logger at DEBUG and filters in its handler (WARNING unless
+    configured), so each of the ~40 debug lines ipykernel logs per run (every message sent, every
+    request) is formatted into a record only to be dropped. With the logger at the handlers' level
+    those records are never made; what any handler writes is unchanged (``log_level = 'DEBUG'``
+    still logs everything). A logger that propagates, has no handler or a handler without a level
+    is left alone.
+    """
+    import logging
+
+    if not isinstance(log, logging.Logger) or log.propagate or not log.handlers:
+        return False
+    lowest = min(handler.level for handler in log.handlers)
+    if lowest <= log.level:
+        return False
+    log.setLevel(lowest)
+    return True
+
+
+def cache_signature_checks() -> bool:
+    """Remember ipykernel's ``_accepts_parameters`` answer per function; whether it was installed.
+
+    Every ``execute_request`` asks ``inspect.signature`` whether ``shell.run_cell_async`` takes
+    ``cell_id``/``cell_meta`` (~50 µs a cell): the answer depends only on the function, so it is
+    computed once per function (plain functions and methods only; anything else is asked each time).
+    """
+    import inspect
+
+    try:
+        from ipykernel import ipkernel, kernelbase
+    except ImportError:
+        return False
+    check = getattr(kernelbase, "_accepts_parameters", None)
+    if check is None or getattr(ipkernel, "_accepts_parameters", None) is not check:
+        return False
+    answers: dict[tuple[Any, bool, tuple[str, ...]], dict[str, bool]] = {}
+
+    def accepts_parameters(meth: Any, param_names: Any) -> Any:
+        func = getattr(meth, "__func__", meth)
+        if not inspect.isfunction(func):
+            return check(meth, param_names)
+        key = (func, func is not meth, tuple(param_names))
+        if key not in answers:
+            answers[key] = dict(check(meth, param_names))
+        return dict(answers[key])
+
+    ipkernel._accepts_parameters = kernelbase._accepts_parameters = accepts_parameters
+    return True
+
+
+def warm_startup_globs() -> None:
+    """Compile the two glob patterns every kernel matches its profile's startup folder with
+    (``*.py``, ``*.ipy``: IPython's ``_run_startup_files``) into ``fnmatch``'s cache, once."""
+    import fnmatch
+
+    for pattern in ("*.py", "*.ipy"):
+        fnmatch.filter((), pattern)
