@@ -12,7 +12,7 @@ connection, session key, IOPub thread and event loop, so a forked kernel starts 
 as a fresh ``ipykernel_launcher``, minus IPython's SQLite history (``KERNEL_CONFIG``: a database
 write per cell nobody reads; ``In``/``Out`` work). After the imports it fills their first-use caches
 on made-up data, library code only (``_forkwarm.py``), and in each child sets pandas' kernel-dependent
-option defaults as an import inside a kernel would.
+option defaults as an import inside a kernel would. Its kernels skip work nobody reads (``_lighten``).
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``

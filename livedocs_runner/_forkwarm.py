@@ -2,7 +2,8 @@
 
 First-use caches of the warm imports, filled once on made-up data (``warm_first_use``); the kernel's
 list of module files (``ModuleFiles``); pandas' kernel-dependent defaults, set as an import in a
-kernel sets them (``as_imported_in_a_kernel``).
+kernel sets them (``as_imported_in_a_kernel``); per-kernel work nobody reads, skipped (debug log
+records no handler writes, a signature check per request, glob patterns compiled per kernel).
 
 A forked kernel runs a notebook's cells slower than a kernel that ran them once already (measured on
 the benchmark notebook: ~35 against ~20 ms of CPU), mostly for memory pages it copies from the
