@@ -328,23 +328,28 @@ def as_imported_in_a_kernel() -> list[str]:
 # --- work nobody reads, skipped in forked kernels (same messages, same outputs) -------------------
 
 def skip_unread_log_records(log: Any) -> bool:
-    """Raise the kernel's logger to the lowest level one of its handlers writes; whether it did.
+    """Make the kernel's logger create only records one of its handlers will write; whether it was set up.
 
     traitlets leaves the application's logger at DEBUG and filters in its handler (WARNING unless
     configured), so each of the ~40 debug lines ipykernel logs per run (every message sent, every
-    request) is formatted into a record only to be dropped. With the logger at the handlers' level
-    those records are never made; what any handler writes is unchanged (``log_level = 'DEBUG'``
-    still logs everything). A logger that propagates, has no handler or a handler without a level
-    is left alone.
+    request) is formatted into a record only to be dropped. The logger's ``isEnabledFor`` also asks
+    its handlers, as they are at each call: a level no handler takes makes no record. What is
+    written is unchanged: a DEBUG handler added later, ``log_level = 'DEBUG'`` or a logger that
+    propagates (or has no handler) gets every record, as in a fresh kernel.
     """
     import logging
 
-    if not isinstance(log, logging.Logger) or log.propagate or not log.handlers:
+    if not isinstance(log, logging.Logger) or "isEnabledFor" in vars(log):
         return False
-    lowest = min(handler.level for handler in log.handlers)
-    if lowest <= log.level:
-        return False
-    log.setLevel(lowest)
+    enabled = log.isEnabledFor
+
+    def is_enabled_for(level: int) -> bool:
+        if not enabled(level):
+            return False
+        handlers = log.handlers
+        return log.propagate or not handlers or any(level >= handler.level for handler in handlers)
+
+    log.isEnabledFor = is_enabled_for
     return True
 
 

@@ -42,7 +42,26 @@ record('facts', {
     'accepts_function': ipkernel._accepts_parameters(lambda code, *, cell_id=None: None, ['cell_id', 'cell_meta']),
     'signature': sorted(inspect.signature(shell.run_cell_async).parameters),
     'cell_ids': seen,
+    'written': written(log),
 })
+"""
+
+# a DEBUG handler added by the notebook gets the debug records, as in a fresh kernel
+WRITTEN = """\
+import logging
+
+def written(log):
+    records = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = records.append
+    log.addHandler(handler)
+    try:
+        enabled = log.isEnabledFor(logging.DEBUG)
+        log.debug('one %s', 1)
+        log.info('two')
+    finally:
+        log.removeHandler(handler)
+    return [enabled, [r.getMessage() for r in records], log.isEnabledFor(logging.DEBUG)]
 """
 
 
@@ -61,13 +80,15 @@ def run_both(tmp_path: Path, nb: Path) -> tuple[dict, dict, dict]:
 
 
 def test_forked_kernel_skips_unread_work_and_behaves_like_a_fresh_one(tmp_path: Path) -> None:
-    nb = write_notebook(tmp_path / "nb" / "lean.ipynb", [HOOK, "x = 1", LOOK])
+    nb = write_notebook(tmp_path / "nb" / "lean.ipynb", [HOOK + WRITTEN, "x = 1", LOOK])
     forked, fresh, info = run_both(tmp_path, nb)
     assert info["lightened"] == ["startup_globs", "signature_checks", "log_records"]
-    # no debug record is made in the forked kernel; what the handlers write (WARNING and above) is the same
+    # no debug record is made in the forked kernel while no handler takes it; what the handlers write is the same
     assert fresh["debug"] is True and forked["debug"] is False and forked["info"] is False
     assert forked["warning"] is fresh["warning"] is True
     assert forked["handlers"] == fresh["handlers"] == [30]
+    assert fresh["written"] == [True, ["one 1", "two"], True]
+    assert forked["written"] == [True, ["one 1", "two"], False]  # and none once that handler is gone
     for key in ("accepts", "accepts_twice", "accepts_function", "signature", "cell_ids", "same_log"):
         assert forked[key] == fresh[key], key
     assert forked["accepts"] == {"cell_id": True, "cell_meta": True}
@@ -79,8 +100,9 @@ def test_a_profile_that_logs_debug_still_gets_every_record(tmp_path: Path, monke
     profile.mkdir(parents=True)
     (profile / "ipython_kernel_config.py").write_text("c.IPKernelApp.log_level = 'DEBUG'\n", encoding="utf-8")
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    nb = write_notebook(tmp_path / "nb" / "debug.ipynb", [HOOK, "x = 1", LOOK])
+    nb = write_notebook(tmp_path / "nb" / "debug.ipynb", [HOOK + WRITTEN, "x = 1", LOOK])
     forked, fresh, info = run_both(tmp_path, nb)
-    assert "log_records" not in info["lightened"]
-    assert forked["debug"] is fresh["debug"] is True
+    assert "log_records" in info["lightened"]
+    assert forked["debug"] is fresh["debug"] is True and forked["info"] is True
+    assert forked["written"] == fresh["written"] == [True, ["one 1", "two"], True]
     assert forked["handlers"] == fresh["handlers"] == [10]
