@@ -12,7 +12,7 @@ connection, session key, IOPub thread and event loop, so a forked kernel starts 
 as a fresh ``ipykernel_launcher``, minus IPython's SQLite history (``KERNEL_CONFIG``: a database
 write per cell nobody reads; ``In``/``Out`` work). After the imports it fills their first-use caches
 on made-up data, library code only (``_forkwarm.py``), and in each child sets pandas' kernel-dependent
-option defaults as an import inside a kernel would.
+option defaults as an import inside a kernel would. Its kernels skip work nobody reads (``_lighten``).
 
 Protocol: one JSON object per line. The template first writes ``{"ready": ...}``; then for every
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
@@ -88,13 +88,15 @@ def main(config: dict) -> None:
     # (not for a small batch: the runner says so, see forkserver.WARM_MIN_KERNELS)
     warm = [name for name in config["warm_imports"] if name not in skipped] if config.get("warm", True) else []
     warmed = _warm_first_use(warm, prebuilt)
+    lightened = _lighten(prebuilt)
     if prebuilt is not None and _LOADED:
         prebuilt["modules"] = _forkwarm()["ModuleFiles"]()  # last: the modules as the children inherit them
     gc.collect()
     gc.freeze()  # imported modules stay shared (copy-on-write) and out of every child's collections
     ready = {"ready": True, "pid": os.getpid(), "skipped": skipped, "threads": threading.active_count(),
              "os_threads": _os_threads(),
-             "prebuilt": sorted(prebuilt or ()), "prebuild_error": prebuild_error, "warmed": warmed}
+             "prebuilt": sorted(prebuilt or ()), "prebuild_error": prebuild_error, "warmed": warmed,
+             "lightened": lightened}
     _send(proto_out, ready)
     _serve(proto_in, proto_out, devnull, prebuilt)
 
@@ -148,6 +150,25 @@ def _warm_first_use(imported: list[str], prebuilt: dict[str, Any] | None) -> lis
     if threading.active_count() != threads or _os_threads() != tasks:
         raise RuntimeError(f"warming {', '.join(warmed)} started a thread; forking after it is unsafe")
     return warmed
+
+
+def _lighten(prebuilt: dict[str, Any] | None) -> list[str]:
+    """Skip per-kernel work nobody reads (``_forkwarm.py``: log records no handler writes, a signature
+    check per request, two glob patterns compiled per kernel); the names of what was skipped."""
+    if not _LOADED:
+        return []
+    loaded = _forkwarm()
+    done = []
+    with contextlib.suppress(Exception):  # an optimisation: never a reason for a template to fail
+        loaded["warm_startup_globs"]()
+        done.append("startup_globs")
+    with contextlib.suppress(Exception):
+        if loaded["cache_signature_checks"]():
+            done.append("signature_checks")
+    with contextlib.suppress(Exception):
+        if prebuilt is not None and loaded["skip_unread_log_records"](prebuilt["app"].log):
+            done.append("log_records")
+    return done
 
 
 def _os_threads() -> int | None:
@@ -309,6 +330,7 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
             app = _initialize_prebuilt(prebuilt, request["connection_file"])
         if _LOADED:  # pandas imported before there was a kernel: its kernel-dependent defaults, as in a kernel
             _LOADED["as_imported_in_a_kernel"]()
+            _LOADED["skip_unread_log_records"](app.log)  # (the kernel's own start may have configured logging)
         with contextlib.suppress(OSError):  # a template that is gone has no one to tell
             os.write(bound_w, b"1")  # sockets bound, kernel built: messages sent to it now wait in its queues
         os.close(bound_w)

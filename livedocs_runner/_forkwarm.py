@@ -2,7 +2,8 @@
 
 First-use caches of the warm imports, filled once on made-up data (``warm_first_use``); the kernel's
 list of module files (``ModuleFiles``); pandas' kernel-dependent defaults, set as an import in a
-kernel sets them (``as_imported_in_a_kernel``).
+kernel sets them (``as_imported_in_a_kernel``); per-kernel work nobody reads, skipped (debug log
+records no handler writes, a signature check per request, glob patterns compiled per kernel).
 
 A forked kernel runs a notebook's cells slower than a kernel that ran them once already (measured on
 the benchmark notebook: ~35 against ~20 ms of CPU), mostly for memory pages it copies from the
@@ -322,3 +323,71 @@ def as_imported_in_a_kernel() -> list[str]:
     except Exception:  # noqa: BLE001 - another pandas: its defaults stay as the template imported them
         pass
     return changed
+
+
+# --- work nobody reads, skipped in forked kernels (same messages, same outputs) -------------------
+
+def skip_unread_log_records(log: Any) -> bool:
+    """Make the kernel's logger create only records one of its handlers will write; whether it was set up.
+
+    traitlets leaves the application's logger at DEBUG and filters in its handler (WARNING unless
+    configured), so each of the ~40 debug lines ipykernel logs per run (every message sent, every
+    request) is formatted into a record only to be dropped. The logger's ``isEnabledFor`` also asks
+    its handlers, as they are at each call: a level no handler takes makes no record. What is
+    written is unchanged: a DEBUG handler added later, ``log_level = 'DEBUG'`` or a logger that
+    propagates (or has no handler) gets every record, as in a fresh kernel.
+    """
+    import logging
+
+    if not isinstance(log, logging.Logger) or "isEnabledFor" in vars(log):
+        return False
+    enabled = log.isEnabledFor
+
+    def is_enabled_for(level: int) -> bool:
+        if not enabled(level):
+            return False
+        handlers = log.handlers
+        return log.propagate or not handlers or any(level >= handler.level for handler in handlers)
+
+    log.isEnabledFor = is_enabled_for
+    return True
+
+
+def cache_signature_checks() -> bool:
+    """Remember ipykernel's ``_accepts_parameters`` answer per function; whether it was installed.
+
+    Every ``execute_request`` asks ``inspect.signature`` whether ``shell.run_cell_async`` takes
+    ``cell_id``/``cell_meta`` (~50 µs a cell): the answer depends only on the function, so it is
+    computed once per function (plain functions and methods only; anything else is asked each time).
+    """
+    import inspect
+
+    try:
+        from ipykernel import ipkernel, kernelbase
+    except ImportError:
+        return False
+    check = getattr(kernelbase, "_accepts_parameters", None)
+    if check is None or getattr(ipkernel, "_accepts_parameters", None) is not check:
+        return False
+    answers: dict[tuple[Any, bool, tuple[str, ...]], dict[str, bool]] = {}
+
+    def accepts_parameters(meth: Any, param_names: Any) -> Any:
+        func = getattr(meth, "__func__", meth)
+        if not inspect.isfunction(func):
+            return check(meth, param_names)
+        key = (func, func is not meth, tuple(param_names))
+        if key not in answers:
+            answers[key] = dict(check(meth, param_names))
+        return dict(answers[key])
+
+    ipkernel._accepts_parameters = kernelbase._accepts_parameters = accepts_parameters
+    return True
+
+
+def warm_startup_globs() -> None:
+    """Compile the two glob patterns every kernel matches its profile's startup folder with
+    (``*.py``, ``*.ipy``: IPython's ``_run_startup_files``) into ``fnmatch``'s cache, once."""
+    import fnmatch
+
+    for pattern in ("*.py", "*.ipy"):
+        fnmatch.filter((), pattern)
