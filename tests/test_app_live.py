@@ -199,3 +199,36 @@ def test_the_app_server_skips_streamlits_full_collection_after_every_script_run(
     argv, _ = app_command(APP_SCRIPT, configs=ROOT / "configs", home=tmp_path, port=9000, workers=1)
     assert argv[argv.index("--runner.postScriptGC") + 1] == "false"
     assert "runner.postScriptGC" in config.get_config_options()
+
+
+def test_three_sessions_at_once_each_get_their_own_runs_results_without_a_refresh(tmp_path, monkeypatch):
+    """Over Streamlit's own websocket protocol (benchmarks/streamlit_client.py, which app_speed.py uses for
+    the ten-session figures): each session opens a form with its own threshold, clicks Run once and is
+    sent its run's result tiles by the server alone (the run page's timed redraws, no reload)."""
+    import asyncio
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from streamlit_client import ProtocolSession
+
+    home = (tmp_path / "home").resolve()
+
+    async def session(url: str, threshold: str) -> tuple[str, str]:
+        client = ProtocolSession(url)
+        try:
+            await client.open(f"notebook=credit_risk&threshold={threshold}")
+            await client.click("Run")
+            await client.until(lambda: client.tiles_at > 0 and client.query.startswith("run="), timeout=180)
+            return client.query.removeprefix("run="), threshold
+        finally:
+            await client.close()
+
+    async def sessions(url: str) -> list[tuple[str, str]]:
+        return await asyncio.gather(*(session(url, t) for t in ("0.41", "0.42", "0.43")))
+
+    with serve(ROOT / "configs", home, tmp_path / "server.log") as (url, _home, _pid):
+        shown = asyncio.run(sessions(url))
+    store = Store(home)
+    for run_id, threshold in shown:
+        record = store.get(run_id)
+        assert (record.status, record.parameters["threshold"], record.cache_of) == ("succeeded", float(threshold), None)
+    assert len({run_id for run_id, _ in shown}) == 3
