@@ -287,7 +287,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="warm runs (median)")
     parser.add_argument("--rounds", type=int, default=4, help="repetitions of each form interaction")
-    parser.add_argument("--sessions", type=int, default=10, help="sessions at once")
+    parser.add_argument("--sessions", type=int, default=10, choices=range(0, 11),
+                        help="sessions at once (0: none; at most 10, each with its own threshold)")
     parser.add_argument("--session-rounds", type=int, default=3, choices=range(1, 4),  # thresholds 0.50-0.79
                         help="rounds of one Chromium session among protocol sessions")
     parser.add_argument("--workers", type=int, default=2, help="runs at once (livedocs app --workers)")
