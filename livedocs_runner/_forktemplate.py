@@ -31,6 +31,7 @@ import importlib
 import importlib.util
 import json
 import os
+import runpy
 import select
 import signal
 import sys
@@ -59,6 +60,8 @@ REAP_AFTER_S = 5.0  # a dead child stays a zombie this long, so the runner's pid
 PR_SET_CHILD_SUBREAPER = 36
 _FORKWARM = Path(__file__).with_name("_forkwarm.py")  # first-use caches and the kernel's module list
 _LOADED: dict[str, Any] = {}  # _forkwarm.py's namespace, once loaded
+# kill_tree, loaded by path as _forkwarm.py is (this file runs without the package; _launcher.py uses it too)
+_PROCKILL: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_prockill.py")))
 
 
 def main(config: dict) -> None:
@@ -135,8 +138,6 @@ def _kernel_import(name: str) -> None:
 def _forkwarm() -> dict[str, Any]:
     """``_forkwarm.py``'s namespace, loaded once by path (this file runs without the package)."""
     if not _LOADED:
-        import runpy
-
         _LOADED.update(runpy.run_path(str(_FORKWARM)))
     return _LOADED
 
@@ -438,47 +439,16 @@ def _watch_runner(runner_pid: int) -> None:
     try:
         pidfd = os.pidfd_open(runner_pid)
     except OSError:
-        _kill_tree()
+        _PROCKILL["kill_tree"]()
         os.killpg(0, signal.SIGKILL)
         return
 
     def watch() -> None:
         select.select([pidfd], [], [])
-        _kill_tree()
+        _PROCKILL["kill_tree"]()
         os.killpg(0, signal.SIGKILL)
 
     threading.Thread(target=watch, name="livedocs-runner-watch", daemon=True).start()
-
-
-def _kill_tree(root: int | None = None) -> None:
-    """SIGKILL every descendant of ``root`` (default: this process) wherever its session, except this
-    process: stopped first, listed from /proc. Also used by ``_launcher.py``'s guardian."""
-    me = os.getpid()
-    seen: set[int] = {me}
-    for _ in range(5):
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat", "rb") as handle:
-                        stat = handle.read()
-                    parents[int(entry)] = int(stat[stat.rindex(b")") + 2:].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-        tree, frontier = set(), {root or me}
-        while frontier:
-            frontier = {pid for pid, ppid in parents.items() if ppid in frontier and pid not in tree}
-            tree |= frontier
-        new = tree - seen
-        if not new:
-            break
-        for pid in new:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGSTOP)
-        seen |= new
-    for pid in seen - {me}:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
 
 
 def _reap(children: dict[int, float]) -> None:
@@ -496,7 +466,7 @@ def _reap(children: dict[int, float]) -> None:
 
 def _kill_all(children: dict[int, float]) -> None:
     """The runner is gone: kill every kernel and everything they started (they are all our descendants)."""
-    _kill_tree()
+    _PROCKILL["kill_tree"]()
     for pid in children:
         try:
             os.killpg(pid, signal.SIGKILL)

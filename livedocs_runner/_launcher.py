@@ -52,9 +52,9 @@ def _guard(runner_fd: int, kernel: int) -> None:
         ready, _, _ = select.select([runner_fd, kernel_fd], [], [])
         if runner_fd in ready and kernel_fd not in ready:
             sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-            from _forktemplate import _kill_tree  # stdlib only, as this file
+            from _prockill import kill_tree  # stdlib only, as this file
 
-            _kill_tree(kernel)
+            kill_tree(kernel)
             os.kill(kernel, signal.SIGKILL)
     except BaseException:  # noqa: BLE001 - the guardian must never run the kernel's command itself
         code = 1
