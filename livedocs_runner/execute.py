@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import LivedocsError, RunError
-from .eventloops import closing_loop
 from .outcomes import (finish_cancelled, finish_crashed, formatted_traceback, is_clean_exit,  # noqa: F401
                        with_problems, write_error)
 from .outputs import OutputProblem, collect_outputs, read_specs
@@ -201,7 +200,6 @@ class _Execution:
         self.numbering: Numbering = Numbering([])
         self.last_save = 0.0
         self.started = 0.0
-        self._starting: _Aside | None = None  # the ``running`` write, under way while the kernel is acquired
         self.first_cell_at: float | None = None
 
     def run(self) -> RunRecord:
@@ -212,7 +210,7 @@ class _Execution:
         from ._wire import fast_dates
         from .cells import Numbering
         from .inject import is_python, parameterize
-        from .kernels import FreshKernels, KernelRequest, KernelStartError
+        from .kernels import FreshKernels, KernelRequest, KernelStartError, leave_kernel_at_exit
 
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
         language = kernel_language(self.plan)
@@ -223,10 +221,8 @@ class _Execution:
             self.kernels, warm_imports = FreshKernels(self.options.startup_timeout), ()
         self.numbering = Numbering(nb.cells)
         self.started = self.last_save = time.monotonic()  # partial saves: every SAVE_EVERY_S from the start
-        # ``running`` (with the run's start) is committed on a thread of its own while the kernel is acquired and
-        # connected; no cell runs before it is (see _record_started), and the final write always comes after it
-        record, changes = self.record, {**self.pending, "status": "running", "started_at": now()}
-        self._starting = _Aside(lambda: self.store.update(record, **changes), "livedocs-record-start")
+        with maybe_phase(self.profile, "store"):
+            self.record = self.store.update(self.record, **self.pending, status="running", started_at=now())
         self._report_progress("running")
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -237,8 +233,6 @@ class _Execution:
         error: RunError | None = None
         status = "succeeded"
         client: Any = None
-        start_error: BaseException | None = None
-        releasing: _Aside | None = None
         try:
             if self.options.report:
                 threading.Thread(target=_warm_report, name="livedocs-report-warm-up", daemon=True).start()
@@ -257,10 +251,8 @@ class _Execution:
                                    startup_timeout=int(self.options.startup_timeout), record_timing=True,
                                    resources={"metadata": {"path": str(cwd)}},
                                    on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed,
-                                   on_notebook_start=lambda **_: self._on_notebook_start(client))
+                                   on_notebook_start=lambda **_: leave_kernel_at_exit(client))
                 client.execute(cwd=str(cwd))
-        except _StartNotRecorded as exc:  # the `running` write failed: raised as it always was, nothing ran
-            start_error = exc.error
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped
                 status, error = "failed", self._cell_error(exc.ename, exc.evalue, str(exc))
@@ -276,46 +268,10 @@ class _Execution:
             if client is not None and client.kc is not None:
                 with contextlib.suppress(Exception):
                     client.kc.stop_channels()  # nbclient leaves them open when it does not own the kernel
-            if self.km is not None:  # killed alongside the outputs and the record (both its and theirs wait on I/O)
-                km, kernels = self.km, self.kernels
-                releasing = _Aside(closing_loop(lambda: kernels.release(km)), "livedocs-release")
-        if start_error is not None:
-            self._released(releasing)
-            raise start_error
-        try:
-            return self._finish(nb, status, error)
-        finally:
-            self._released(releasing)
-
-    def _released(self, releasing: _Aside | None) -> None:
-        """Wait for the kernel's release (``execute_run`` returns with its kernel gone, as before); a release that
-        failed is logged: the run's outcome is recorded already."""
-        if releasing is None:
-            return
-        with maybe_phase(self.profile, "release"):
-            try:
-                releasing.result()
-            except Exception as exc:  # noqa: BLE001
-                _log().warning("run %s: releasing its kernel failed: %s", self.record.id, exc)
-
-    def _record_started(self, phase: str | None = "store") -> None:
-        """Wait for the ``running`` write (raising what it raised) and take its record; the wait is profiled as
-        ``phase`` (None: inside a phase already)."""
-        starting, self._starting = self._starting, None
-        if starting is not None:
-            with maybe_phase(self.profile if phase else None, phase or ""):
-                self.record = starting.result()
-
-    def _on_notebook_start(self, client: Any) -> None:
-        """nbclient's hook, after the client is connected and before the first cell: the record says ``running``
-        before anything runs."""
-        from .kernels import leave_kernel_at_exit
-
-        leave_kernel_at_exit(client)
-        try:
-            self._record_started(phase=None)  # nbclient's client.execute(): within `execute`
-        except Exception as exc:  # noqa: BLE001 - raised past nbclient, out of run(), as before
-            raise _StartNotRecorded(exc) from exc
+            if self.km is not None:
+                with maybe_phase(self.profile, "release"):
+                    self.kernels.release(self.km)
+        return self._finish(nb, status, error)
 
     # --- hooks and watchdog ---------------------------------------------------------------
 
@@ -404,7 +360,6 @@ class _Execution:
         first such failure fails a run that had succeeded, later steps still run, and the record
         always reaches its final status.
         """
-        self._record_started()  # raises what the `running` write raised (the run's start is then not recorded)
         with maybe_phase(self.profile, "outputs"):
             metrics, files, problems = self._write_outputs(nb)
         finished = time.monotonic()
@@ -476,37 +431,6 @@ class _Execution:
             _log().error("run %s: its outcome could not be recorded either (%s); the store shows it as running "
                       "until `livedocs runs` finds its process gone", record.id, exc)
             return dataclasses.replace(record, **outcome)
-
-
-class _StartNotRecorded(Exception):
-    """The ``running`` write failed (``error``); carried out of nbclient's hook to :meth:`_Execution.run`."""
-
-    def __init__(self, error: BaseException) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _Aside:
-    """``fn()`` on a thread of its own, started at once; :meth:`result` waits for it and returns or raises its outcome."""
-
-    def __init__(self, fn: Callable[[], Any], name: str) -> None:
-        self._fn = fn
-        self._outcome: tuple[bool, Any] = (False, None)
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._outcome = (True, self._fn())
-        except BaseException as exc:  # noqa: BLE001 - handed to whoever waits for it
-            self._outcome = (False, exc)
-
-    def result(self) -> Any:
-        self._thread.join()
-        done, value = self._outcome
-        if not done:
-            raise value
-        return value
 
 
 def _warm_report() -> None:

@@ -6,11 +6,9 @@
 
 Phases, in seconds of wall time on the run's own thread (they do not overlap):
 ``prepare`` (hash the inputs, capture the environment, snapshot the inputs), ``acquire`` (wait for a
-kernel), ``execute`` (nbclient: connect, every cell, every message), ``release`` (what is left of killing
-the kernel's process tree once the record is final: it runs alongside ``outputs``, ``report`` and ``store``),
-``outputs`` (write output.ipynb, figures, metrics.json), ``report`` (the HTML report), ``store`` (the
-run's final record write, and any wait for its ``running`` write, which is committed while the kernel is
-acquired and connected) and ``other`` (the rest of the run's wall time). ``kernel_start`` is how long its kernel took to start
+kernel), ``execute`` (nbclient: connect, every cell, every message), ``outputs`` (write output.ipynb,
+figures, metrics.json), ``report`` (the HTML report), ``store`` (the run's record writes) and
+``other`` (the rest of the run's wall time). ``kernel_start`` is how long its kernel took to start
 and become ready: in a pool that happened ahead of the run, in the background, so it is listed
 apart and not in ``total``.
 """
