@@ -220,7 +220,7 @@ class _Execution:
         if not is_python(language):  # warm pools and the fork server are Python-only: a fresh kernel, no imports
             self.kernels, warm_imports = FreshKernels(self.options.startup_timeout), ()
         self.numbering = Numbering(nb.cells)
-        self.started = self.last_save = time.monotonic()  # partial saves: every SAVE_EVERY_S from the start
+        self.started = time.monotonic()
         with maybe_phase(self.profile, "store"):
             self.record = self.store.update(self.record, **self.pending, status="running", started_at=now())
         self._report_progress("running")
