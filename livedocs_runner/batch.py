@@ -90,6 +90,10 @@ def run_batch(plans: Sequence[RunPlan], store: Store, *, options: RunOptions = R
         notebook.validate()  # a notebook nbformat rejects is bad input: refused before anything runs
     check_kernels(to_execute)  # a kernel not installed, a value its language cannot take: refused likewise
     control = control or RunControl()
+    if to_execute:
+        from .kernels import import_client_modules
+
+        import_client_modules()  # before any thread: two threads importing them at once can fail a run (ImportError)
     if kernels is None and len(to_execute) > 1:
         from .forkserver import warm_kernels
         from .pool import PoolOptions

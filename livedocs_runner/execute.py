@@ -204,9 +204,9 @@ class _Execution:
 
     def run(self) -> RunRecord:
         # nbclient (and jupyter_client, zmq) load only when something executes: cache hits stay fast
-        from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+        from ._nbclient import RunClient
         from ._wire import fast_dates
         from .cells import Numbering
         from .inject import is_python, parameterize
@@ -247,11 +247,11 @@ class _Execution:
             if self.control.is_cancelled(self.record.id):
                 raise DeadKernelError("stopped before the first cell")
             with maybe_phase(self.profile, "execute"):
-                client = NotebookClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
-                                        startup_timeout=int(self.options.startup_timeout), record_timing=True,
-                                        resources={"metadata": {"path": str(cwd)}},
-                                        on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed,
-                                        on_notebook_start=lambda **_: leave_kernel_at_exit(client))
+                client = RunClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
+                                   startup_timeout=int(self.options.startup_timeout), record_timing=True,
+                                   resources={"metadata": {"path": str(cwd)}},
+                                   on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed,
+                                   on_notebook_start=lambda **_: leave_kernel_at_exit(client))
                 client.execute(cwd=str(cwd))
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped
