@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from livedocs_runner.errors import StoreError
-from livedocs_runner.records import store as store_module
+from livedocs_runner.records import connections as connections_module
 from livedocs_runner.records.store import RunRecord, Store, new_id
 
 
@@ -145,8 +145,8 @@ def test_a_connection_made_in_another_process_is_never_used(tmp_path: Path) -> N
     connections._pid = -1  # as if these were made by another process
     with store._connect() as db:
         assert db is not kept
-    assert kept in store_module._INHERITED  # kept referenced, never closed by this process
-    store_module._INHERITED.remove(kept)
+    assert kept in connections_module._INHERITED  # kept referenced, never closed by this process
+    connections_module._INHERITED.remove(kept)
     kept.close()
 
 
@@ -212,7 +212,7 @@ def test_close_while_in_use_closes_it_when_its_block_ends(tmp_path: Path) -> Non
 def test_at_most_keep_idle_connections(tmp_path: Path) -> None:
     store = Store(tmp_path)
     make(store)
-    keep = store_module._Connections.KEEP
+    keep = connections_module.Connections.KEEP
     with contextlib.ExitStack() as stack:  # more blocks open at once than are kept afterwards
         held = [stack.enter_context(store._connect()) for _ in range(keep + 3)]
         assert len({id(db) for db in held}) == keep + 3
