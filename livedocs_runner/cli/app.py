@@ -49,8 +49,8 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
             "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
             "--client.showErrorDetails", "none",
             # no full garbage collection after every script and fragment run: with the runner and its libraries
-            # loaded it holds the GIL ~15-40 ms per run, the largest cost with many sessions (Python's own
-            # generational collection still runs)
+            # loaded it held the GIL ~15 ms per run, a third of the server's time with ten sessions (Python's
+            # own generational collection still runs)
             "--runner.postScriptGC", "false"]
     if secrets_file is not None:
         argv += ["--secrets.files", str(secrets_file)]
