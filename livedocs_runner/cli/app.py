@@ -49,7 +49,7 @@ def app_command(script: Path, *, configs: Path, home: Path, port: int, workers: 
             "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
             "--client.showErrorDetails", "none",
             # no full garbage collection after every script and fragment run: with the runner and its libraries
-            # loaded it held the GIL ~15 ms per run, a third of the server's time with ten sessions (Python's
+            # loaded it held the GIL ~15 ms per run, a sixth of the server's GIL time with ten sessions (Python's
             # own generational collection still runs)
             "--runner.postScriptGC", "false"]
     if secrets_file is not None:
