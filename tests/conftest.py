@@ -160,3 +160,23 @@ def stop_app_workers():
     services = sys.modules.get("livedocs_ui.services")
     if services is not None and hasattr(services, "stop_all"):
         services.stop_all()
+
+
+def in_forked_child(child: Callable[[], bytes]) -> tuple[bytes, int]:
+    """Run ``child`` in a forked process that leaves without running any exit handler; returns what it
+    returned and the process's exit code (1 when it raised: an assert in ``child`` fails the test)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(read)
+            os.write(write, child())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        said = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return said, os.waitstatus_to_exitcode(status)

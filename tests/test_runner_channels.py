@@ -14,6 +14,7 @@ import zmq.asyncio
 from jupyter_client.session import Session
 
 from livedocs_runner._client import QuickChannel, ReplayChannel, shared_context
+from tests.conftest import in_forked_child
 
 _names = count()
 
@@ -92,18 +93,6 @@ def test_run_clients_share_one_context_per_process() -> None:
     context = shared_context()
     assert shared_context() is context and not context.closed
     assert context.getsockopt(zmq.RECONNECT_IVL) == 5
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # a forked child never uses its parent's context
-        code = 1
-        try:
-            os.close(read)
-            os.write(write, b"fresh" if shared_context() is not context else b"inherited")
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        said = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    assert said == b"fresh" and os.waitstatus_to_exitcode(status) == 0
+    # a forked child never uses its parent's context
+    said = in_forked_child(lambda: b"fresh" if shared_context() is not context else b"inherited")
+    assert said == (b"fresh", 0)

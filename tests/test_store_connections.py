@@ -15,6 +15,7 @@ import pytest
 from livedocs_runner.errors import StoreError
 from livedocs_runner.records import connections as connections_module
 from livedocs_runner.records.store import RunRecord, Store, new_id
+from tests.conftest import in_forked_child
 
 
 def make(store: Store, **fields) -> RunRecord:
@@ -108,28 +109,19 @@ def test_a_forked_child_never_uses_its_parents_connections(tmp_path: Path) -> No
     assert in_use.wait(30)
     with store._connect() as parents:
         parent_id = id(parents)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report, then leave without running any exit handler
-        code = 1
-        try:
-            os.close(read)
-            assert not store._connections._idle  # idle ones were closed before the fork
-            with store._connect() as db:
-                fresh = id(db) != parent_id
-            make(store, scenario="child")
-            store.close()
-            os.write(write, b"ok" if fresh else b"reused")
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        said = pipe.read()
-    _, status = os.waitpid(pid, 0)
+
+    def child() -> bytes:
+        assert not store._connections._idle  # idle ones were closed before the fork
+        with store._connect() as db:
+            fresh = id(db) != parent_id
+        make(store, scenario="child")
+        store.close()
+        return b"ok" if fresh else b"reused"
+
+    said = in_forked_child(child)
     release.set()
     holder.join(30)
-    assert said == b"ok" and os.waitstatus_to_exitcode(status) == 0
+    assert said == (b"ok", 0)
     make(store, scenario="parent-after")
     assert sorted(r.scenario for r in store.list()) == ["child", "parent-after", "parent-before"]
     with store._connect() as db:
