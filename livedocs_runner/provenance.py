@@ -54,25 +54,35 @@ _HASHED_MAX = 4096
 RECENT_NS = 2_000_000_000
 
 
+def file_stamp(path: str | Path) -> tuple[int, int, int, int, int] | None:
+    """What ``os.stat`` says of a file for a cache kept while it is unchanged (device, inode, size, modification
+    and change times), or None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def settled(stamp: tuple[int, ...] | None) -> bool:
+    """Whether a file with this stamp may be remembered: missing, or not modified within ``RECENT_NS``."""
+    return stamp is None or time.time_ns() - max(stamp[3], stamp[4]) > RECENT_NS
+
+
 def input_sha256(path: str | Path) -> str:
     """:func:`sha256_file` of an input, remembered while ``os.stat`` shows the same, not recently modified, file."""
     key = os.path.abspath(path)
-    try:
-        before = os.stat(key)
-    except OSError:
+    stamp = file_stamp(key)
+    if stamp is None:
         return sha256_file(path)  # raises as it always did
-    stamp = (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, before.st_ctime_ns)
     kept = _HASHED.get(key)
     if kept is not None and kept[0] == stamp:
         return kept[1]
     sha = sha256_file(key)
-    with contextlib.suppress(OSError):
-        after = os.stat(key)
-        unchanged = (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns) == stamp
-        if unchanged and time.time_ns() - max(before.st_mtime_ns, before.st_ctime_ns) > RECENT_NS:
-            if len(_HASHED) >= _HASHED_MAX:
-                _HASHED.clear()
-            _HASHED[key] = (stamp, sha)
+    if file_stamp(key) == stamp and settled(stamp):
+        if len(_HASHED) >= _HASHED_MAX:
+            _HASHED.clear()
+        _HASHED[key] = (stamp, sha)
     return sha
 
 
@@ -221,13 +231,13 @@ def find_kernelspec(kernel_name: str) -> KernelSpecInfo | None:
 
     folders = tuple(jupyter_path("kernels"))
     specs = [Path(folder, kernel_name.lower(), "kernel.json") for folder in folders]
-    stamps = tuple(_stamp(spec) for spec in specs)
+    stamps = tuple(file_stamp(spec) for spec in specs)
     known = _SPECS.get((kernel_name, folders))
     if known is not None and known[0] == stamps:  # no spec file appeared, changed or went since it was read
         return known[1]
     found = _read_kernelspec(kernel_name, specs)
-    settled = time.time_ns() - 2_000_000_000
-    if all(stamp is None or stamp[2] < settled for stamp in stamps):  # never one written in the last 2 s
+    recent = time.time_ns() - RECENT_NS  # never one written (its mtime) in the last 2 s
+    if all(stamp is None or stamp[3] < recent for stamp in stamps):
         _SPECS[(kernel_name, folders)] = (stamps, found)
     return found
 
@@ -235,14 +245,6 @@ def find_kernelspec(kernel_name: str) -> KernelSpecInfo | None:
 # kernelspecs read in this process, kept while their files' stat is unchanged (a run looks its kernelspec up three
 # times: checking it, capturing the environment, its language); (name, folders) -> (stamps, what was found)
 _SPECS: dict[tuple[str, tuple[str, ...]], tuple[tuple[Any, ...], KernelSpecInfo | None]] = {}
-
-
-def _stamp(path: Path) -> tuple[int, int, int, int] | None:
-    try:
-        st = path.stat()
-    except (OSError, ValueError):
-        return None
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _read_kernelspec(kernel_name: str, specs: list[Path]) -> KernelSpecInfo | None:
