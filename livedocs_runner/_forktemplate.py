@@ -62,6 +62,8 @@ _FORKWARM = Path(__file__).with_name("_forkwarm.py")  # first-use caches and the
 _LOADED: dict[str, Any] = {}  # _forkwarm.py's namespace, once loaded
 # kill_tree, loaded by path as _forkwarm.py is (this file runs without the package; _launcher.py uses it too)
 _PROCKILL: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_prockill.py")))
+# what a forked kernel skips that nobody reads (loaded by path too): see _forklean.py
+_LEAN: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_forklean.py")))
 
 
 def main(config: dict) -> None:
@@ -320,7 +322,7 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
         import ipykernel_launcher
 
         sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
-        _flush_only_when_pending()
+        _LEAN["flush_only_when_pending"]()
         if prebuilt is None:  # IPKernelApp.launch_instance, telling the template when it is bound
             from ipykernel.kernelapp import IPKernelApp
             from traitlets.config import Config
@@ -405,33 +407,6 @@ def _adopt_shell(shell: Any) -> None:
         return shell
 
     cls.instance = classmethod(instance)
-
-
-def _flush_only_when_pending() -> None:
-    """Skip the IOPub-thread round trip of ``sys.stdout.flush()`` (and stderr's) when nothing was written.
-
-    ipykernel flushes both streams ~6 times per cell (before a display, before and after the result,
-    at the reply), and each flush hands two callbacks to the IOPub thread and waits for them even
-    with empty buffers: a thread hand-off each, with nothing to send. With an empty buffer and no
-    flush pending the wait only orders sends already queued, which the IOPub thread sends first in
-    any case (one FIFO queue), so the order of the messages is unchanged.
-    """
-    from ipykernel.iostream import OutStream
-
-    flush = OutStream.flush
-    if not all(hasattr(OutStream, name) for name in ("_flush", "write")):
-        return
-
-    def flush_if_pending(self: Any) -> None:
-        try:
-            idle = (not self._flush_pending and not self._subprocess_flush_pending and not self._buffers
-                    and self.echo is None)
-        except AttributeError:  # another ipykernel's stream: flush as it does
-            idle = False
-        if not idle:
-            flush(self)
-
-    OutStream.flush = flush_if_pending
 
 
 def _watch_runner(runner_pid: int) -> None:
