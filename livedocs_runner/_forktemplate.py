@@ -323,14 +323,17 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
 
         sys.argv = [ipykernel_launcher.__file__, "-f", request["connection_file"]]
         _LEAN["flush_only_when_pending"]()
+        drain = _LEAN["CellEndDrain"]()
         if prebuilt is None:  # IPKernelApp.launch_instance, telling the template when it is bound
             from ipykernel.kernelapp import IPKernelApp
             from traitlets.config import Config
 
             app = IPKernelApp.instance(config=Config(KERNEL_CONFIG))
+            _LEAN["without_shell_channel_thread"](app)
             app.initialize(None)
         else:
             app = _initialize_prebuilt(prebuilt, request["connection_file"])
+        drain.install(app.kernel)
         if _LOADED:  # pandas imported before there was a kernel: its kernel-dependent defaults, as in a kernel
             _LOADED["as_imported_in_a_kernel"]()
             _LOADED["skip_unread_log_records"](app.log)  # (the kernel's own start may have configured logging)
@@ -372,6 +375,7 @@ def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
 
     app = prebuilt["app"]
     app.connection_file = connection_file  # what `-f CONNECTION_FILE` sets
+    _LEAN["without_shell_channel_thread"](app)
     if "shell" in prebuilt:
         _adopt_shell(prebuilt["shell"])
     undo = prebuilt["modules"].install() if "modules" in prebuilt else None  # see _forkwarm.ModuleFiles

@@ -5,6 +5,7 @@ a kernel started by ``ipykernel_launcher``; a profile that asks for DEBUG loggin
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -106,3 +107,45 @@ def test_a_profile_that_logs_debug_still_gets_every_record(tmp_path: Path, monke
     assert forked["debug"] is fresh["debug"] is True and forked["info"] is True
     assert forked["written"] == fresh["written"] == [True, ["one 1", "two"], True]
     assert forked["handlers"] == fresh["handlers"] == [10]
+
+
+FD_CELLS = 120  # ipykernel's own 0.5 ms sleep lost ~1 % of these (measured 2 in 300); without it, ~20 %
+
+
+def test_what_a_cell_writes_to_fds_1_and_2_as_it_ends_reaches_that_cells_output(tmp_path: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """ipykernel forwards fd output through a pipe and a thread with nothing tying that thread to the end of a
+    cell; a forked kernel waits for the thread to pass everything on (``_forklean.CellEndDrain``) instead of
+    sleeping before each reply. Nothing of the mark it uses shows, and a cell that points fd 1 elsewhere gets none."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # ipykernel captures no fd output in a kernel that has it
+    cells = [f"import os\n_ = os.write({1 + i % 2}, b'cell {i}\\n')" for i in range(FD_CELLS)]
+    cells += [
+        "import subprocess\n_ = subprocess.run(['echo', 'from a subprocess'], check=True)",
+        "_ = os.write(1, b'almost a mark: \\0livedocs-cell-end-')",  # held back by the watcher until the next read
+        "f = open('captured.txt', 'wb')\nsaved = os.dup(1)\nos.dup2(f.fileno(), 1)\n_ = os.write(1, b'into the file\\n')",
+        "_ = os.dup2(saved, 1)\nf.close()\nprint(open('captured.txt', 'rb').read())",
+        "import threading\nk = get_ipython().kernel\n"
+        "print(sorted(t.name for t in threading.enumerate()), k._execute_sleep, k._supports_kernel_subshells)",
+    ]
+    nb = write_notebook(tmp_path / "nb" / "fds.ipynb", cells)
+    with ForkKernels(PoolOptions(size=1)) as kernels:
+        source = Recording(kernels)
+        record = execute_run(plan_runs(nb)[0], Store(tmp_path / "home"), options=OPTIONS, kernels=source)
+    assert record.status == "succeeded", record.error
+    assert isinstance(source.processes[0], ForkedProcess)
+    cells_out = nbformat.read(record.output_notebook, as_version=4).cells
+    # each cell's stream text by stream (one write may come as more than one stream output; frontends join them)
+    outputs = [{name: "".join(o.text for o in cell.outputs if o.get("name") == name) for name in ("stdout", "stderr")}
+               for cell in cells_out]
+    assert all(o.output_type == "stream" for cell in cells_out for o in cell.outputs)
+    missing = [i for i in range(FD_CELLS) if outputs[i] != {"stdout": f"cell {i}\n" if i % 2 == 0 else "",
+                                                           "stderr": f"cell {i}\n" if i % 2 else ""}]
+    assert missing == [], f"{len(missing)} of {FD_CELLS} cells lost their fd output: {missing[:10]}"
+    subprocess_out, almost, into_file, read_back, facts = outputs[FD_CELLS:]
+    assert subprocess_out["stdout"] == "from a subprocess\n"
+    assert almost["stdout"] == "almost a mark: \0livedocs-cell-end-"
+    assert into_file["stdout"] == "" and read_back["stdout"] == "b'into the file\\n'\n"
+    threads, sleep, subshells = facts["stdout"].rsplit(" ", 2)
+    assert "'Shell channel'" not in threads and "'IOPub'" in threads  # requests are read on the main thread
+    assert (float(sleep), subshells.strip()) == (0.0, "False")
+    assert not any(re.search(r"livedocs-cell-end-[0-9a-f]{16}", text) for cell in outputs for text in cell.values())
