@@ -13,9 +13,12 @@ kernel: :meth:`WarmPool.acquire` hands out a kernel that has run nothing but the
 Bounds: idle + starting kernels never exceed ``max_size`` (default ``size``); in-use kernels are
 bounded by the callers (one per running run). Depth is measured, not fixed: the pool keeps ``size``
 kernels ready and goes one deeper (up to ``max_size``) each time a run had to wait for a kernel,
-one shallower when kernels sit idle in surplus; a replacement starts as soon as a kernel is handed
-out, while its run executes. :meth:`WarmPool.expect` tells it how many more runs will come (a
-batch), so it never starts kernels nobody will use. Kernels are keyed by :class:`KernelRequest` (kernel name, working
+one shallower when kernels sit idle in surplus. :meth:`WarmPool.expect` tells it how many more runs
+will come (a batch), so it never starts kernels nobody will use. In a batch a replacement starts as
+soon as a kernel is handed out, while its run executes; otherwise (runs asked for one at a time, as
+the app's) it starts shortly after that run releases its kernel (``AFTER_RELEASE_S``: the run records
+its outcome meanwhile) or ``REFILL_AFTER_S`` after it was handed out, whichever comes first, so on a
+small machine starting it does not slow the run it replaces. Kernels are keyed by :class:`KernelRequest` (kernel name, working
 folder, warm imports), so a run never gets a kernel warmed for another folder or other imports.
 """
 
@@ -41,6 +44,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 StartFn = Callable[[KernelRequest, float], "AsyncKernelManager"]
+# an interactive run's replacement kernel starts when the run releases its kernel, or this long after it took it.
+# Measured on the 2-core VM: a replacement started alongside a ~50 ms run made it ~5 ms slower (the fork and the
+# runner's share of the start compete with the run for the cores and the GIL)
+REFILL_AFTER_S = 1.0
+AFTER_RELEASE_S = 0.1  # ... and once the run has released it, after this long (its outputs and record are written)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +95,8 @@ class WarmPool:
         self._demand: OrderedDict[KernelRequest, float] = OrderedDict()  # least recently acquired first
         self._depth: dict[KernelRequest, int] = {}  # kernels to keep ready, measured: see acquire
         self._budget: dict[KernelRequest, int] = {}  # acquires still expected (see expect); absent: unknown
+        self._later: dict[int, tuple[KernelRequest, float]] = {}  # id(km) in use -> its replacement's kind, due
+        self._due: list[tuple[KernelRequest, float]] = []  # replacements of released kernels: kind, due
         self._waits = 0
         self._closed = False
         self._warmers = ThreadPoolExecutor(max_workers=options.cap, thread_name_prefix="livedocs-warm")
@@ -117,8 +127,10 @@ class WarmPool:
                 km = self._take_idle(request)
             if km is not None:
                 self._in_use[id(km)] = km
-            while self._refill(request):  # up to the measured depth, as far as the runs still expected
-                pass
+                self._replace(request, km)
+            elif self._in_batch(request):
+                while self._refill(request):  # up to the measured depth, as far as the runs still expected
+                    pass
         if km is None:
             km = self._start(request, self.options.startup_timeout)  # retries start-up races itself
             with self._cond:
@@ -126,6 +138,8 @@ class WarmPool:
                     stop_kernel(km)
                     self._check_open()
                 self._in_use[id(km)] = km
+                if not self._in_batch(request):
+                    self._replace(request, km)
         return km
 
     def release(self, km: AsyncKernelManager) -> None:
@@ -133,6 +147,10 @@ class WarmPool:
         kill_kernel_now(km)
         with self._cond:
             self._in_use.pop(id(km), None)
+            later = self._later.pop(id(km), None)
+            if later is not None:  # its run is ending: the replacement soon no longer competes with it
+                self._due.append((later[0], min(later[1], time.monotonic() + AFTER_RELEASE_S)))
+                self._cond.notify_all()
             closed = self._closed
         if closed:
             stop_kernel(km)
@@ -181,6 +199,8 @@ class WarmPool:
             doomed = [entry.km for q in self._idle.values() for entry in q] + list(self._in_use.values())
             self._idle.clear()
             self._in_use.clear()
+            self._later.clear()
+            self._due.clear()
             self._cond.notify_all()
         atexit.unregister(self.close)
         for km in doomed:
@@ -240,6 +260,21 @@ class WarmPool:
             depth = max(depth - 1, self.options.size)
         self._depth[request] = depth
 
+    def _in_batch(self, request: KernelRequest) -> bool:
+        """Whether runs for ``request`` come as a batch (:meth:`expect`) or already queue for kernels."""
+        return request in self._budget or self._waiting.get(request, 0) > 0
+
+    def _replace(self, request: KernelRequest, km: AsyncKernelManager) -> None:
+        """Start the replacements for ``km``, just handed out: now in a batch; else when it is released, or
+        ``REFILL_AFTER_S`` from now (the reaper thread sees to that)."""
+        if self._in_batch(request):
+            while self._refill(request):
+                pass
+            return
+        self._later[id(km)] = (request, time.monotonic() + REFILL_AFTER_S)
+        self._ensure_reaper()
+        self._cond.notify_all()  # the reaper's next check comes earlier
+
     def _refill(self, request: KernelRequest) -> bool:
         """Start one kernel for ``request`` if the bound allows, evicting another kind's idle kernel if needed."""
         target = self._depth.get(request, self.options.size)
@@ -278,18 +313,32 @@ class WarmPool:
             stop_kernel(km)
 
     def _ensure_reaper(self) -> None:
-        if self.options.idle_timeout is not None and self._reaper is None:
+        if (self.options.idle_timeout is not None or self._later) and self._reaper is None:
             self._reaper = threading.Thread(target=self._reap, name="livedocs-pool-reaper", daemon=True)
             self._reaper.start()
 
     def _reap(self) -> None:
-        """Stop kernels idle for longer than ``idle_timeout``; replace them while their kind is in demand."""
-        timeout = self.options.idle_timeout or 0.0
+        """Start replacements that are due (see :meth:`_replace`); stop kernels idle for longer than
+        ``idle_timeout`` and replace them while their kind is in demand."""
+        timeout = self.options.idle_timeout
         with self._cond:
             while not self._closed:
                 now = time.monotonic()
-                next_check = now + timeout
-                for request, queue in list(self._idle.items()):
+                next_check = now + (timeout if timeout is not None else 3600.0)
+                for key, (request, due) in list(self._later.items()):
+                    if due <= now:
+                        del self._later[key]
+                        self._due.append((request, due))
+                    else:
+                        next_check = min(next_check, due)
+                waiting = [(request, due) for request, due in self._due if due > now]
+                for request, due in self._due if len(waiting) < len(self._due) else ():
+                    while due <= now and self._refill(request):
+                        pass
+                self._due = waiting
+                for _, due in waiting:
+                    next_check = min(next_check, due)
+                for request, queue in list(self._idle.items()) if timeout is not None else ():
                     while queue and now - queue[0].since >= timeout:
                         self._stop_later(queue.popleft().km)
                         if now - self._demand.get(request, 0.0) < timeout:

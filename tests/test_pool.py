@@ -165,6 +165,33 @@ def test_depth_grows_when_a_run_waits_and_never_past_the_runs_expected() -> None
             pool.release(km)
 
 
+def test_a_run_asked_for_alone_gets_its_replacement_after_it_not_alongside_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs asked for one at a time (the app's): the replacement kernel starts once the run has released its
+    kernel, or ``REFILL_AFTER_S`` into a long run; on a 2-core machine starting it alongside slowed the run."""
+    from livedocs_runner import pool as pool_module
+    from livedocs_runner.forkserver import ForkKernels, fork_supported
+
+    request = request_of(isolation_plan("a"))
+    monkeypatch.setattr(pool_module, "REFILL_AFTER_S", 600.0)
+    with (ForkKernels(PoolOptions(size=1)) if fork_supported() else WarmPool(PoolOptions(size=1))) as pool:
+        pool.prewarm(request)
+        until(lambda: pool.stats()["idle"] == 1, "a warm kernel")
+        km = pool.acquire(request)
+        assert counts(pool) == (0, 0, 1)  # idle, starting, in use: nothing competes with the run
+        pool.release(km)
+        until(lambda: counts(pool) == (1, 0, 0), "the replacement, after the run")
+        monkeypatch.setattr(pool_module, "REFILL_AFTER_S", 0.2)
+        long_run = pool.acquire(request)
+        until(lambda: counts(pool) == (1, 0, 1), "the replacement, during a long run")
+        pool.release(long_run)
+        assert pool.waits() == 0
+
+
+def counts(pool: Any) -> tuple[int, int, int]:
+    stats = pool.stats()
+    return stats["idle"], stats["starting"], stats["in_use"]
+
+
 def test_idle_kernels_are_recycled(store: Store) -> None:
     with WarmPool(PoolOptions(size=1, idle_timeout=0.5)) as pool:
         pool.prewarm(request_of(isolation_plan("a")))
