@@ -200,7 +200,7 @@ def warm_runs(n: int, notebook: Path, folder: Path) -> float:
     from livedocs_runner.forkserver import warm_kernels
     from livedocs_runner.kernels import KernelRequest
     from livedocs_runner.plan import plan_runs
-    from livedocs_runner.pool import PoolOptions
+    from livedocs_runner.pool import REFILL_AFTER_S, PoolOptions
     from livedocs_runner.records.store import Store
 
     plan = plan_runs(notebook)[0]
@@ -214,7 +214,7 @@ def warm_runs(n: int, notebook: Path, folder: Path) -> float:
             deadline = time.monotonic() + 120
             while pool.stats()["idle"] < 1 and time.monotonic() < deadline:  # a stakeholder arrives later
                 time.sleep(0.05)
-            time.sleep(0.2)
+            time.sleep(REFILL_AFTER_S + 0.2)  # ... asking for one run, not one of a stream (see pool.REFILL_AFTER_S)
             elapsed = timed(lambda: execute_run(plan, store, options=options, kernels=pool))
             if i:  # the first run pays this process's one-off imports (nbclient, zmq)
                 times.append(elapsed)

@@ -14,11 +14,12 @@ Bounds: idle + starting kernels never exceed ``max_size`` (default ``size``); in
 bounded by the callers (one per running run). Depth is measured, not fixed: the pool keeps ``size``
 kernels ready and goes one deeper (up to ``max_size``) each time a run had to wait for a kernel,
 one shallower when kernels sit idle in surplus. :meth:`WarmPool.expect` tells it how many more runs
-will come (a batch), so it never starts kernels nobody will use. In a batch a replacement starts as
-soon as a kernel is handed out, while its run executes; otherwise (runs asked for one at a time, as
-the app's) it starts shortly after that run releases its kernel (``AFTER_RELEASE_S``: the run records
-its outcome meanwhile) or ``REFILL_AFTER_S`` after it was handed out, whichever comes first, so on a
-small machine starting it does not slow the run it replaces. Kernels are keyed by :class:`KernelRequest` (kernel name, working
+will come (a batch), so it never starts kernels nobody will use. In a batch, or while runs come less
+than ``REFILL_AFTER_S`` apart (a queue being drained), a replacement starts as soon as a kernel is
+handed out, while its run executes; a run asked for alone (a stakeholder's click in the app) gets its
+replacement shortly after it releases its kernel (``AFTER_RELEASE_S``: the run records its outcome
+meanwhile) or ``REFILL_AFTER_S`` into the run, whichever comes first, so on a small machine starting
+it does not slow the run it replaces. Kernels are keyed by :class:`KernelRequest` (kernel name, working
 folder, warm imports), so a run never gets a kernel warmed for another folder or other imports.
 """
 
@@ -44,7 +45,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 StartFn = Callable[[KernelRequest, float], "AsyncKernelManager"]
-# an interactive run's replacement kernel starts when the run releases its kernel, or this long after it took it.
+# a run asked for alone (none in the REFILL_AFTER_S before it) gets its replacement kernel when it releases its
+# kernel, or this long after it took it.
 # Measured on the 2-core VM: a replacement started alongside a ~50 ms run made it ~5 ms slower (the fork and the
 # runner's share of the start compete with the run for the cores and the GIL)
 REFILL_AFTER_S = 1.0
@@ -96,6 +98,7 @@ class WarmPool:
         self._depth: dict[KernelRequest, int] = {}  # kernels to keep ready, measured: see acquire
         self._budget: dict[KernelRequest, int] = {}  # acquires still expected (see expect); absent: unknown
         self._later: dict[int, tuple[KernelRequest, float]] = {}  # id(km) in use -> its replacement's kind, due
+        self._acquired: dict[KernelRequest, float] = {}  # when a kernel was last handed out (not prewarm's demand)
         self._due: list[tuple[KernelRequest, float]] = []  # replacements of released kernels: kind, due
         self._waits = 0
         self._closed = False
@@ -110,8 +113,11 @@ class WarmPool:
         """A live, handshaken kernel for ``request``, used by nobody before; starts one if none is warm."""
         with self._cond:
             self._check_open()
-            self._demand[request] = time.monotonic()
+            now = time.monotonic()
+            self._demand[request] = now
             self._demand.move_to_end(request)
+            alone = now - self._acquired.get(request, -REFILL_AFTER_S) >= REFILL_AFTER_S
+            self._acquired[request] = now
             if request in self._budget:
                 self._budget[request] = max(0, self._budget[request] - 1)
             km = self._take_idle(request)
@@ -127,8 +133,8 @@ class WarmPool:
                 km = self._take_idle(request)
             if km is not None:
                 self._in_use[id(km)] = km
-                self._replace(request, km)
-            elif self._in_batch(request):
+                self._replace(request, km, alone)
+            elif not alone or self._in_batch(request):
                 while self._refill(request):  # up to the measured depth, as far as the runs still expected
                     pass
         if km is None:
@@ -138,8 +144,8 @@ class WarmPool:
                     stop_kernel(km)
                     self._check_open()
                 self._in_use[id(km)] = km
-                if not self._in_batch(request):
-                    self._replace(request, km)
+                if alone and not self._in_batch(request):
+                    self._replace(request, km, alone)
         return km
 
     def release(self, km: AsyncKernelManager) -> None:
@@ -264,10 +270,10 @@ class WarmPool:
         """Whether runs for ``request`` come as a batch (:meth:`expect`) or already queue for kernels."""
         return request in self._budget or self._waiting.get(request, 0) > 0
 
-    def _replace(self, request: KernelRequest, km: AsyncKernelManager) -> None:
-        """Start the replacements for ``km``, just handed out: now in a batch; else when it is released, or
-        ``REFILL_AFTER_S`` from now (the reaper thread sees to that)."""
-        if self._in_batch(request):
+    def _replace(self, request: KernelRequest, km: AsyncKernelManager, alone: bool) -> None:
+        """Start the replacements for ``km``, just handed out: now in a batch or a stream of runs; for a run
+        ``alone``, when it is released or ``REFILL_AFTER_S`` from now (the reaper thread sees to that)."""
+        if not alone or self._in_batch(request):
             while self._refill(request):
                 pass
             return
