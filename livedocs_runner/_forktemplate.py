@@ -64,6 +64,8 @@ _LOADED: dict[str, Any] = {}  # _forkwarm.py's namespace, once loaded
 _PROCKILL: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_prockill.py")))
 # what a forked kernel skips that nobody reads (loaded by path too): see _forklean.py
 _LEAN: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_forklean.py")))
+# message dates parsed without dateutil, as the runner's clients parse them (loaded by path too)
+_WIRE: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_wire.py")))
 
 
 def main(config: dict) -> None:
@@ -204,6 +206,13 @@ def _prebuild() -> tuple[dict[str, Any] | None, str | None]:
         if app.subapp is not None:
             raise RuntimeError("the kernel application has a subcommand")
         built: dict[str, Any] = {"app": app}
+        # the session, whose set-up (traitlets, packers) is the same for every kernel; each child gives it its
+        # own id, pid and key (_initialize_prebuilt). And the machine's addresses, which jupyter_client looks up
+        # once per process (psutil) for the connection's default ip
+        app.session  # noqa: B018 - built by its trait default
+        from jupyter_client.localinterfaces import localhost
+
+        localhost()
         if app.kernel_class is IPythonKernel and not _nested_sections(app.config):
             traits = IPythonKernel.class_traits()
             # as IPythonKernel.__init__ builds it, minus what only the child has (see _adopt_shell)
@@ -373,8 +382,13 @@ def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
     configuration step, already done, is skipped. Returns the application, to ``start()``."""
     from IPython.core.application import BaseIPythonApplication
 
+    from jupyter_client.session import new_id
+
     app = prebuilt["app"]
     app.connection_file = connection_file  # what `-f CONNECTION_FILE` sets
+    app.session.session = new_id()  # this kernel's own session id (message ids include it) and pid; the key and
+    app.session.pid = os.getpid()  # the signature scheme come from the connection file, as in any kernel
+    _WIRE["fast_dates"](app.session)
     _LEAN["without_shell_channel_thread"](app)
     if "shell" in prebuilt:
         _adopt_shell(prebuilt["shell"])

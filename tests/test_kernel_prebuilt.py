@@ -49,7 +49,10 @@ record('facts', {
     'startup': [globals().get('STARTUP_DONE'), globals().get('EXEC_LINE_PID') == os.getpid()],
     'cwd': os.getcwd(),
     'sys_path0': sys.path[0],
+    'session': [ip.kernel.session.pid == os.getpid(), len(ip.kernel.session.session),
+                ip.kernel.session.bsession == ip.kernel.session.session.encode(), ip.kernel.session.message_count > 0],
 })
+record('session_id', ip.kernel.session.session)
 """
 
 POLLUTE = """\
@@ -125,6 +128,9 @@ def test_a_forked_kernel_looks_like_a_fresh_one_and_a_run_changes_nothing_for_th
 
     facts = [r.metrics["facts"] for r in forked]
     assert facts[0] == facts[1]  # the first run's changes to its shell, namespace and environment did not carry over
+    pid_is_own, _, bytes_match, sent = facts[0]["session"]  # the template's session, with the kernel's own pid and id
+    assert pid_is_own and bytes_match and sent
+    assert len({r.metrics["session_id"] for r in [*forked, fresh]}) == 3
     expected = dict(fresh.metrics["facts"], cwd=facts[0]["cwd"], sys_path0=facts[0]["sys_path0"])
     assert facts[0] == expected  # the same as a kernel started by ipykernel_launcher
     assert dict(warm.metrics["facts"], cwd=facts[0]["cwd"], sys_path0=facts[0]["sys_path0"]) == expected
