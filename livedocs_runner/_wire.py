@@ -5,6 +5,9 @@ parses of ~20 µs per message, about 2 % of the runner's CPU on a batch). :func:
 parse a header's timezone-aware ISO 8601 ``date`` with ``datetime.fromisoformat`` first, to an equal datetime
 (same instant and UTC offset: nbclient's recorded timings are the same text); ``extract_dates`` then leaves it
 alone. Anything else (a naive date, another format, the content) is left to jupyter_client as before.
+
+The fork template (``_forktemplate.py``) loads this file by path for its kernels' own sessions: it imports nothing
+from this package.
 """
 
 from __future__ import annotations
