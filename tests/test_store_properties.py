@@ -132,3 +132,30 @@ def test_the_store_file_is_the_only_state(tmp_path: Path) -> None:
     record = Store(tmp_path).add(RunRecord(id=new_id(), notebook="/n\u0000\u202e.ipynb", notebook_sha256="0",
                                            parameters={"\U0001f600": HUGE, "": [None, -0.0, float("inf")]}))
     assert same_record(Store(tmp_path).get(record.id), record)
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+    y: list[int]
+
+
+@SETTINGS
+@given(record=records(), metrics=OBJECT)
+def test_rows_and_journal_fields_are_what_a_deep_copy_gave(record: RunRecord, metrics: dict) -> None:
+    """``to_row`` and the journal's fields read the record's values in place (no ``dataclasses.asdict`` copy);
+    the text they give is the same as with the copy, a dataclass inside a field included."""
+    import json
+
+    from livedocs_runner.records import journal
+    from livedocs_runner.records.record import to_row
+
+    record = dataclasses.replace(record, metrics={**metrics, "point": _Point(1, [2, 3])})
+    copied = dataclasses.asdict(record)
+    expected = {k: json.dumps(v, ensure_ascii=False) if k in ("parameters", "error", "metrics", "inputs",
+                                                              "environment", "outputs") and v is not None else v
+                for k, v in copied.items()}
+    assert to_row(record) == expected
+    assert journal.canonical(journal.record_fields(record)) == journal.canonical(
+        {k: v for k, v in copied.items() if not (k == "auth" and v is None)})
+    assert journal.record_fields(record)["metrics"] is record.metrics  # read in place, never copied

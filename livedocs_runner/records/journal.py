@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .record import plain, record_dict
+
 KEY_ENV = "LIVEDOCS_JOURNAL_KEY"
 MIRROR = "journal.jsonl"
 FORMAT = "livedocs-journal/1"
@@ -32,7 +34,7 @@ _HEX = frozenset("0123456789abcdef")
 
 def canonical(value: Any) -> bytes:
     """The one canonical JSON of the journal: sorted keys, no whitespace, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=plain).encode("utf-8")
 
 
 def sha256(data: bytes) -> str:
@@ -42,7 +44,7 @@ def sha256(data: bytes) -> str:
 def record_fields(record: Any) -> dict[str, Any]:
     """A RunRecord as the plain mapping the journal hashes (its stored fields, nothing derived). A field
     added later is left out while unset, so records journaled before it existed still verify."""
-    fields = dataclasses.asdict(record)
+    fields = record_dict(record)
     for name in _LATER_FIELDS:
         if fields.get(name) is None:
             fields.pop(name, None)

@@ -100,12 +100,26 @@ def _short(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "...'"
 
 
+def record_dict(record: RunRecord) -> dict[str, Any]:
+    """The record's fields as a mapping whose values are the record's own (read them, never change them):
+    ``dataclasses.asdict`` copies every nested mapping and list, ~1 ms a run for an environment's package list."""
+    return {name: getattr(record, name) for name in _FIELD_NAMES}
+
+
+def plain(value: Any) -> Any:
+    """``json.dumps``'s ``default`` for the records' JSON: a dataclass inside a field as ``dataclasses.asdict``
+    makes it (as the records were written when they were copied with asdict), anything else refused."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def to_row(record: RunRecord) -> dict[str, Any]:
-    row = dataclasses.asdict(record)
+    row = record_dict(record)
     for key, value in row.items():
         try:
             if key in _JSON_FIELDS and value is not None:
-                row[key] = value = json.dumps(value, ensure_ascii=False)
+                row[key] = value = json.dumps(value, ensure_ascii=False, default=plain)
             if isinstance(value, str):
                 value.encode("utf-8")
         except UnicodeEncodeError as exc:
@@ -119,6 +133,7 @@ def to_row(record: RunRecord) -> dict[str, Any]:
     return row
 
 
+_FIELD_NAMES = tuple(f.name for f in dataclasses.fields(RunRecord))
 _TEXT_FIELDS = [f.name for f in dataclasses.fields(RunRecord) if f.name != "duration_s"]  # JSON is kept as text too
 
 
