@@ -35,6 +35,7 @@ import runpy
 import select
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -207,12 +208,14 @@ def _prebuild() -> tuple[dict[str, Any] | None, str | None]:
             raise RuntimeError("the kernel application has a subcommand")
         built: dict[str, Any] = {"app": app}
         # the session, whose set-up (traitlets, packers) is the same for every kernel; each child gives it its
-        # own id, pid and key (_initialize_prebuilt). And the machine's addresses, which jupyter_client looks up
-        # once per process (psutil) for the connection's default ip
+        # own id, pid and key (_initialize_prebuilt). And what a kernel looks up once per process: the machine's
+        # addresses (psutil, for the connection's default ip) and the temporary folder (tempfile writes and
+        # deletes a file to find it; ipykernel names each cell's code after it)
         app.session  # noqa: B018 - built by its trait default
         from jupyter_client.localinterfaces import localhost
 
         localhost()
+        tempfile.gettempdir()
         if app.kernel_class is IPythonKernel and not _nested_sections(app.config):
             traits = IPythonKernel.class_traits()
             # as IPythonKernel.__init__ builds it, minus what only the child has (see _adopt_shell)

@@ -49,6 +49,7 @@ record('facts', {
     'startup': [globals().get('STARTUP_DONE'), globals().get('EXEC_LINE_PID') == os.getpid()],
     'cwd': os.getcwd(),
     'sys_path0': sys.path[0],
+    'tempdir': __import__('tempfile').gettempdir(),
     'session': [ip.kernel.session.pid == os.getpid(), len(ip.kernel.session.session),
                 ip.kernel.session.bsession == ip.kernel.session.session.encode(), ip.kernel.session.message_count > 0],
 })
