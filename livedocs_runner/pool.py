@@ -4,7 +4,7 @@ A fresh kernel costs a process start, a handshake and the notebook's heavy impor
 second for pandas + matplotlib); the run itself often needs a few tens of milliseconds. The pool
 pays that cost *before* the run is asked for, in background threads, and still never reuses a
 kernel: :meth:`WarmPool.acquire` hands out a kernel that has run nothing but the warm imports,
-:meth:`WarmPool.release` kills it, and a replacement starts warming at once.
+:meth:`WarmPool.release` kills it, and a replacement warms (when: see below).
 
     pool = WarmPool(PoolOptions(size=2))        # a KernelSource, like kernels.FreshKernels
     record = execute_run(plan, store, kernels=pool)
