@@ -337,13 +337,12 @@ class WarmPool:
                         self._due.append((request, due))
                     else:
                         next_check = min(next_check, due)
-                waiting = [(request, due) for request, due in self._due if due > now]
-                for request, due in self._due if len(waiting) < len(self._due) else ():
-                    while due <= now and self._refill(request):
+                ready = [request for request, due in self._due if due <= now]
+                self._due = [(request, due) for request, due in self._due if due > now]
+                for request in ready:
+                    while self._refill(request):
                         pass
-                self._due = waiting
-                for _, due in waiting:
-                    next_check = min(next_check, due)
+                next_check = min([next_check, *(due for _, due in self._due)])
                 for request, queue in list(self._idle.items()) if timeout is not None else ():
                     while queue and now - queue[0].since >= timeout:
                         self._stop_later(queue.popleft().km)
