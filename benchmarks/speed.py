@@ -1,6 +1,7 @@
 """Issue 12's speed targets on a small pandas notebook, in one process. Prints a table; never asserts.
 
-    python benchmarks/speed.py [N] [BATCH] [BIG]    # N repetitions (default 5), batch size (20), big batch (1000)
+    python benchmarks/speed.py [N] [BATCH] [BIG] [ROUNDS]
+    # N repetitions (default 5), batch size (20), big batch (1000), rounds of the batch pair (1; the medians)
 
 The benchmark notebook (written to a temp folder) builds a 20 000-row DataFrame, groups it, shows a
 table and records two metrics: ~15-25 ms of its own CPU. Rows, all measured in this run:
@@ -8,7 +9,8 @@ the notebook's code in-process (the floor: an IPython shell, imports done); a se
 ``papermill.execute_notebook`` loop; ``livedocs run`` of a BATCH-scenario sweep with ``--workers 2``
 (CPU per run system-wide: this process is a child subreaper and adds up the CPU of the CLI, its
 kernel templates and every kernel, so nothing escapes the count; also the steady state, from a
-batch twice as big); warm single-run latency (``execute_run`` on the app's forked kernel source,
+batch twice as big; with ROUNDS > 1 the pair runs that often, alternating, and the rows are the
+medians: one pair's steady state moves by a few ms between sittings); warm single-run latency (``execute_run`` on the app's forked kernel source,
 kernel ready, no report); a BIG-scenario batch with the runner's RSS sampled (flat after warm-up)
 and ``livedocs runs`` on that store; a cold single run; a CLI cache hit over interpreter start.
 """
@@ -256,6 +258,7 @@ def main(argv: list[str]) -> None:
     n = int(argv[0]) if argv else 5
     batch = int(argv[1]) if len(argv) > 1 else 20
     big = int(argv[2]) if len(argv) > 2 else 1000
+    rounds = max(1, int(argv[3])) if len(argv) > 3 else 1  # batch pairs: the steady state is their median
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned kernels come back to us: counted
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="livedocs-speed-") as tmp:
@@ -263,9 +266,14 @@ def main(argv: list[str]) -> None:
         notebook = bench_notebook(folder)
         floor_wall, floor_cpu = in_process_runs(n, notebook)
         paper_wall, paper_cpu = papermill_runs(n, notebook, folder)
-        batch_wall, batch_cpu, _ = batch_runs(sweep(folder, notebook, batch), folder, batch)
-        double_wall, double_cpu, runner_cpu = batch_runs(sweep(folder, notebook, 2 * batch), folder, 2 * batch)
-        steady_cpu = (double_cpu * 2 * batch - batch_cpu * batch) / batch  # the runs beyond the first batch
+        pairs = []
+        for _ in range(rounds):  # one batch and one twice as long, alternating: each pair gives a steady state
+            single = batch_runs(sweep(folder, notebook, batch), folder, batch)
+            double = batch_runs(sweep(folder, notebook, 2 * batch), folder, 2 * batch)
+            pairs.append((single, double, (double[1] * 2 * batch - single[1] * batch) / batch))
+        batch_wall, batch_cpu = (statistics.median(p[0][i] for p in pairs) for i in (0, 1))
+        runner_cpu = statistics.median(p[1][2] for p in pairs)
+        steady_cpu = statistics.median(p[2] for p in pairs)  # the runs beyond the first batch
         warm = warm_runs(n, notebook, folder)
         big_wall, rss, listing = big_batch(notebook, folder, big)
         cold, hit_wall, bare = cold_and_cached(n, notebook, folder)
@@ -274,7 +282,7 @@ def main(argv: list[str]) -> None:
     speedup = paper_wall / batch_wall
 
     print(f"Benchmark notebook: 20 000-row pandas frame, groupby table, 2 metrics; N={n}, batch={batch}, "
-          f"big={big}; {machine()}")
+          f"big={big}, batch rounds={rounds}; {machine()}")
     print("| measure                                              | value        | target                 | met |")
     print("|------------------------------------------------------|--------------|------------------------|-----|")
 
