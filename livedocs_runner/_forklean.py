@@ -17,7 +17,9 @@ import termios
 import threading
 from typing import Any
 
-DRAIN_TIMEOUT_S = 2.0  # a watcher that has not passed the mark on by then is taken as stuck: no more marks for it
+# the longest a cell's reply waits for its watcher (a cell that flooded its pipe): the reply then goes, and the
+# next cell drains again (dropped from draining: only a stream whose watcher thread has ended)
+DRAIN_TIMEOUT_S = 2.0
 
 
 def flush_only_when_pending() -> None:
@@ -151,12 +153,14 @@ class CellEndDrain:
         return True
 
     def _drain(self, streams: list[Any]) -> None:
-        """Wait until each stream's thread has passed on what the cell wrote; a stream that cannot be drained is
-        dropped from ``streams``."""
+        """Wait (at most ``DRAIN_TIMEOUT_S``) until each stream's thread has passed on what the cell wrote; a
+        stream whose thread has ended is dropped from ``streams``."""
         marked = [(stream, self._mark(stream)) for stream in streams]  # both pipes at once, then wait
         for stream, passed in marked:
-            if passed is False or passed is not True and not passed.wait(DRAIN_TIMEOUT_S):
+            if passed is False:
                 streams.remove(stream)
+            elif passed is not True:
+                passed.wait(DRAIN_TIMEOUT_S)
 
     def _mark(self, stream: Any) -> threading.Event | bool:
         """Write a mark into ``stream``'s pipe: the event set once its thread has passed the mark on; True when there
