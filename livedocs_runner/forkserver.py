@@ -108,9 +108,9 @@ class ForkServer:
 
     def new_manager(self, request: KernelRequest) -> AsyncKernelManager:
         """An unstarted kernel manager whose ``start_kernel`` forks the kernel from a template."""
-        from jupyter_client.manager import AsyncKernelManager
+        from ._manager import run_manager
 
-        km = AsyncKernelManager(kernel_name=request.kernel_name, client_class="livedocs_runner._client.ReadyClient")
+        km = run_manager(request.kernel_name)
         km.kernel_id = str(uuid.uuid4())
         km.provisioner = _provisioner_class()(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
         km.provisioner.fork_server = self

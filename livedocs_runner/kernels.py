@@ -94,6 +94,8 @@ def import_client_modules() -> None:
     import jupyter_client.manager  # noqa: F401
     import nbclient  # noqa: F401
 
+    from . import _manager, _nbclient  # noqa: F401 - the run's manager and client, which import both
+
 
 def start_kernel(request: KernelRequest, startup_timeout: float = 60.0, attempts: int = STARTUP_ATTEMPTS, *,
                  new_manager: Callable[[], AsyncKernelManager] | None = None) -> AsyncKernelManager:
@@ -171,9 +173,9 @@ def subreaper_supported() -> bool:
 
 def reaper_manager(kernel_name: str) -> AsyncKernelManager:
     """An unstarted kernel manager whose kernel is launched as a child subreaper with a guardian (on Linux)."""
-    from jupyter_client.manager import AsyncKernelManager
+    from ._manager import run_manager
 
-    km = AsyncKernelManager(kernel_name=kernel_name, client_class="livedocs_runner._client.ReadyClient")
+    km = run_manager(kernel_name)
     if subreaper_supported():
         import uuid
 

@@ -1,0 +1,50 @@
+"""The kernel manager every run uses (private): jupyter_client's, minus per-kernel work nobody reads.
+
+Measured on a 200-run batch (py-spy, GIL samples of the runner), three things each manager did for one
+kernel: build its own zmq context, whose first socket started zmq's I/O and reaper threads, which
+``cleanup_resources`` then joined (as :func:`~livedocs_runner._client.shared_context` already saves for the
+clients); connect a control socket as soon as the kernel started (used only to ask the kernel to shut down
+politely or, for a kernelspec with ``interrupt_mode: message``, to interrupt it; runs kill and signal their
+kernels); and look its kernelspec up again (see ``_kernelspecs.py``). Together ~1.5-2 ms of the runner's
+CPU per run. The control socket still connects, on first use, where jupyter_client uses it: both places
+connect it themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import zmq.asyncio
+from jupyter_client.manager import AsyncKernelManager
+
+from ._client import shared_context
+from ._kernelspecs import kernel_spec
+
+
+class RunKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    """``AsyncKernelManager`` on the process's shared zmq context, connecting its control socket on first use."""
+
+    _starting = False
+
+    def _context_default(self) -> zmq.asyncio.Context:
+        return shared_context()  # not created here: cleanup_resources leaves it for the next kernel
+
+    async def _async_post_start_kernel(self, **kw: Any) -> None:
+        self._starting = True
+        try:
+            await super()._async_post_start_kernel(**kw)
+        finally:
+            self._starting = False
+
+    def _connect_control_socket(self) -> None:
+        if not self._starting:  # request_shutdown and a message-mode interrupt connect it when they need it
+            super()._connect_control_socket()
+
+
+def run_manager(kernel_name: str) -> RunKernelManager:
+    """An unstarted :class:`RunKernelManager` for ``kernel_name`` whose kernelspec is already looked up."""
+    km = RunKernelManager(kernel_name=kernel_name, client_class="livedocs_runner._client.ReadyClient")
+    with contextlib.suppress(Exception):  # an unknown kernel fails where it always did, when the manager looks
+        km._kernel_spec = kernel_spec(km.kernel_name)  # (the name as normalised: "python" is python3)
+    return km

@@ -1,0 +1,105 @@
+"""The kernel manager of a run (``_manager.py``): it shares the process's zmq context, connects its control socket
+only when it is used (a polite shutdown, a message-mode interrupt: both still work), and takes its kernelspec from
+``_kernelspecs.py``, which answers as jupyter_client does and sees a spec installed, edited or removed."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_core.utils import run_sync
+
+from livedocs_runner import _kernelspecs
+from livedocs_runner._client import shared_context
+from livedocs_runner._kernelspecs import kernel_spec
+from livedocs_runner._manager import RunKernelManager, run_manager
+from livedocs_runner.forkserver import ForkKernels, fork_supported
+from livedocs_runner.kernels import KernelRequest
+from livedocs_runner.pool import PoolOptions
+
+
+def write_spec(root: Path, name: str, module: str) -> Path:
+    spec = root / "kernels" / name / "kernel.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(json.dumps({"argv": ["python", "-m", module], "display_name": name, "language": "python"}),
+                    encoding="utf-8")
+    return spec
+
+
+def argv(name: str) -> list[str]:
+    return list(kernel_spec(name).argv)
+
+
+def test_a_kernelspec_is_found_as_jupyter_client_finds_it() -> None:
+    mine, theirs = kernel_spec("python3"), KernelSpecManager().get_kernel_spec("python3")
+    assert (mine.to_dict(), mine.resource_dir) == (theirs.to_dict(), theirs.resource_dir)
+    with pytest.raises(NoSuchKernel):
+        kernel_spec("no-such-kernel-here")
+
+
+def test_a_kernelspec_is_kept_while_unchanged_and_looked_up_again_when_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    monkeypatch.setenv("JUPYTER_PATH", f"{first}{os.pathsep}{second}")
+    (first / "kernels").mkdir(parents=True)
+    write_spec(second, "mine", "second")
+    assert argv("mine") == ["python", "-m", "second"]  # folders and file just written: not kept yet
+    time.sleep(2.1)  # older than RECENT_NS: kept from now on
+    assert argv("mine") == ["python", "-m", "second"]
+    [kept] = [spec for key, (_, spec) in _kernelspecs._KNOWN.items() if key[0] == "mine"]
+    assert kept.argv == ["python", "-m", "second"]
+    copy = kernel_spec("mine")
+    copy.argv.append("--changed-by-a-caller")  # a copy: what is kept does not change
+    assert argv("mine") == ["python", "-m", "second"]
+    write_spec(first, "mine", "first")  # a folder searched before gets the name
+    assert argv("mine") == ["python", "-m", "first"]
+    write_spec(first, "mine", "edited")  # edited in place
+    assert argv("mine") == ["python", "-m", "edited"]
+    (first / "kernels" / "mine" / "kernel.json").unlink()
+    (first / "kernels" / "mine").rmdir()
+    assert argv("mine") == ["python", "-m", "second"]
+    monkeypatch.setenv("JUPYTER_PATH", str(first))  # other folders: looked up there
+    with pytest.raises(NoSuchKernel):
+        kernel_spec("mine")
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(not fork_supported(), reason="needs Linux fork + pidfd")
+def test_a_run_kernel_manager_connects_its_control_socket_only_to_use_it(tmp_path: Path) -> None:
+    assert isinstance(run_manager("python3"), RunKernelManager)
+    with ForkKernels(PoolOptions(size=2)) as kernels:
+        interrupted, stopped = (kernels.acquire(KernelRequest("python3", tmp_path, ())) for _ in range(2))
+        try:
+            for km in (interrupted, stopped):
+                assert isinstance(km, RunKernelManager) and km.context is shared_context()
+                assert km._control_socket is None and not km._created_context
+            # a kernelspec that interrupts by message: the control socket connects and the cell is interrupted
+            km = interrupted
+            km.kernel_spec.interrupt_mode = "message"
+            kc = km.blocking_client()
+            kc.start_channels()
+            kc.wait_for_ready(timeout=30)
+            msg_id = kc.execute("import time\ntime.sleep(30)")
+            kc.get_iopub_msg(timeout=10)  # busy: the cell is running
+            time.sleep(0.2)
+            run_sync(km.interrupt_kernel)()
+            while (reply := kc.get_shell_msg(timeout=10))["parent_header"].get("msg_id") != msg_id:
+                pass
+            assert (reply["content"]["status"], reply["content"]["ename"]) == ("error", "KeyboardInterrupt")
+            assert km._control_socket is not None
+            kc.stop_channels()
+            # a polite shutdown goes over the control socket too: the kernel ends by itself
+            process = stopped.provisioner.process
+            run_sync(stopped.request_shutdown)()
+            deadline = time.monotonic() + 20
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert process.poll() is not None
+        finally:
+            kernels.release(interrupted)
+            kernels.release(stopped)
+    assert not shared_context().closed  # the managers' clean-up left the shared context to the next kernel
