@@ -18,7 +18,8 @@ Protocol: one JSON object per line. The template first writes ``{"ready": ...}``
 ``{"op": "fork", "connection_file", "cwd", "env", "runner_pid"}`` it replies ``{"pid": N}``
 (or ``{"error": "..."}``), and later ``{"bound": N, "ok": true}`` once that kernel has bound its
 sockets and built its kernel (``"ok": false``: it ended before), so the runner needs no kernel_info
-round trip to know it is up; ``{"op": "exit"}`` ends it and leaves its kernels running; end of
+round trip to know it is up (``"chains": true``: it honours ``_forkchain.py``, so a run may send requests
+ahead); ``{"op": "exit"}`` ends it and leaves its kernels running; end of
 input (the runner closed the pipe or died) ends it and kills its kernels.
 """
 
@@ -67,6 +68,8 @@ _PROCKILL: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_procki
 _LEAN: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_forklean.py")))
 # message dates parsed without dateutil, as the runner's clients parse them (loaded by path too)
 _WIRE: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_wire.py")))
+# requests a run sends ahead run only after the cell before them succeeded (loaded by path too): _forkchain.py
+_CHAIN: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_forkchain.py")))
 
 
 def main(config: dict) -> None:
@@ -259,11 +262,11 @@ def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any]
             return
         for fd in readable:
             if fd in starting:
-                pid, ok = starting.pop(fd), False
+                pid, said = starting.pop(fd), b""
                 with contextlib.suppress(OSError):
-                    ok = os.read(fd, 1) == b"1"  # end of file: the kernel ended before binding its sockets
+                    said = os.read(fd, 1)  # end of file: the kernel ended before binding its sockets
                 os.close(fd)
-                _send(proto_out, {"bound": pid, "ok": ok})
+                _send(proto_out, {"bound": pid, "ok": said in (b"1", b"2"), "chains": said == b"2"})
         if proto_in not in readable:
             continue
         data = os.read(proto_in, 1 << 16)
@@ -346,11 +349,13 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
         else:
             app = _initialize_prebuilt(prebuilt, request["connection_file"])
         drain.install(app.kernel)
+        chained = _CHAIN["RequestChain"]().install(app.kernel)
         if _LOADED:  # pandas imported before there was a kernel: its kernel-dependent defaults, as in a kernel
             _LOADED["as_imported_in_a_kernel"]()
             _LOADED["skip_unread_log_records"](app.log)  # (the kernel's own start may have configured logging)
         with contextlib.suppress(OSError):  # a template that is gone has no one to tell
-            os.write(bound_w, b"1")  # sockets bound, kernel built: messages sent to it now wait in its queues
+            # sockets bound, kernel built: messages sent to it now wait in its queues ("2": it honours the chain)
+            os.write(bound_w, b"2" if chained else b"1")
         os.close(bound_w)
         app.start()
         code = 0

@@ -206,11 +206,11 @@ class _Execution:
         # nbclient (and jupyter_client, zmq) load only when something executes: cache hits stay fast
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-        from ._nbclient import RunClient
+        from ._nbclient import AHEAD, RunClient
         from ._wire import fast_dates
         from .cells import Numbering
         from .inject import is_python, parameterize
-        from .kernels import FreshKernels, KernelRequest, KernelStartError, leave_kernel_at_exit
+        from .kernels import FreshKernels, KernelRequest, KernelStartError, chains_requests, leave_kernel_at_exit
 
         meta = {"run_id": self.record.id, "scenario": self.plan.scenario, "config": self.record.config}
         language = kernel_language(self.plan)
@@ -251,7 +251,8 @@ class _Execution:
                                    startup_timeout=int(self.options.startup_timeout), record_timing=True,
                                    resources={"metadata": {"path": str(cwd)}},
                                    on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed,
-                                   on_notebook_start=lambda **_: leave_kernel_at_exit(client))
+                                   on_notebook_start=lambda **_: leave_kernel_at_exit(client),
+                                   ahead=AHEAD if chains_requests(self.km) else 0)
                 client.execute(cwd=str(cwd))
         except CellExecutionError as exc:
             if not is_clean_exit(exc.ename, exc.evalue):  # sys.exit(0): the cells after it are skipped

@@ -231,7 +231,7 @@ class _Template:
         self._lock = threading.Lock()  # one request at a time
         self._cond = threading.Condition()  # guards what the reader sorted
         self._replies: deque[dict[str, Any]] = deque()
-        self._bound: dict[int, bool] = {}
+        self._bound: dict[int, dict] = {}  # kernel pid -> the template's "bound" notice
         self._ended: str | None = None
         self._reader = threading.Thread(target=self._read, name=f"livedocs-template-{self.pid}", daemon=True)
         self._reader.start()
@@ -252,15 +252,18 @@ class _Template:
             raise RuntimeError(reply.get("error", f"unexpected reply {reply!r}"))
         return int(reply["pid"])
 
-    def wait_bound(self, pid: int, timeout: float) -> None:
-        """Return once kernel ``pid`` has bound its sockets and built its kernel; RuntimeError if it ended first."""
+    def wait_bound(self, pid: int, timeout: float) -> bool:
+        """Return once kernel ``pid`` has bound its sockets and built its kernel (whether it honours the request
+        chain, ``_forkchain.py``); RuntimeError if it ended first."""
         with self._cond:
             if not self._cond.wait_for(lambda: pid in self._bound or self._ended is not None, timeout):
                 raise RuntimeError(f"forked kernel {pid} did not bind its sockets in {timeout:g} s")
             if pid not in self._bound:
                 raise RuntimeError(self._ended)
-            if not self._bound.pop(pid):
+            notice = self._bound.pop(pid)
+            if not notice.get("ok"):
                 raise RuntimeError(f"forked kernel {pid} ended before binding its sockets")
+            return bool(notice.get("chains"))
 
     def close(self, *, kill: bool) -> None:
         """End the template: ``kill`` also kills its kernels; otherwise running kernels carry on."""
@@ -311,7 +314,7 @@ class _Template:
                 for line in lines:
                     message = json.loads(line)
                     if "bound" in message:
-                        self._bound[int(message["bound"])] = bool(message.get("ok"))
+                        self._bound[int(message["bound"])] = message
                     else:
                         self._replies.append(message)
                 self._cond.notify_all()
@@ -337,13 +340,14 @@ class ForkedProcess:
         self._killed = False
         self.returncode: int | None = None if pidfd is not None else 1
         self.template: _Template | None = None
+        self.chains = False  # the kernel runs requests sent ahead only after their predecessor (_forkchain.py)
 
     def wait_bound(self, timeout: float) -> None:
         """Return once the kernel has bound its sockets and built its kernel (its template says so, no
         kernel_info round trip); RuntimeError if it ended first or took longer than ``timeout``."""
         if self.template is None:
             raise RuntimeError(f"forked kernel {self.pid} has no template to report it bound")
-        self.template.wait_bound(self.pid, timeout)
+        self.chains = self.template.wait_bound(self.pid, timeout)
 
     def poll(self) -> int | None:
         with self._pidfd_lock:
