@@ -126,11 +126,13 @@ def main(argv: list[str]) -> None:
     n = int(next((a for a in argv if a.isdigit()), "120"))
     report = "--report" in argv
     instrument()
+    from livedocs_runner._gc import collect_less_often
     from livedocs_runner.batch import run_batch
     from livedocs_runner.execute import RunOptions
     from livedocs_runner.plan import plan_runs
     from livedocs_runner.records.store import Store
 
+    collect_less_often()  # as the CLI's process collects (livedocs_runner/cli)
     with tempfile.TemporaryDirectory(prefix="livedocs-runner-cpu-") as tmp:
         folder = Path(tmp)
         plans = plan_runs(sweep(folder, bench_notebook(folder), n))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import io
 import os
 import resource
@@ -198,6 +199,7 @@ def batch_runs(config: Path, folder: Path, n: int) -> tuple[float, float, float]
 
 def warm_runs(n: int, notebook: Path, folder: Path) -> float:
     """Median end-to-end ``execute_run`` latency on a ready forked kernel (record, execute, outputs; no report)."""
+    from livedocs_runner._gc import collect_less_often
     from livedocs_runner.execute import RunOptions, execute_run
     from livedocs_runner.forkserver import warm_kernels
     from livedocs_runner.kernels import KernelRequest
@@ -210,6 +212,8 @@ def warm_runs(n: int, notebook: Path, folder: Path) -> float:
     options = RunOptions(report=False, use_cache=False, trigger="app")
     request = KernelRequest(plan.kernel_name, plan.cwd, plan.warm_imports)
     times = []
+    thresholds = gc.get_threshold()
+    collect_less_often()  # as the app's process collects (livedocs_serve.py); the floor above ran with the defaults
     with warm_kernels(PoolOptions(size=1)) as pool:  # the app's kernel source
         for i in range(n + 1):
             pool.prewarm(request)
@@ -220,6 +224,7 @@ def warm_runs(n: int, notebook: Path, folder: Path) -> float:
             elapsed = timed(lambda: execute_run(plan, store, options=options, kernels=pool))
             if i:  # the first run pays this process's one-off imports (nbclient, zmq)
                 times.append(elapsed)
+    gc.set_threshold(*thresholds)
     return statistics.median(times)
 
 

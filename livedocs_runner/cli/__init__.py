@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     from .._imports import skip_unused_optional_imports
 
     skip_unused_optional_imports()  # ~0.8 s of CPU off every run that executes (see _imports.py)
+    from .._gc import collect_less_often
+
+    collect_less_often()  # ~2 ms of the runner's CPU off every run (see _gc.py)
     for name in ("stdout", "stderr"):
         if not isinstance(getattr(sys, name), SafeStream):
             setattr(sys, name, SafeStream(getattr(sys, name)))
