@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
 import time
@@ -23,6 +24,9 @@ LAST_DRAIN_S = 0.2
 # A client usually connects before a just-started kernel has bound its ports; zmq then retries after
 # its default 100 ms, which was most of a forked kernel's ~150 ms from fork to ready (measured).
 RECONNECT_MS = 5
+# A kernel known to greet IOPub subscriptions (see ReadyClient.ready_memo) is waited for this long before the
+# client asks kernel_info after all; the greeting comes within a few ms of connecting.
+WELCOME_WAIT_S = 0.5
 
 
 _CONTEXT_LOCK = threading.Lock()
@@ -105,6 +109,12 @@ class ReadyClient(AsyncKernelClient):
     shell_channel_class = Type(ReplayChannel)
     iopub_channel_class = Type(QuickChannel)
     _ready_reply: dict[str, Any] | None = None  # the readiness check's kernel_info reply, not yet asked for
+    # What an earlier kernel of the same kind answered, shared by every client of that kind (a forked kernel's
+    # template: same interpreter, ipykernel, configuration): {"reply": its kernel_info reply, "welcomes": whether
+    # it greeted the IOPub subscription}. With both, the readiness check waits for the greeting alone and hands
+    # out a copy of that reply: the kernel_info round trip (the kernel's busy, reply and idle, ~1 ms of its CPU
+    # and the runner's) told nothing new. Set by the run's kernel manager (_manager.py); None: always asked.
+    ready_memo: dict[str, Any] | None = None
 
     def kernel_info(self) -> str:  # type: ignore[override]
         """Ask for kernel_info; right after :meth:`wait_for_ready`, answer with the reply it just received instead.
@@ -145,15 +155,24 @@ class ReadyClient(AsyncKernelClient):
         deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
         drain = FIRST_DRAIN_S
         self._ready_reply = None
+        memo = self.ready_memo
+        if memo is not None and memo.get("welcomes") and memo.get("reply") is not None:
+            if await self._iopub_live(None, WELCOME_WAIT_S) == "welcome":  # subscribed: nothing published is lost
+                self._ready_reply = copy.deepcopy(memo["reply"])
+                self._handle_kernel_info_reply(self._ready_reply)
+                return
         while True:
             msg_id = super().kernel_info()
             reply = None
             with contextlib.suppress(Empty):
                 while reply is None or reply["parent_header"].get("msg_id") != msg_id:
                     reply = await self.shell_channel.get_msg(timeout=1)
-            if reply is not None and await self._iopub_live(msg_id, drain):
+            live = await self._iopub_live(msg_id, drain) if reply is not None else None
+            if live is not None:
                 self._handle_kernel_info_reply(reply)
                 self._ready_reply = reply
+                if memo is not None and "reply" not in memo:
+                    memo.update(reply=copy.deepcopy(reply), welcomes=live == "welcome")
                 return
             drain = min(2 * drain, LAST_DRAIN_S)
             if not await self._async_is_alive():
@@ -163,15 +182,16 @@ class ReadyClient(AsyncKernelClient):
 
     wait_for_ready = _async_wait_for_ready  # the base class binds its own at class creation
 
-    async def _iopub_live(self, msg_id: str, timeout: float) -> bool:
-        """Drain IOPub up to the ``idle`` status of ``msg_id`` or the kernel's ``iopub_welcome``;
-        False if neither came within ``timeout`` (IOPub not connected yet)."""
+    async def _iopub_live(self, msg_id: str | None, timeout: float) -> str | None:
+        """Drain IOPub up to the kernel's ``iopub_welcome`` ("welcome") or the ``idle`` status of ``msg_id``
+        ("idle"); None if neither came within ``timeout`` (IOPub not connected yet)."""
         with contextlib.suppress(Empty):
             while True:
                 msg = await self.iopub_channel.get_msg(timeout=timeout)
                 if msg["msg_type"] == "iopub_welcome":
-                    return True
-                if (msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") == msg_id
+                    return "welcome"
+                if (msg_id is not None and msg["msg_type"] == "status"
+                        and msg["parent_header"].get("msg_id") == msg_id
                         and msg["content"].get("execution_state") == "idle"):
-                    return True
-        return False
+                    return "idle"
+        return None

@@ -7,12 +7,14 @@ clients); connect a control socket as soon as the kernel started (used only to a
 politely or, for a kernelspec with ``interrupt_mode: message``, to interrupt it; runs kill and signal their
 kernels); and look its kernelspec up again (see ``_kernelspecs.py``). Together ~1.5-2 ms of the runner's
 CPU per run. The control socket still connects, on first use, where jupyter_client uses it: both places
-connect it themselves.
+connect it themselves. Its clients also skip the ``kernel_info`` round trip for a forked kernel whose
+template's first kernel already answered it (``ReadyClient.ready_memo``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any
 
 import zmq.asyncio
@@ -40,6 +42,23 @@ class RunKernelManager(AsyncKernelManager):  # type: ignore[misc]
     def _connect_control_socket(self) -> None:
         if not self._starting:  # request_shutdown and a message-mode interrupt connect it when they need it
             super()._connect_control_socket()
+
+    def client(self, **kwargs: Any) -> Any:
+        """A client that knows what an earlier kernel of the same fork template answered (``ready_memo``)."""
+        kc = super().client(**kwargs)
+        kc.ready_memo = ready_memo(self)
+        return kc
+
+
+_READY_MEMOS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()  # template -> memo
+
+
+def ready_memo(km: Any) -> dict[str, Any] | None:
+    """The ``ReadyClient.ready_memo`` shared by the kernels of ``km``'s fork template; None for another kernel."""
+    template = getattr(getattr(getattr(km, "provisioner", None), "process", None), "template", None)
+    if template is None:
+        return None
+    return _READY_MEMOS.setdefault(template, {})
 
 
 def run_manager(kernel_name: str) -> RunKernelManager:

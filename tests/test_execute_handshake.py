@@ -1,6 +1,8 @@
-"""A run asks its ready kernel ``kernel_info`` once (issue 12): nbclient's own request after the client's readiness
-check is answered with the reply that check just received. Real kernels, forked and fresh; the requests are
-counted as the clients send them, nothing is replaced."""
+"""A run asks its ready kernel ``kernel_info`` at most once (issue 12): nbclient's own request after the client's
+readiness check is answered with the reply that check just received, and a forked kernel is not asked at all once
+an earlier kernel of its template answered (``ReadyClient.ready_memo``: the run waits for the kernel's IOPub
+greeting instead). Real kernels, forked and fresh; the requests are counted as the clients send them, nothing is
+replaced."""
 
 from __future__ import annotations
 
@@ -64,14 +66,15 @@ def kernel_sources() -> list[Any]:
     from livedocs_runner.forkserver import ForkKernels, fork_supported
     from livedocs_runner.pool import PoolOptions
 
-    sources = [pytest.param(lambda: FreshKernels(60), id="fresh")]
-    if fork_supported():
-        sources.append(pytest.param(lambda: ForkKernels(PoolOptions(size=1)), id="forked"))
+    sources = [pytest.param(lambda: FreshKernels(60), [1, 1], id="fresh")]
+    if fork_supported():  # the second kernel comes from the first one's template
+        sources.append(pytest.param(lambda: ForkKernels(PoolOptions(size=1)), [1, 0], id="forked"))
     return sources
 
 
-@pytest.mark.parametrize("make_source", kernel_sources())
-def test_one_kernel_info_per_run_and_the_same_record(make_source: Any, notebook: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("make_source", "asked"), kernel_sources())
+def test_one_kernel_info_per_run_and_the_same_record(make_source: Any, asked: list[int], notebook: Path,
+                                                     tmp_path: Path) -> None:
     store = Store(tmp_path / "home")
     source = make_source()
     counting = Counting(source)
@@ -81,8 +84,8 @@ def test_one_kernel_info_per_run_and_the_same_record(make_source: Any, notebook:
     finally:
         getattr(source, "close", lambda: None)()
     assert good.status == "failed" and bad.status == "failed"  # n / 0 in the last cell
+    assert [sent["kernel_info_request"] for sent in counting.sent] == asked, counting.sent
     for sent in counting.sent:
-        assert sent["kernel_info_request"] == 1, sent
         assert sent["execute_request"] == 4  # the injected cell and the notebook's three
     nb = nbformat.read(good.output_notebook, as_version=4)
     assert nb.metadata.language_info.name == "python"

@@ -1,6 +1,7 @@
 """The kernel manager of a run (``_manager.py``): it shares the process's zmq context, connects its control socket
-only when it is used (a polite shutdown, a message-mode interrupt: both still work), and takes its kernelspec from
-``_kernelspecs.py``, which answers as jupyter_client does and sees a spec installed, edited or removed."""
+only when it is used (a polite shutdown, a message-mode interrupt: both still work), takes its kernelspec from
+``_kernelspecs.py``, which answers as jupyter_client does and sees a spec installed, edited or removed, and its
+clients ask a forked kernel for ``kernel_info`` only when no earlier kernel of its template answered it."""
 
 from __future__ import annotations
 
@@ -8,18 +9,27 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
+import nbformat
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_core.utils import run_sync
 
-from livedocs_runner import _kernelspecs
+from livedocs_runner import _client, _kernelspecs
 from livedocs_runner._client import shared_context
 from livedocs_runner._kernelspecs import kernel_spec
 from livedocs_runner._manager import RunKernelManager, run_manager
+from livedocs_runner.execute import execute_run
 from livedocs_runner.forkserver import ForkKernels, fork_supported
 from livedocs_runner.kernels import KernelRequest
+from livedocs_runner.plan import plan_runs
 from livedocs_runner.pool import PoolOptions
+from livedocs_runner.records.store import Store
+
+from .conftest import write_notebook
+from .test_execute_handshake import Counting
+from .test_kernel_prebuilt import OPTIONS
 
 
 def write_spec(root: Path, name: str, module: str) -> Path:
@@ -103,3 +113,37 @@ def test_a_run_kernel_manager_connects_its_control_socket_only_to_use_it(tmp_pat
             kernels.release(interrupted)
             kernels.release(stopped)
     assert not shared_context().closed  # the managers' clean-up left the shared context to the next kernel
+
+
+LANGUAGE = "import sys\nprint(sys.version_info[0])"
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(not fork_supported(), reason="needs Linux fork + pidfd")
+def test_a_kernel_from_a_template_whose_first_kernel_answered_kernel_info_is_not_asked_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    get_msg = _client.QuickChannel.get_msg
+    drop_welcome = [False]
+
+    async def maybe_without_welcome(self: Any, timeout: float | None = None) -> dict[str, Any]:
+        msg = await get_msg(self, timeout)
+        while drop_welcome[0] and msg["msg_type"] == "iopub_welcome":  # a kernel that does not greet after all
+            msg = await get_msg(self, timeout)
+        return msg
+
+    monkeypatch.setattr(_client.QuickChannel, "get_msg", maybe_without_welcome)
+    monkeypatch.setattr(_client, "WELCOME_WAIT_S", 0.2)
+    nb = write_notebook(tmp_path / "nb.ipynb", [("n = 1", ["parameters"]), LANGUAGE])
+    store = Store(tmp_path / "home")
+    records = []
+    with ForkKernels(PoolOptions(size=1)) as kernels:
+        counting = Counting(kernels)
+        for drop in (False, False, True):
+            drop_welcome[0] = drop
+            records.append(execute_run(plan_runs(nb)[0], store, options=OPTIONS, kernels=counting))
+    assert [r.status for r in records] == ["succeeded"] * 3
+    # asked by the template's first kernel, not the second, and again when the greeting did not come
+    assert [sent["kernel_info_request"] for sent in counting.sent] == [1, 0, 1]
+    outs = [nbformat.read(r.output_notebook, as_version=4) for r in records]
+    assert outs[0].metadata.language_info == outs[1].metadata.language_info == outs[2].metadata.language_info
+    assert [o.cells[-1].outputs[0]["text"] for o in outs] == ["3\n"] * 3
