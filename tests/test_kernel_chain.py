@@ -27,11 +27,14 @@ from .test_kernel_prebuilt import OPTIONS
 
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(not fork_supported(), reason="needs Linux fork + pidfd")]
 
-# what a cell sees of the requests queued behind it: its kernel's shell socket has a message waiting
+# what a cell sees of the requests queued behind it: a message still in its kernel's shell socket, or one the
+# kernel has read and holds as a task of its own until this cell ends (its event loop reads between cells)
 PEEK = """\
-import time, zmq
+import asyncio, time, zmq
 time.sleep(0.3)
-queued = bool(get_ipython().kernel.shell_stream.socket.get(zmq.EVENTS) & zmq.POLLIN)
+_k = get_ipython().kernel
+_held = [t for t in asyncio.all_tasks(_k.io_loop.asyncio_loop) if 'shell_main' in repr(t.get_coro())]
+queued = bool(_k.shell_stream.socket.get(zmq.EVENTS) & zmq.POLLIN) or len(_held) > 1  # (this cell's own task)
 """
 
 
