@@ -22,6 +22,7 @@ from jupyter_client.manager import AsyncKernelManager
 
 from ._client import shared_context
 from ._kernelspecs import kernel_spec
+from .kernels import kernel_process
 
 
 class RunKernelManager(AsyncKernelManager):  # type: ignore[misc]
@@ -55,7 +56,7 @@ _READY_MEMOS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDi
 
 def ready_memo(km: Any) -> dict[str, Any] | None:
     """The ``ReadyClient.ready_memo`` shared by the kernels of ``km``'s fork template; None for another kernel."""
-    template = getattr(getattr(getattr(km, "provisioner", None), "process", None), "template", None)
+    template = getattr(kernel_process(km), "template", None)
     if template is None:
         return None
     return _READY_MEMOS.setdefault(template, {})

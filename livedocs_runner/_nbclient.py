@@ -29,6 +29,8 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 from nbformat.v4 import nbbase
 
+from ._forkchain import AFTER_KEY
+
 OUTPUT_TYPES = ("execute_result", "display_data", "stream", "error")
 # requests sent beyond the cell running, to a kernel that chains them: one keeps the kernel busy while the runner
 # handles a cell's outputs; two also cover a cell shorter than that work. A failed cell leaves that many aborted.
@@ -154,8 +156,6 @@ class RunClient(NotebookClient):
     def _send(self, request: tuple[str, bool, bool], *, silent: bool = False,
               user_expressions: dict[str, Any] | None = None) -> str:
         """Send an execute request as ``KernelClient.execute`` does, naming the request sent before it."""
-        from ._forkchain import AFTER_KEY
-
         code, store_history, stop_on_error = request
         content = {"code": code, "silent": silent, "store_history": store_history,
                    "user_expressions": user_expressions or {}, "allow_stdin": self.kc.allow_stdin,

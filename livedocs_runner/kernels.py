@@ -214,16 +214,21 @@ def kernel_pid(km: AsyncKernelManager) -> int | None:
     return getattr(provisioner, "pid", None) or getattr(provisioner, "pgid", None)
 
 
+def kernel_process(km: Any) -> Any:
+    """The Popen-like handle of ``km``'s kernel process (a ``ForkedProcess`` for a forked kernel); None before
+    it started or for a manager without a provisioner."""
+    return getattr(getattr(km, "provisioner", None), "process", None)
+
+
 def chains_requests(km: AsyncKernelManager) -> bool:
     """Whether ``km``'s kernel runs an execute request sent ahead only after the one it names succeeded (a forked
     kernel, ``_forkchain.py``): then a run may send the next cells' requests before the current one ends."""
-    process = getattr(getattr(km, "provisioner", None), "process", None)
-    return getattr(process, "chains", False) is True
+    return getattr(kernel_process(km), "chains", False) is True
 
 
 def kill_kernel_now(km: AsyncKernelManager) -> None:
     """SIGKILL the kernel, its process group and every descendant; safe from any thread, any number of times."""
-    process = getattr(getattr(km, "provisioner", None), "process", None)
+    process = kernel_process(km)
     alive = True
     with contextlib.suppress(Exception):
         alive = process is None or process.poll() is None  # an exited kernel's pid may be reused: leave it

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .eventloops import closing_loop
-from .kernels import KernelRequest, KernelStartError, kill_kernel_now, start_kernel, stop_kernel
+from .kernels import KernelRequest, KernelStartError, kernel_process, kill_kernel_now, start_kernel, stop_kernel
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -135,8 +135,7 @@ class WarmPool:
                 self._in_use[id(km)] = km
                 self._replace(request, km, alone)
             elif not alone or self._in_batch(request):
-                while self._refill(request):  # up to the measured depth, as far as the runs still expected
-                    pass
+                self._refill_all(request)
         if km is None:
             km = self._start(request, self.options.startup_timeout)  # retries start-up races itself
             with self._cond:
@@ -274,12 +273,16 @@ class WarmPool:
         """Start the replacements for ``km``, just handed out: now in a batch or a stream of runs; for a run
         ``alone``, when it is released or ``REFILL_AFTER_S`` from now (the reaper thread sees to that)."""
         if not alone or self._in_batch(request):
-            while self._refill(request):
-                pass
+            self._refill_all(request)
             return
         self._later[id(km)] = (request, time.monotonic() + REFILL_AFTER_S)
         self._ensure_reaper()
         self._cond.notify_all()  # the reaper's next check comes earlier
+
+    def _refill_all(self, request: KernelRequest) -> None:
+        """Start kernels for ``request`` up to the measured depth, as far as the runs still expected."""
+        while self._refill(request):
+            pass
 
     def _refill(self, request: KernelRequest) -> bool:
         """Start one kernel for ``request`` if the bound allows, evicting another kind's idle kernel if needed."""
@@ -340,8 +343,7 @@ class WarmPool:
                 ready = [request for request, due in self._due if due <= now]
                 self._due = [(request, due) for request, due in self._due if due > now]
                 for request in ready:
-                    while self._refill(request):
-                        pass
+                    self._refill_all(request)
                 next_check = min([next_check, *(due for _, due in self._due)])
                 for request, queue in list(self._idle.items()) if timeout is not None else ():
                     while queue and now - queue[0].since >= timeout:
@@ -354,7 +356,7 @@ class WarmPool:
 
 
 def _alive(km: AsyncKernelManager) -> bool:
-    process = getattr(getattr(km, "provisioner", None), "process", None)
+    process = kernel_process(km)
     if process is None:
         return bool(km.has_kernel)
     with contextlib.suppress(Exception):
