@@ -110,8 +110,8 @@ class ReadyClient(AsyncKernelClient):
     iopub_channel_class = Type(QuickChannel)
     _ready_reply: dict[str, Any] | None = None  # the readiness check's kernel_info reply, not yet asked for
     # What an earlier kernel of the same kind answered, shared by every client of that kind (a forked kernel's
-    # template: same interpreter, ipykernel, configuration): {"reply": its kernel_info reply, "welcomes": whether
-    # it greeted the IOPub subscription}. With both, the readiness check waits for the greeting alone and hands
+    # template: same interpreter, ipykernel, configuration): {"reply": its kernel_info reply, "welcomes": True once
+    # one was seen greeting the IOPub subscription}. With both, the readiness check waits for the greeting alone and hands
     # out a copy of that reply: the kernel_info round trip (the kernel's busy, reply and idle, ~1 ms of its CPU
     # and the runner's) told nothing new. Set by the run's kernel manager (_manager.py); None: always asked.
     ready_memo: dict[str, Any] | None = None
@@ -172,7 +172,9 @@ class ReadyClient(AsyncKernelClient):
                 self._handle_kernel_info_reply(reply)
                 self._ready_reply = reply
                 if memo is not None and "reply" not in memo:
-                    memo.update(reply=copy.deepcopy(reply), welcomes=live == "welcome")
+                    memo["reply"] = copy.deepcopy(reply)
+                if memo is not None and live == "welcome":  # its idle may come first when subscribing raced the
+                    memo["welcomes"] = True  # request (a kernel connected at once): the next kernel tells
                 return
             drain = min(2 * drain, LAST_DRAIN_S)
             if not await self._async_is_alive():

@@ -326,5 +326,9 @@ def stop_kernel(km: AsyncKernelManager) -> None:
 
     kill_kernel_now(km)
     with contextlib.suppress(Exception):
+        close_client = getattr(km, "close_client", None)  # a client a pool opened for a run that never came
+        if close_client is not None:
+            close_client()
+    with contextlib.suppress(Exception):
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)  # reaps the process, removes the connection file

@@ -51,6 +51,10 @@ StartFn = Callable[[KernelRequest, float], "AsyncKernelManager"]
 # runner's share of the start compete with the run for the cores and the GIL)
 REFILL_AFTER_S = 1.0
 AFTER_RELEASE_S = 0.1  # ... and once the run has released it, after this long (its outputs and record are written)
+# A released kernel is killed at once and reaped (its process waited for, its connection file removed) this long
+# after: done at once, the reaping thread competed for the GIL with the run writing its outputs and record, ~1.4 ms
+# of a warm run's ~50 ms (measured). A batch's reaping is not delayed more than this in all.
+REAP_AFTER_S = 0.05
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,7 +164,7 @@ class WarmPool:
         if closed:
             stop_kernel(km)
         else:
-            self._stop_later(km, killed=True)
+            self._stop_later(km, killed=True, after=REAP_AFTER_S)
 
     def expect(self, request: KernelRequest, runs: int) -> None:
         """``runs`` more acquires for ``request`` will come, then none (a batch): never warm more than that."""
@@ -231,11 +235,12 @@ class WarmPool:
         if self._closed:
             raise KernelStartError("the kernel pool is closed")
 
-    def _stop_later(self, km: AsyncKernelManager, *, killed: bool = False) -> None:
+    def _stop_later(self, km: AsyncKernelManager, *, killed: bool = False, after: float = 0.0) -> None:
+        """Kill ``km`` (unless ``killed`` already) and reap it in the background, ``after`` seconds from now."""
         if not killed:  # release() has just killed it: listing its process tree again costs the run ~1.5 ms
             kill_kernel_now(km)
-        try:
-            self._stoppers.submit(closing_loop(stop_kernel), km)  # reaping and file clean-up off the caller's path
+        try:  # reaping and file clean-up off the caller's path
+            self._stoppers.submit(closing_loop(_stop_at), km, time.monotonic() + after)
         except RuntimeError:  # shut down meanwhile
             stop_kernel(km)
 
@@ -312,6 +317,8 @@ class WarmPool:
             km = self._start(request, self.options.startup_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed warm-up is retried by acquire, in the open
             log.warning("warming a %s kernel failed: %s", request.kernel_name, exc)
+        else:
+            _open_client(km)
         with self._cond:
             self._starting[request] -= 1
             if km is not None and not self._closed:
@@ -353,6 +360,23 @@ class WarmPool:
                     if queue:
                         next_check = min(next_check, queue[0].since + timeout)
                 self._cond.wait(max(0.05, next_check - now))
+
+
+def _open_client(km: AsyncKernelManager) -> None:
+    """Open the client of ``km``'s run while it waits (``RunKernelManager.open_client``); a kernel whose manager
+    cannot is connected by its run, as before."""
+    open_client = getattr(km, "open_client", None)
+    if open_client is not None:
+        try:
+            open_client()
+        except Exception as exc:  # noqa: BLE001 - an optimisation: the run connects its own client
+            log.debug("opening a waiting kernel's client failed: %s", exc)
+
+
+def _stop_at(km: AsyncKernelManager, due: float) -> None:
+    """:func:`stop_kernel` at ``due`` (``time.monotonic``), or at once if that has passed (a backlog never grows)."""
+    time.sleep(max(0.0, due - time.monotonic()))
+    stop_kernel(km)
 
 
 def _alive(km: AsyncKernelManager) -> bool:

@@ -16,6 +16,7 @@ import pytest
 from livedocs_runner.execute import RunOptions, execute_run
 from livedocs_runner.kernels import KernelRequest, KernelStartError, start_kernel
 from livedocs_runner.plan import plan_runs
+from livedocs_runner import pool as pool_module
 from livedocs_runner.pool import PoolOptions, WarmPool
 from livedocs_runner.records.store import Store
 
@@ -93,6 +94,27 @@ def test_state_never_leaks_from_one_run_to_the_next(store: Store) -> None:
         assert record.metrics == {"seen_global": "none", "seen_module": "none"}
     assert len(set(source.pids)) == len(records)  # each kernel served exactly one run
     assert not any(alive(pid) for pid in source.pids)
+
+
+def test_a_released_kernel_is_killed_at_once_and_reaped_in_the_background(monkeypatch: pytest.MonkeyPatch) -> None:
+    reap = threading.Event()
+    stop_at = pool_module._stop_at
+
+    def held_stop_at(km: Any, due: float) -> None:
+        reap.wait(WAIT)  # reaping waits for the test: only release() itself can have killed the kernel
+        stop_at(km, due)
+
+    monkeypatch.setattr(pool_module, "_stop_at", held_stop_at)
+    with WarmPool(PoolOptions(size=1)) as pool:
+        km = pool.acquire(request_of(isolation_plan("a")))
+        pid, connection = km.provisioner.process.pid, Path(km.connection_file)
+        assert alive(pid) and connection.is_file()
+        pool.release(km)
+        until(lambda: not alive(pid), "the released kernel killed")  # it runs nothing more
+        assert connection.is_file()  # not reaped yet: that is the background's work, after the run's records
+        reap.set()
+        until(lambda: not Path(f"/proc/{pid}").exists() and not connection.exists(),
+              "the released kernel reaped and its connection file removed")
 
 
 def test_kernels_come_warm_with_the_requested_imports(store: Store, tmp_path: Path) -> None:

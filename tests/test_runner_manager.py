@@ -16,7 +16,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_core.utils import run_sync
 
-from livedocs_runner import _client, _kernelspecs
+from livedocs_runner import _client, _kernelspecs, _manager
 from livedocs_runner._client import shared_context
 from livedocs_runner._kernelspecs import kernel_spec
 from livedocs_runner._manager import RunKernelManager, run_manager
@@ -27,7 +27,7 @@ from livedocs_runner.plan import plan_runs
 from livedocs_runner.pool import PoolOptions
 from livedocs_runner.records.store import Store
 
-from .conftest import write_notebook
+from .conftest import until, write_notebook
 from .test_execute_handshake import Counting
 from .test_kernel_prebuilt import OPTIONS
 
@@ -118,6 +118,15 @@ def test_a_run_kernel_manager_connects_its_control_socket_only_to_use_it(tmp_pat
 LANGUAGE = "import sys\nprint(sys.version_info[0])"
 
 
+def run_pooled(kernels: ForkKernels, counting: Counting, nb: Path, store: Store) -> Any:
+    """One run on a kernel that waited in the pool (its client opened meanwhile), as a stakeholder's click gets."""
+    plan = plan_runs(nb)[0]
+    request = KernelRequest(plan.kernel_name, plan.cwd, plan.warm_imports)
+    kernels.pool.prewarm(request)
+    until(lambda: kernels.pool.stats()["idle"] >= 1, "a kernel waiting in the pool")
+    return execute_run(plan, store, options=OPTIONS, kernels=counting)
+
+
 @pytest.mark.kernel
 @pytest.mark.skipif(not fork_supported(), reason="needs Linux fork + pidfd")
 def test_a_kernel_from_a_template_whose_first_kernel_answered_kernel_info_is_not_asked_again(
@@ -140,10 +149,51 @@ def test_a_kernel_from_a_template_whose_first_kernel_answered_kernel_info_is_not
         counting = Counting(kernels)
         for drop in (False, False, True):
             drop_welcome[0] = drop
-            records.append(execute_run(plan_runs(nb)[0], store, options=OPTIONS, kernels=counting))
-    assert [r.status for r in records] == ["succeeded"] * 3
+            records.append(run_pooled(kernels, counting, nb, store))
+        # a first kernel whose idle came before its greeting (it was asked the moment it was connected) taught
+        # only the reply: the next kernel is asked, and seen greeting, the one after it is not
+        [memo] = [memo for memo in _manager._READY_MEMOS.values() if memo.get("reply") is not None]
+        del memo["welcomes"]
+        drop_welcome[0] = False
+        records += [run_pooled(kernels, counting, nb, store) for _ in range(2)]
+    assert [r.status for r in records] == ["succeeded"] * 5
     # asked by the template's first kernel, not the second, and again when the greeting did not come
-    assert [sent["kernel_info_request"] for sent in counting.sent] == [1, 0, 1]
+    assert [sent["kernel_info_request"] for sent in counting.sent] == [1, 0, 1, 1, 0]
     outs = [nbformat.read(r.output_notebook, as_version=4) for r in records]
-    assert outs[0].metadata.language_info == outs[1].metadata.language_info == outs[2].metadata.language_info
-    assert [o.cells[-1].outputs[0]["text"] for o in outs] == ["3\n"] * 3
+    assert all(out.metadata.language_info == outs[0].metadata.language_info for out in outs)
+    assert [o.cells[-1].outputs[0]["text"] for o in outs] == ["3\n"] * 5
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(not fork_supported(), reason="needs Linux fork + pidfd")
+def test_a_kernel_waiting_in_the_pool_has_its_runs_client_connected_while_it_waits(tmp_path: Path) -> None:
+    request = KernelRequest("python3", tmp_path, ())
+    with ForkKernels(PoolOptions(size=2)) as kernels:
+        kernels.pool.prewarm(request)
+        until(lambda: kernels.pool.stats()["idle"] >= 2, "two kernels waiting in the pool")
+        waiting = [entry.km for entry in kernels.pool._idle[request]]
+        km = kernels.acquire(request)
+        try:
+            opened = km._opened
+            assert opened is not None and opened.shell_channel.is_alive() and opened.iopub_channel.is_alive()
+            assert km.client() is opened and km._opened is None  # the run takes it, once
+            assert km.client() is not opened
+
+            async def greeted_then_run() -> Any:
+                greeting = await opened.iopub_channel.get_msg(timeout=30)  # subscribed while the kernel waited
+                opened.start_channels()  # as nbclient does: the channels already started are kept
+                await opened.wait_for_ready(timeout=30)
+                return greeting, await opened.execute_interactive("print(2 + 1)", output_hook=lambda msg: None,
+                                                                  timeout=30)
+
+            greeting, reply = run_sync(greeted_then_run)()
+            assert greeting["msg_type"] == "iopub_welcome" and reply["content"]["status"] == "ok"
+            opened.stop_channels()
+        finally:
+            kernels.release(km)
+        [left] = [other for other in waiting if other is not km]
+        left_client = left._opened
+        assert left_client is not None
+    # the pool closed: the client opened for the kernel no run took is closed with it (a closed kernel's sockets
+    # would reconnect to its dead ports every few ms)
+    assert left._opened is None and not left_client.shell_channel.is_alive() and not left_client.iopub_channel.is_alive()
