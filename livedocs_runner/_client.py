@@ -16,6 +16,8 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import Type
 
+from ._wire import fast_dates
+
 # IOPub subscriptions take a moment to reach the kernel: an ``idle`` published before ours arrived is
 # lost, and waiting 0.2 s for it before asking again was most of a forked kernel's start (measured
 # with ``livedocs run --profile``). Ask again soon, then less eagerly.
@@ -115,6 +117,10 @@ class ReadyClient(AsyncKernelClient):
     # out a copy of that reply: the kernel_info round trip (the kernel's busy, reply and idle, ~1 ms of its CPU
     # and the runner's) told nothing new. Set by the run's kernel manager (_manager.py); None: always asked.
     ready_memo: dict[str, Any] | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        fast_dates(self.session)  # its own session (a manager's clients get clones): every message's dates
 
     def kernel_info(self) -> str:  # type: ignore[override]
         """Ask for kernel_info; right after :meth:`wait_for_ready`, answer with the reply it just received instead.

@@ -207,7 +207,6 @@ class _Execution:
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
         from ._nbclient import AHEAD, RunClient
-        from ._wire import fast_dates
         from .cells import Numbering
         from .inject import is_python, parameterize
         from .kernels import FreshKernels, KernelRequest, KernelStartError, chains_requests, leave_kernel_at_exit
@@ -240,8 +239,6 @@ class _Execution:
             request = KernelRequest(self.plan.kernel_name, cwd, warm_imports)
             with maybe_phase(self.profile, "acquire"):
                 self.km = self.kernels.acquire(request)
-            if getattr(self.km, "session", None) is not None:  # nbclient's client shares the manager's session
-                fast_dates(self.km.session)
             if self.profile is not None:
                 self.profile.kernel_start = getattr(self.km, "livedocs_start_s", None)
             if self.control.is_cancelled(self.record.id):

@@ -177,7 +177,11 @@ def test_a_kernel_waiting_in_the_pool_has_its_runs_client_connected_while_it_wai
             opened = km._opened
             assert opened is not None and opened.shell_channel.is_alive() and opened.iopub_channel.is_alive()
             assert km.client() is opened and km._opened is None  # the run takes it, once
-            assert km.client() is not opened
+            another = km.client()
+            assert another is not opened
+            # each client has a session of its own (a clone of the manager's): both parse message dates fast
+            for client in (opened, another):
+                assert getattr(client.session.unpack, "livedocs_fast_dates", False)
 
             async def greeted_then_run() -> Any:
                 greeting = await opened.iopub_channel.get_msg(timeout=30)  # subscribed while the kernel waited
