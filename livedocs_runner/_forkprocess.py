@@ -14,6 +14,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from ._forkhot import written_pages
+
 TEMPLATE_FILE = Path(__file__).with_name("_forktemplate.py")
 # runs the template by path: the kernel's interpreter need not have this package installed
 BOOTSTRAP = "import runpy, sys; p = sys.argv.pop(1); sys.argv[0] = p; runpy.run_path(p, run_name='__main__')"
@@ -25,9 +27,10 @@ class _Template:
     """One template process and its pipes: requests are serialised by a lock; a reader thread sorts
     what the template says into replies (in order) and "bound" notices (by kernel pid)."""
 
-    def __init__(self, key: _Key, env: dict[str, str], timeout: float, *, warm: bool = True) -> None:
+    def __init__(self, key: _Key, env: dict[str, str], timeout: float, *, warm: bool = True,
+                 populate: bool = True) -> None:
         python, cwd, warm_imports, _ = key
-        config = json.dumps({"cwd": cwd, "warm_imports": list(warm_imports), "warm": warm})
+        config = json.dumps({"cwd": cwd, "warm_imports": list(warm_imports), "warm": warm, "populate": populate})
         self.process = subprocess.Popen([python, "-c", BOOTSTRAP, str(TEMPLATE_FILE), config], cwd=cwd, env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
@@ -39,6 +42,7 @@ class _Template:
         self._replies: deque[dict[str, Any]] = deque()
         self._bound: dict[int, dict] = {}  # kernel pid -> the template's "bound" notice
         self._ended: str | None = None
+        self._taught = False  # whether a kernel's written pages were learned and sent (see teach_pages)
         self._reader = threading.Thread(target=self._read, name=f"livedocs-template-{self.pid}", daemon=True)
         self._reader.start()
 
@@ -57,6 +61,25 @@ class _Template:
         if "pid" not in reply:
             raise RuntimeError(reply.get("error", f"unexpected reply {reply!r}"))
         return int(reply["pid"])
+
+    def teach_pages(self, kernel_pid: int) -> None:
+        """Once per template: learn from ``kernel_pid`` (one of its kernels, after its run, still alive) the pages
+        its kernels write, and send them, for each later kernel to copy as it starts (``_forkhot.py``). Only if the
+        template can (its ready message); a kernel that ended meanwhile teaches nothing, and the next one is asked."""
+        with self._cond:
+            if self._taught or not (self.info or {}).get("populates"):
+                return
+            self._taught = True  # a kernel released meanwhile does not learn too
+        try:
+            ranges = written_pages(kernel_pid, self.pid)
+        except OSError:
+            ranges = []
+        if not ranges:
+            with self._cond:
+                self._taught = False
+            return
+        with self._lock, contextlib.suppress(OSError, ValueError):  # a template that is gone is replaced anyway
+            self._write({"op": "hot", "ranges": ranges})
 
     def wait_bound(self, pid: int, timeout: float) -> bool:
         """Return once kernel ``pid`` has bound its sockets and built its kernel (whether it honours the request

@@ -19,8 +19,10 @@ Protocol: one JSON object per line. The template first writes ``{"ready": ...}``
 (or ``{"error": "..."}``), and later ``{"bound": N, "ok": true}`` once that kernel has bound its
 sockets and built its kernel (``"ok": false``: it ended before), so the runner needs no kernel_info
 round trip to know it is up (``"chains": true``: it honours ``_forkchain.py``, so a run may send requests
-ahead); ``{"op": "exit"}`` ends it and leaves its kernels running; end of
-input (the runner closed the pipe or died) ends it and kills its kernels.
+ahead); ``{"op": "hot", "ranges": [[start, length], ...]}`` gives the pages each later child copies as it
+starts (no reply; only if its ready message said ``"populates": true``, see ``_forkhot.py``);
+``{"op": "exit"}`` ends it and leaves its kernels running; end of input (the runner closed the pipe or
+died) ends it and kills its kernels.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ _LEAN: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_forklean.p
 _WIRE: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_wire.py")))
 # requests a run sends ahead run only after the cell before them succeeded (loaded by path too): _forkchain.py
 _CHAIN: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_forkchain.py")))
+# the pages its kernels will write, copied as each starts (loaded by path too): _forkhot.py
+_HOT: dict[str, Any] = runpy.run_path(str(Path(__file__).with_name("_forkhot.py")))
 
 
 def main(config: dict) -> None:
@@ -104,12 +108,14 @@ def main(config: dict) -> None:
         prebuilt["modules"] = _forkwarm()["ModuleFiles"]()  # last: the modules as the children inherit them
     gc.collect()
     gc.freeze()  # imported modules stay shared (copy-on-write) and out of every child's collections
+    populates = bool(config.get("populate", True)) and _HOT["supported"]()
     ready = {"ready": True, "pid": os.getpid(), "skipped": skipped, "threads": threading.active_count(),
+             "populates": populates,
              "os_threads": _os_threads(),
              "prebuilt": sorted(prebuilt or ()), "prebuild_error": prebuild_error, "warmed": warmed,
              "lightened": lightened}
     _send(proto_out, ready)
-    _serve(proto_in, proto_out, devnull, prebuilt)
+    _serve(proto_in, proto_out, devnull, prebuilt, populates)
 
 
 def _warm_import(name: str, cwd: Path) -> bool:
@@ -249,8 +255,9 @@ def _nested_sections(config: Any) -> bool:
                for section in config.values())
 
 
-def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any] | None) -> None:
+def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any] | None, populates: bool) -> None:
     runner = os.getppid()
+    hot: list[tuple[int, int]] = []  # the pages each child copies as it starts (see _forkhot.py)
     children: dict[int, float] = {}
     starting: dict[int, int] = {}  # the read end of a starting kernel's "bound" pipe -> its pid
     buffer = b""
@@ -279,8 +286,11 @@ def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any]
             request = json.loads(line)
             if request.get("op") == "exit":
                 return
+            if request.get("op") == "hot":
+                hot[:] = [(int(start), int(length)) for start, length in request["ranges"]] if populates else []
+                continue
             try:
-                pid, bound = _fork(request, (proto_in, proto_out, *starting), devnull, prebuilt)
+                pid, bound = _fork(request, (proto_in, proto_out, *starting), devnull, prebuilt, hot)
             except Exception as exc:  # noqa: BLE001 - reported to the runner, which falls back
                 _send(proto_out, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
@@ -290,7 +300,7 @@ def _serve(proto_in: int, proto_out: int, devnull: int, prebuilt: dict[str, Any]
 
 
 def _fork(request: dict, server_fds: tuple[int, ...], devnull: int,
-          prebuilt: dict[str, Any] | None) -> tuple[int, int]:
+          prebuilt: dict[str, Any] | None, hot: list[tuple[int, int]]) -> tuple[int, int]:
     """Fork a kernel: (its pid, the read end of its "bound" pipe)."""
     sync_r, sync_w = os.pipe()
     bound_r, bound_w = os.pipe()
@@ -303,7 +313,7 @@ def _fork(request: dict, server_fds: tuple[int, ...], devnull: int,
     if pid == 0:
         os.close(sync_r)
         os.close(bound_r)
-        _child(request, server_fds, devnull, sync_w, bound_w, prebuilt)  # never returns
+        _child(request, server_fds, devnull, sync_w, bound_w, prebuilt, hot)  # never returns
     os.close(sync_w)
     os.close(bound_w)
     os.read(sync_r, 1)  # EOF once the child has its own session: killpg(pid) works from now on
@@ -312,13 +322,15 @@ def _fork(request: dict, server_fds: tuple[int, ...], devnull: int,
 
 
 def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int, bound_w: int,
-           prebuilt: dict[str, Any] | None) -> None:
+           prebuilt: dict[str, Any] | None, hot: list[tuple[int, int]]) -> None:
     code = 1
     try:
         os.setsid()
         # a process the notebook double-forks is re-parented to the kernel, not init: the runner finds it
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         os.close(sync_w)
+        if hot:  # now, not trap by trap as it starts and runs (the template went on once it had our session)
+            _HOT["populate"](hot)
         for fd in server_fds:  # the template's pipes, and the "bound" pipes of kernels starting alongside
             os.close(fd)
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._forkprocess import ForkedProcess, _Key, _Template
-from .kernels import KernelRequest, start_kernel
+from .kernels import KernelRequest, kernel_process, start_kernel
 from .pool import PoolOptions, WarmPool
 
 if TYPE_CHECKING:
@@ -70,12 +70,13 @@ class ForkOptions:
 
     ``max_templates``: templates kept at once (least recently used one exits first; its running
     kernels keep running). ``template_timeout``: seconds a template may take to import.
+    ``copy_pages``: each kernel copies the template's pages its template's first kernel wrote, as it starts
+    rather than page by page during its run (Linux >= 5.14; see ``_forkhot.py``).
     """
 
     max_templates: int = 4
     template_timeout: float = 60.0
-
-
+    copy_pages: bool = True
 
 
 class ForkServer:
@@ -184,7 +185,8 @@ class ForkServer:
                 if template is None:
                     expected = self._expected.get((key[1], key[2]))
                     warm = expected is None or expected >= WARM_MIN_KERNELS
-                    template = self._templates[key] = _Template(key, env, self.options.template_timeout, warm=warm)
+                    template = self._templates[key] = _Template(key, env, self.options.template_timeout, warm=warm,
+                                                                populate=self.options.copy_pages)
                     while len(self._templates) > self.options.max_templates:
                         evicted.append(self._templates.popitem(last=False)[1])
                 self._templates.move_to_end(key)
@@ -262,6 +264,10 @@ class ForkKernels:
         return self.pool.acquire(request)
 
     def release(self, km: AsyncKernelManager) -> None:
+        process = kernel_process(km)
+        template = getattr(process, "template", None)
+        if template is not None and process.poll() is None:  # once per template: what its kernels write
+            template.teach_pages(process.pid)
         self.pool.release(km)
 
     def prewarm(self, request: KernelRequest, count: int | None = None) -> None:
