@@ -88,6 +88,7 @@ def parameterize(nb: nbformat.NotebookNode, params: Mapping[str, Any], *,
                  kernel_name: str = "") -> nbformat.NotebookNode:
     """A copy of ``nb`` with the injected-parameters cell (in ``language``) in place and run metadata set."""
     import nbformat
+    from nbformat.corpus.words import generate_corpus_id as random_cell_id
 
     nb = copy.deepcopy(nb)
     nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
@@ -97,7 +98,11 @@ def parameterize(nb: nbformat.NotebookNode, params: Mapping[str, Any], *,
             position = index + 1
             break
     if params:
-        cell = nbformat.v4.new_code_cell(injected_source(params, language, kernel_name), metadata={"tags": [INJECTED_TAG]})
+        # nbformat.v4.new_code_cell's cell, without its jsonschema check of a cell that is valid by construction
+        # (~0.4 ms a run, measured with py-spy; tests/test_inject.py validates the notebook)
+        cell = nbformat.NotebookNode(id=random_cell_id(), cell_type="code", execution_count=None, outputs=[],
+                                     metadata=nbformat.NotebookNode(tags=[INJECTED_TAG]),
+                                     source=injected_source(params, language, kernel_name))
         if nb.get("nbformat_minor", 0) < 5:  # cell ids exist from nbformat 4.5 on
             cell.pop("id", None)
         nb.cells.insert(position, cell)
