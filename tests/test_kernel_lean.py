@@ -112,6 +112,27 @@ def test_a_profile_that_logs_debug_still_gets_every_record(tmp_path: Path, monke
 FD_CELLS = 120  # ipykernel's own 0.5 ms sleep lost ~1 % of these (measured 2 in 300); without it, ~20 %
 
 
+SWAP_WAIT_CHANNELS = """\
+with open('fake_wchan', 'w') as fake:
+    fake.write('anon_pipe_read')
+swapped = 0
+for name in os.listdir('/proc/self/fd'):
+    try:
+        target = os.readlink(f'/proc/self/fd/{name}')
+    except OSError:
+        continue
+    if target.endswith('/wchan'):
+        fd = int(name)
+        os.close(fd)
+        other = os.open('fake_wchan', os.O_RDONLY)
+        if other != fd:
+            os.dup2(other, fd)
+            os.close(other)
+        swapped += 1
+print('swapped', swapped)
+_ = os.write(1, b'after the swap\\n')"""
+
+
 def test_what_a_cell_writes_to_fds_1_and_2_as_it_ends_reaches_that_cells_output(tmp_path: Path,
                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """ipykernel forwards fd output through a pipe and a thread with nothing tying that thread to the end of a
@@ -124,6 +145,8 @@ def test_what_a_cell_writes_to_fds_1_and_2_as_it_ends_reaches_that_cells_output(
         "_ = os.write(1, b'almost a mark: \\0livedocs-cell-end-')",  # held back by the watcher until the next read
         "f = open('captured.txt', 'wb')\nsaved = os.dup(1)\nos.dup2(f.fileno(), 1)\n_ = os.write(1, b'into the file\\n')",
         "_ = os.dup2(saved, 1)\nf.close()\nprint(open('captured.txt', 'rb').read())",
+        SWAP_WAIT_CHANNELS,  # the kernel's open wait-channel files replaced by the cell's own: it falls back
+        "_ = os.write(1, b'next cell\\n')",
         "import threading\nk = get_ipython().kernel\n"
         "print(sorted(t.name for t in threading.enumerate()), k._execute_sleep, k._supports_kernel_subshells)",
     ]
@@ -141,7 +164,8 @@ def test_what_a_cell_writes_to_fds_1_and_2_as_it_ends_reaches_that_cells_output(
     missing = [i for i in range(FD_CELLS) if outputs[i] != {"stdout": f"cell {i}\n" if i % 2 == 0 else "",
                                                            "stderr": f"cell {i}\n" if i % 2 else ""}]
     assert missing == [], f"{len(missing)} of {FD_CELLS} cells lost their fd output: {missing[:10]}"
-    subprocess_out, almost, into_file, read_back, facts = outputs[FD_CELLS:]
+    subprocess_out, almost, into_file, read_back, swapped, after_swap, facts = outputs[FD_CELLS:]
+    assert swapped["stdout"] == "swapped 2\nafter the swap\n" and after_swap["stdout"] == "next cell\n"
     assert subprocess_out["stdout"] == "from a subprocess\n"
     assert almost["stdout"] == "almost a mark: \0livedocs-cell-end-"
     assert into_file["stdout"] == "" and read_back["stdout"] == "b'into the file\\n'\n"
