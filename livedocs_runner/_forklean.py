@@ -61,16 +61,34 @@ def without_shell_channel_thread(app: Any) -> None:
     (the shell stream on the main event loop, as in ipykernel 6); it then does not list "kernel subshells" in
     ``kernel_info``'s supported features. An ipykernel without the thread is left as it is.
     """
+    from ipykernel.kernelbase import Kernel
+
     init_sockets = app.init_sockets
 
     def init_sockets_without_thread() -> None:
         init_sockets()
         thread = getattr(app, "shell_channel_thread", None)
         if thread is not None and not thread.is_alive():
-            app.shell_channel_thread = None
+            app.shell_channel_thread = NoShellChannelThread()
             thread.io_loop.close()  # made, never started: its event loop is all it holds
 
-    app.init_sockets = init_sockets_without_thread
+    if isinstance(vars(Kernel).get("_supports_kernel_subshells"), property):
+        # ipykernel asks "is not None"; the stand-in says no by being false, as a missing thread is
+        Kernel._supports_kernel_subshells = property(lambda kernel: bool(kernel.shell_channel_thread))
+        app.init_sockets = init_sockets_without_thread
+
+
+class NoShellChannelThread:
+    """Where ipykernel 7 keeps its shell-channel thread, for a kernel without one: false, as ipykernel tests the
+    thread before using it, and naming the thread that reads shell requests (this one, the main thread), which
+    ipykernel's path for a cell with top-level ``await`` asks for without testing (``shell_channel_thread.
+    parent_thread``: with None there, such a cell's request failed inside the kernel and got no reply at all)."""
+
+    def __init__(self) -> None:
+        self.parent_thread = threading.current_thread()
+
+    def __bool__(self) -> bool:
+        return False
 
 
 class CellEndDrain:

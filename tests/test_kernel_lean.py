@@ -6,6 +6,7 @@ a kernel started by ``ipykernel_launcher``; a profile that asks for DEBUG loggin
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -173,3 +174,20 @@ def test_what_a_cell_writes_to_fds_1_and_2_as_it_ends_reaches_that_cells_output(
     assert "'Shell channel'" not in threads and "'IOPub'" in threads  # requests are read on the main thread
     assert (float(sleep), subshells.strip()) == (0.0, "False")
     assert not any(re.search(r"livedocs-cell-end-[0-9a-f]{16}", text) for cell in outputs for text in cell.values())
+
+
+def test_a_cell_with_top_level_await_runs_in_a_forked_kernel(tmp_path: Path) -> None:
+    """ipykernel 7 runs such a cell on its async path, which asks for the shell-channel thread a forked kernel does
+    without: the request failed inside the kernel and got no reply, so the run hung until its time limit."""
+    nb = write_notebook(tmp_path / "nb" / "await.ipynb", [
+        "import asyncio\nawait asyncio.sleep(0)\nawaited = True",
+        "from livedocs_runner import record\nk = get_ipython().kernel\n"
+        "record('facts', [awaited, k._supports_kernel_subshells, 'kernel subshells' in k.kernel_info['supported_features']])",
+    ])
+    with ForkKernels(PoolOptions(size=1)) as kernels:
+        source = Recording(kernels)
+        record = execute_run(plan_runs(nb)[0], Store(tmp_path / "home"), options=replace(OPTIONS, timeout=60),
+                             kernels=source)
+    assert isinstance(source.processes[0], ForkedProcess)
+    assert record.status == "succeeded", record.error
+    assert record.metrics["facts"] == [True, False, False]
