@@ -169,7 +169,8 @@ def _warm_first_use(imported: list[str], prebuilt: dict[str, Any] | None) -> lis
 
 def _lighten(prebuilt: dict[str, Any] | None) -> list[str]:
     """Skip per-kernel work nobody reads (``_forkwarm.py``: log records no handler writes, a signature
-    check per request, two glob patterns compiled per kernel); the names of what was skipped."""
+    check per request, two glob patterns compiled per kernel, a cell's second transform); the names of what was
+    skipped."""
     if not _LOADED:
         return []
     loaded = _forkwarm()
@@ -183,6 +184,9 @@ def _lighten(prebuilt: dict[str, Any] | None) -> list[str]:
     with contextlib.suppress(Exception):
         if prebuilt is not None and loaded["skip_unread_log_records"](prebuilt["app"].log):
             done.append("log_records")
+    with contextlib.suppress(Exception):
+        if loaded["transform_each_cell_once"]():
+            done.append("transform_once")
     return done
 
 

@@ -84,7 +84,7 @@ def run_both(tmp_path: Path, nb: Path) -> tuple[dict, dict, dict]:
 def test_forked_kernel_skips_unread_work_and_behaves_like_a_fresh_one(tmp_path: Path) -> None:
     nb = write_notebook(tmp_path / "nb" / "lean.ipynb", [HOOK + WRITTEN, "x = 1", LOOK])
     forked, fresh, info = run_both(tmp_path, nb)
-    assert info["lightened"] == ["startup_globs", "signature_checks", "log_records"]
+    assert info["lightened"] == ["startup_globs", "signature_checks", "log_records", "transform_once"]
     # no debug record is made in the forked kernel while no handler takes it; what the handlers write is the same
     assert fresh["debug"] is True and forked["debug"] is False and forked["info"] is False
     assert forked["warning"] is fresh["warning"] is True
@@ -95,6 +95,43 @@ def test_forked_kernel_skips_unread_work_and_behaves_like_a_fresh_one(tmp_path: 
         assert forked[key] == fresh[key], key
     assert forked["accepts"] == {"cell_id": True, "cell_meta": True}
     assert forked["accepts_function"] == {"cell_id": True, "cell_meta": False}
+
+
+TRANSFORMED = [
+    "seen = []\nget_ipython().input_transformers_post.append(lambda lines: seen.append(1) or lines)",
+    "%time y = 1",  # a magic: transformed
+    "import asyncio\nawait asyncio.sleep(0)\nz = 2",  # top-level await: the async path, which transforms once
+    "print(get_ipython().transform_cell('!echo hi'))\n"
+    "print(get_ipython().should_run_async('await x', transformed_cell='await x'))",
+    "  x = 3",  # leading indentation, removed by a transformer
+    ("def f(:\n    pass", ["raises-exception"]),  # does not compile
+    "%%capture captured\nprint('inside')",  # a cell magic
+    "from livedocs_runner import record\nrecord('values', [y, z, x, captured.stdout])\nrecord('transforms', len(seen))",
+]
+
+
+def test_a_cell_is_transformed_once_and_runs_as_in_a_fresh_kernel(tmp_path: Path) -> None:
+    nb = write_notebook(tmp_path / "nb" / "transformed.ipynb", TRANSFORMED)
+    store = Store(tmp_path / "home")
+    with ForkKernels(PoolOptions(size=1)) as kernels:
+        source = Recording(kernels)
+        runs = [execute_run(plan_runs(nb)[0], store, options=OPTIONS, kernels=source) for _ in range(2)]
+        [info] = kernels.server.template_info()
+    assert "transform_once" in info["lightened"] and isinstance(source.processes[-1], ForkedProcess)
+    fresh = execute_run(plan_runs(nb)[0], store, options=OPTIONS, kernels=Launcher())
+    for record in (*runs, fresh):
+        assert record.status == "succeeded", record.error
+        assert record.metrics["values"] == [1, 2, 3, "inside\n"]
+    # a forked kernel transforms each of the six requests after the first that take ipykernel's synchronous path
+    # once, not twice (the cell with top-level await is transformed once anyway; magics' own calls are unchanged)
+    forked, again, fresh_count = (r.metrics["transforms"] for r in (*runs, fresh))
+    assert forked == again and fresh_count - forked == 6
+    cells = [nbformat.read(r.output_notebook, as_version=4).cells for r in (*runs, fresh)]
+    # (the second and third cells' outputs hold timings)
+    shown = [[[(o.output_type, o.get("text"), o.get("ename")) for o in c.outputs] for c in run[3:]] for run in cells]
+    assert shown[0] == shown[1] == shown[2]
+    assert shown[0][0] == [("stream", "get_ipython().system('echo hi')\n\nTrue\n", None)]
+    assert shown[0][2] == [("error", None, "SyntaxError")]
 
 
 def test_a_profile_that_logs_debug_still_gets_every_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -182,7 +219,8 @@ def test_a_cell_with_top_level_await_runs_in_a_forked_kernel(tmp_path: Path) -> 
     nb = write_notebook(tmp_path / "nb" / "await.ipynb", [
         "import asyncio\nawait asyncio.sleep(0)\nawaited = True",
         "from livedocs_runner import record\nk = get_ipython().kernel\n"
-        "record('facts', [awaited, k._supports_kernel_subshells, 'kernel subshells' in k.kernel_info['supported_features']])",
+        "record('facts', [awaited, k._supports_kernel_subshells,\n"
+        "                 'kernel subshells' in k.kernel_info['supported_features']])",
     ])
     with ForkKernels(PoolOptions(size=1)) as kernels:
         source = Recording(kernels)
