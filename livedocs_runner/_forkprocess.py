@@ -19,6 +19,7 @@ from ._forkhot import written_pages
 TEMPLATE_FILE = Path(__file__).with_name("_forktemplate.py")
 # runs the template by path: the kernel's interpreter need not have this package installed
 BOOTSTRAP = "import runpy, sys; p = sys.argv.pop(1); sys.argv[0] = p; runpy.run_path(p, run_name='__main__')"
+LESSONS = 3  # kernels a template asks which pages they wrote before it gives up (see _Template.teach_pages)
 # (interpreter, working folder, warm imports, environment): one template per kind of kernel
 _Key = tuple[str, str, tuple[str, ...], frozenset[tuple[str, str]]]
 
@@ -43,6 +44,7 @@ class _Template:
         self._bound: dict[int, dict] = {}  # kernel pid -> the template's "bound" notice
         self._ended: str | None = None
         self._taught = False  # whether a kernel's written pages were learned and sent (see teach_pages)
+        self._lessons = 0  # kernels asked so far (at most LESSONS: /proc may not tell, and asking costs ~30 ms)
         self._reader = threading.Thread(target=self._read, name=f"livedocs-template-{self.pid}", daemon=True)
         self._reader.start()
 
@@ -65,11 +67,13 @@ class _Template:
     def teach_pages(self, kernel_pid: int) -> None:
         """Once per template: learn from ``kernel_pid`` (one of its kernels, after its run, still alive) the pages
         its kernels write, and send them, for each later kernel to copy as it starts (``_forkhot.py``). Only if the
-        template can (its ready message); a kernel that ended meanwhile teaches nothing, and the next one is asked."""
+        template can (its ready message); a kernel that ended meanwhile teaches nothing, and the next one is asked
+        (up to ``LESSONS`` kernels in all)."""
         with self._cond:
-            if self._taught or not (self.info or {}).get("populates"):
+            if self._taught or self._lessons >= LESSONS or not (self.info or {}).get("populates"):
                 return
             self._taught = True  # a kernel released meanwhile does not learn too
+            self._lessons += 1
         try:
             ranges = written_pages(kernel_pid, self.pid)
         except OSError:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from livedocs_runner import _forkhot
+from livedocs_runner import _forkhot, _forkprocess
 from livedocs_runner.execute import RunOptions, execute_run
 from livedocs_runner.forkserver import ForkKernels, ForkOptions, fork_supported
 from livedocs_runner.kernels import KernelRequest
@@ -99,14 +99,36 @@ def test_a_kernel_that_died_teaches_nothing_and_the_next_one_does(tmp_path: Path
         died = execute_run(plan_runs(dies)[0], store, options=OPTIONS, kernels=kernels)
         assert died.status == "failed" and "DeadKernelError" in str(died.error)
         [template] = kernels.server._templates.values()
-        assert template._taught is False  # its memory was gone: nothing learned, the next kernel is asked
+        assert (template._taught, template._lessons) == (False, 0)  # its memory was gone: not even asked
         plan = plan_runs(walks)[0]
         source = Learning(kernels)
         assert execute_run(plan, store, options=OPTIONS, kernels=source).status == "succeeded"
-        assert template._taught is True
+        assert (template._taught, template._lessons) == (True, 1)
         [taught] = source.written
         waiting = idle_kernel_pages(kernels, KernelRequest(plan.kernel_name, plan.cwd, plan.warm_imports))
     assert len(waiting & taught) / len(taught) > 0.95
+
+
+@pytest.mark.kernel
+@needs_fork
+@needs_populate
+def test_a_template_whose_kernels_tell_nothing_stops_asking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+
+    def unreadable(kernel_pid: int, template_pid: int) -> list[tuple[int, int]]:
+        asked.append(kernel_pid)
+        return []  # as where /proc shows no page flags: reading them costs ~30 ms a kernel, for nothing
+
+    monkeypatch.setattr(_forkprocess, "written_pages", unreadable)
+    nb = write_notebook(tmp_path / "nb.ipynb", [("n = 1", ["parameters"]), WALK])
+    store = Store(tmp_path / "home")
+    with ForkKernels(PoolOptions(size=1)) as kernels:
+        records = [execute_run(plan_runs(nb)[0], store, options=OPTIONS, kernels=kernels)
+                   for _ in range(_forkprocess.LESSONS + 2)]
+        [template] = kernels.server._templates.values()
+    assert [r.status for r in records] == ["succeeded"] * len(records)
+    assert len(asked) == _forkprocess.LESSONS and len(set(asked)) == len(asked)
+    assert (template._taught, template._lessons) == (False, _forkprocess.LESSONS)
 
 
 @needs_populate
