@@ -112,10 +112,11 @@ class ReadyClient(AsyncKernelClient):
     iopub_channel_class = Type(QuickChannel)
     _ready_reply: dict[str, Any] | None = None  # the readiness check's kernel_info reply, not yet asked for
     # What an earlier kernel of the same kind answered, shared by every client of that kind (a forked kernel's
-    # template: same interpreter, ipykernel, configuration): {"reply": its kernel_info reply, "welcomes": True once
-    # one was seen greeting the IOPub subscription}. With both, the readiness check waits for the greeting alone and hands
-    # out a copy of that reply: the kernel_info round trip (the kernel's busy, reply and idle, ~1 ms of its CPU
-    # and the runner's) told nothing new. Set by the run's kernel manager (_manager.py); None: always asked.
+    # template: same interpreter, ipykernel, configuration): {"reply": its kernel_info reply, "welcomes": True
+    # once one was seen greeting the IOPub subscription}. With both, the readiness check waits for the greeting
+    # alone and hands out a copy of that reply: the kernel_info round trip (the kernel's busy, reply and idle,
+    # ~1 ms of its CPU and the runner's) told nothing new. Set by the run's kernel manager (_manager.py); None:
+    # always asked.
     ready_memo: dict[str, Any] | None = None
 
     def __init__(self, **kwargs: Any) -> None:

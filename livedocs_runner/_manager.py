@@ -11,8 +11,8 @@ connect it themselves. Its clients also skip the ``kernel_info`` round trip for 
 template's first kernel already answered it (``ReadyClient.ready_memo``).
 
 A pool opens a waiting kernel's client ahead of its run (:meth:`RunKernelManager.open_client`): creating the
-client and its sockets, connecting them and the kernel greeting the IOPub subscription took ~2.5-3 ms of a warm
-run's ~50 ms (measured), now spent while the kernel waits; the run's ``client()`` takes that client.
+client and its sockets, connecting them and the kernel greeting the IOPub subscription took ~2 ms of a warm run's
+~40 ms (measured), now spent while the kernel waits; the run's ``client()`` takes that client.
 """
 
 from __future__ import annotations
