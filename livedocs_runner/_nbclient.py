@@ -11,10 +11,12 @@ exactly the error it always raised (a run whose output nbformat refuses fails in
 
 nbclient sends a cell's request, waits for its reply and its ``idle``, handles its outputs, then sends the next:
 the kernel idles between cells for a round trip and the runner's work (~1.5 ms a cell, measured). With ``ahead``,
-when nbclient sends a cell's request the next ``ahead`` cells it will execute are sent too, each naming the request
-before it; nbclient then reads each cell's reply and outputs exactly as before (a kernel handles requests and
-publishes their messages in order). Only for a kernel that runs such a request only after its predecessor
-succeeded (``_forkchain.py``, in forked kernels): a failed cell stops the cells after it in the kernel itself.
+the next cell's request goes out the moment the current cell's reply and ``idle`` are received, before nbclient
+handles them (the end of the cell, the start of the next); nbclient then reads each cell's reply and outputs
+exactly as before. Not earlier: requests sent while a cell still ran let a kernel that died in the next cell
+(``os._exit``, a crash, the OOM killer) take the running cell's last messages with it, still queued in its
+sockets, and the run blamed the wrong cell (4 of 12 runs of a notebook whose second cell exits at once).
+Only for a kernel that runs a request naming its predecessor only after that one succeeded (``_forkchain.py``).
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from nbformat.v4 import nbbase
 from ._forkchain import AFTER_KEY
 
 OUTPUT_TYPES = ("execute_result", "display_data", "stream", "error")
-# requests sent beyond the cell running, to a kernel that chains them: one keeps the kernel busy while the runner
-# handles a cell's outputs; two also cover a cell shorter than that work. A failed cell leaves that many aborted.
-AHEAD = 2
+# the next cell's request is sent as soon as the current cell's reply and idle are received (to a kernel that
+# chains requests; see RunClient): 1, or 0 for one request at a time after nbclient has handled the last
+AHEAD = 1
 
 
 @functools.cache
@@ -98,21 +100,26 @@ def output_from_msg(msg: dict[str, Any]) -> NotebookNode:
 
 
 class RunClient(NotebookClient):
-    """nbclient's ``NotebookClient`` whose outputs come from :func:`output_from_msg` and which, with ``ahead`` > 0
-    (only for a kernel that chains requests, ``_forkchain.py``), sends that many next cells' requests ahead."""
+    """nbclient's ``NotebookClient`` whose outputs come from :func:`output_from_msg` and which, with ``ahead``
+    (only for a kernel that chains requests, ``_forkchain.py``), sends the next cell's request as soon as it has
+    received the current cell's reply and ``idle``, before nbclient has handled them."""
 
     def __init__(self, *args: Any, ahead: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ahead = ahead
         self._asked: tuple[int, bool] | None = None  # (cell index, store_history) nbclient is executing
-        self._queued: list[tuple[int, tuple[str, bool, bool], str]] = []  # sent ahead: (index, request, msg_id)
-        self._considered = 0  # cells before this index were sent or will never be
+        self._early: tuple[int, tuple[str, bool, bool], str] | None = None  # sent early: (index, request, msg_id)
+        self._current: tuple[int, str, bool] | None = None  # the last cell request sent: (index, msg_id, may fail)
+        self._reply_status: str | None = None  # of that request, once its reply was received
+        self._idle = False  # whether its idle was received
         self._last: str | None = None  # msg_id of the last request sent
 
     async def async_start_new_kernel_client(self) -> Any:
         kc = await super().async_start_new_kernel_client()
         if self.ahead > 0:
             kc.execute = self._execute_in_chain  # what async_execute_cell calls to send a cell's request
+            for channel in (kc.shell_channel, kc.iopub_channel):
+                channel.get_msg = self._watching(channel.get_msg)
         return kc
 
     async def async_execute_cell(self, cell: NotebookNode, cell_index: int, execution_count: int | None = None,
@@ -126,24 +133,56 @@ class RunClient(NotebookClient):
     def _execute_in_chain(self, code: str, silent: bool = False, store_history: bool = True,
                           user_expressions: dict[str, Any] | None = None, allow_stdin: bool | None = None,
                           stop_on_error: bool = True) -> str:
-        """``kc.execute`` for the cell nbclient executes: its request, already sent or sent now, and the next ones."""
+        """``kc.execute`` for the cell nbclient executes: its request, already sent early or sent now."""
         asked, request = self._asked, (code, store_history, stop_on_error)
         if asked is None or silent or user_expressions or asked[1] != store_history:  # not a cell's own request
             return self._send(request, silent=silent, user_expressions=user_expressions)
-        if self._queued:
-            index, sent, msg_id = self._queued.pop(0)
+        if self._early is not None:
+            (index, sent, msg_id), self._early = self._early, None
             if (index, sent) != (asked[0], request):  # never: the same rules pick the cells nbclient executes
-                raise RuntimeError(f"cell {asked[0] + 1} is not the request sent ahead for cell {index + 1}")
-        else:
-            msg_id = self._send(request)
-        self._considered = max(self._considered, asked[0] + 1)
-        while len(self._queued) < self.ahead and self._considered < len(self.nb.cells):
-            index, self._considered = self._considered, self._considered + 1
-            cell = self.nb.cells[index]
-            if self._executes(cell):
-                ahead = (cell.source, True, not self._allows_errors(cell))  # as async_execute asks for each cell
-                self._queued.append((index, ahead, self._send(ahead)))
+                raise RuntimeError(f"cell {asked[0] + 1} is not the request sent early for cell {index + 1}")
+            return msg_id
+        msg_id = self._send(request)
+        self._follow(asked[0], msg_id, not stop_on_error)
         return msg_id
+
+    def _watching(self, get_msg: Callable[..., Any]) -> Callable[..., Any]:
+        async def get_msg_watched(timeout: float | None = None) -> dict[str, Any]:
+            msg = await get_msg(timeout)
+            self._received(msg)
+            return msg
+
+        return get_msg_watched
+
+    def _received(self, msg: dict[str, Any]) -> None:
+        """Note the current request's reply and idle; with both, send the next cell's request (if that cell runs).
+
+        Only then: the kernel runs a cell only once this process has received everything of the cell before it
+        (its outputs come before its idle), so a kernel that dies in a cell takes nothing of an earlier cell with
+        it. Sent as soon as received, the kernel starts the next cell while nbclient still handles these."""
+        current = self._current
+        if current is None or msg["parent_header"].get("msg_id") != current[1]:
+            return
+        if msg["msg_type"] == "execute_reply":
+            self._reply_status = msg["content"].get("status")
+        elif msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
+            self._idle = True
+        status = self._reply_status
+        if status is None or not self._idle:
+            return
+        self._current = None
+        if status == "ok" or (status == "error" and current[2]):  # as nbclient goes on (raises-exception)
+            for index in range(current[0] + 1, len(self.nb.cells)):
+                cell = self.nb.cells[index]
+                if self._executes(cell):
+                    early = (cell.source, True, not self._allows_errors(cell))  # as async_execute asks for it
+                    msg_id = self._send(early)
+                    self._early = (index, early, msg_id)
+                    self._follow(index, msg_id, not early[2])
+                    return
+
+    def _follow(self, index: int, msg_id: str, may_fail: bool) -> None:
+        self._current, self._reply_status, self._idle = (index, msg_id, may_fail), None, False
 
     def _executes(self, cell: NotebookNode) -> bool:
         """Whether nbclient's ``async_execute_cell`` sends ``cell`` to the kernel (0.10/0.11, line for line)."""
