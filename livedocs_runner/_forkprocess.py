@@ -55,8 +55,12 @@ class _Template:
                 if not self.info.get("ready"):
                     raise RuntimeError(f"unexpected first message {self.info!r}")
 
-    def fork(self, connection_file: str, cwd: str, env: dict[str, str]) -> int:
+    def fork(self, connection_file: str, cwd: str, env: dict[str, str],
+             connection: dict[str, Any] | None = None) -> int:
         message = {"op": "fork", "connection_file": connection_file, "cwd": cwd, "env": env, "runner_pid": os.getpid()}
+        if connection is not None:  # the kernel's ports and key (the file is not written): bytes as text
+            message["connection"] = {name: value.decode() if isinstance(value, bytes) else value
+                                     for name, value in connection.items()}
         with self._lock:
             self._write(message)
             reply = self._next_reply(10.0)

@@ -297,9 +297,10 @@ def _child(request: dict, server_fds: tuple[int, ...], devnull: int, sync_w: int
 
             app = IPKernelApp.instance(config=Config(KERNEL_CONFIG))
             _LEAN["without_shell_channel_thread"](app)
+            _connect_as_requested(app, request.get("connection"))
             app.initialize(None)
         else:
-            app = _initialize_prebuilt(prebuilt, request["connection_file"])
+            app = _initialize_prebuilt(prebuilt, request["connection_file"], request.get("connection"))
         drain.install(app.kernel)
         chained = _CHAIN["RequestChain"]().install(app.kernel)
         if _LOADED:  # pandas imported before there was a kernel: its kernel-dependent defaults, as in a kernel
@@ -336,7 +337,15 @@ def _set_environ(env: dict[str, str]) -> None:
             os.environ[key] = value
 
 
-def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
+def _connect_as_requested(app: Any, connection: dict[str, Any] | None) -> None:
+    """With ``connection`` (the runner's ports and key, from the fork request), ``app`` binds to those and neither
+    reads nor writes its connection file (never written: see _manager.py); without, it reads the file, as ever."""
+    if connection is not None:
+        app.init_connection_file = lambda: app.load_connection_info(connection)  # where initialize reads the file
+        app.write_connection_file = lambda **kwargs: None
+
+
+def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str, connection: dict[str, Any] | None) -> Any:
     """``IPKernelApp.initialize`` on the template's application: everything it does after the
     configuration (connection file, sockets, IO, the kernel, extensions, startup files). Only the
     configuration step, already done, is skipped. Returns the application, to ``start()``."""
@@ -347,9 +356,10 @@ def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str) -> Any:
     app = prebuilt["app"]
     app.connection_file = connection_file  # what `-f CONNECTION_FILE` sets
     app.session.session = new_id()  # this kernel's own session id (message ids include it) and pid; the key and
-    app.session.pid = os.getpid()  # the signature scheme come from the connection file, as in any kernel
+    app.session.pid = os.getpid()  # the signature scheme come from the fork request (or the connection file)
     _WIRE["fast_dates"](app.session)
     _LEAN["without_shell_channel_thread"](app)
+    _connect_as_requested(app, connection)
     if "shell" in prebuilt:
         _PREBUILT["adopt_shell"](prebuilt["shell"])
     undo = prebuilt["modules"].install() if "modules" in prebuilt else None  # see _forkwarm.ModuleFiles

@@ -105,13 +105,17 @@ class ForkServer:
 
         km = run_manager(request.kernel_name)
         km.kernel_id = str(uuid.uuid4())
+        km.file_deferred = True  # a forked kernel gets its connection in its fork request (see _manager.py)
         km.provisioner = _provisioner_class()(kernel_id=km.kernel_id, kernel_spec=km.kernel_spec, parent=km)
         km.provisioner.fork_server = self
         km.provisioner.warm_imports = request.warm_imports
         return km
 
-    def fork(self, cmd: list[str], env: dict[str, str], cwd: str, warm_imports: tuple[str, ...]) -> ForkedProcess | None:
-        """Fork a kernel for launch command ``cmd``; None when it must be started normally instead."""
+    def fork(self, cmd: list[str], env: dict[str, str], cwd: str, warm_imports: tuple[str, ...],
+             connection: dict[str, Any] | None = None) -> ForkedProcess | None:
+        """Fork a kernel for launch command ``cmd``; None when it must be started normally instead. With
+        ``connection`` (ports, key: a kernel manager's connection info), the kernel uses that, not its
+        connection file, which need not exist."""
         connection_file = _native_connection_file(cmd)
         if connection_file is None or self._closed:
             return None
@@ -122,7 +126,7 @@ class ForkServer:
             if template is None:
                 return None
             try:
-                pid = template.fork(connection_file, key[1], env)
+                pid = template.fork(connection_file, key[1], env, connection)
             except (OSError, RuntimeError, ValueError) as exc:
                 log.warning("kernel template %s failed (%s); restarting it", template.pid, exc)
                 self._drop(key, template, kill=True)
@@ -236,8 +240,11 @@ def _provisioner_class() -> type:
                 if self.fork_server is not None:
                     cwd = str(kwargs.get("cwd") or os.getcwd())
                     process = self.fork_server.fork(cmd, dict(kwargs.get("env") or os.environ), cwd,
-                                                    self.warm_imports)
+                                                    self.warm_imports, self.connection_info)
                 if process is None:
+                    write = getattr(self.parent, "write_deferred_connection_file", None)
+                    if write is not None:  # a kernel started normally reads its connection file
+                        write()
                     return await super().launch_kernel(cmd, **kwargs)
                 self.process = process
                 self.forked = True  # its template imported the warm imports (see kernels._start_and_handshake)

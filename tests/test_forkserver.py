@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +180,43 @@ def test_a_dead_template_is_replaced_and_no_run_fails(store: Store, kernels: For
     assert isinstance(source.processes[-1], ForkedProcess)
 
 
+def test_a_forked_kernel_gets_its_ports_and_key_in_its_fork_request_and_no_connection_file(
+        store: Store, tmp_path: Path, kernels: ForkKernels, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No connection file is written for a forked kernel (the key never reaches the disk, and no file is created
+    and deleted per run); the kernel binds the ports the runner chose and signs with the runner's key."""
+    temp = tmp_path / "temp"  # where the manager names (and jupyter_client would write) connection files
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    seen: list[tuple[str, bool, dict[str, Any], set[int]]] = []
+
+    class Checking(Recording):
+        def acquire(self, request: KernelRequest) -> Any:
+            km = super().acquire(request)
+            listening = {c.laddr.port for c in psutil.Process(km.provisioner.pid).net_connections("tcp")
+                         if c.status == psutil.CONN_LISTEN}
+            seen.append((km.connection_file, Path(km.connection_file).exists(), km.get_connection_info(), listening))
+            return km
+
+    source = Checking(kernels)
+    records = [execute_run(plan_runs(NOTEBOOKS / "isolation.ipynb", overrides={"marker": m})[0], store,
+                           options=OPTIONS, kernels=source) for m in "ab"]
+    assert [r.status for r in records] == ["succeeded", "succeeded"], [r.error for r in records]
+    assert all(isinstance(p, ForkedProcess) for p in source.processes)
+    for name, existed, info, listening in seen:
+        assert Path(name).parent == temp and not existed  # named (the launch command carries it), never written
+        # (the kernel also listens on one more port of its own: ipykernel's pipe to its IOPub thread)
+        assert {info[f"{channel}_port"] for channel in ("shell", "iopub", "stdin", "control", "hb")} <= listening
+    assert len({info["key"] for _, _, info, _ in seen}) == 2  # each kernel its own key (the runs' messages signed)
+    assert list(temp.iterdir()) == []
+
+
 def test_a_template_that_cannot_start_falls_back_to_a_normal_start(store: Store) -> None:
     with ForkKernels(PoolOptions(size=1), ForkOptions(template_timeout=0.01)) as kernels:
         source = Recording(kernels)
         record = execute_run(plan_runs(NOTEBOOKS / "isolation.ipynb")[0], store, options=OPTIONS, kernels=source)
         assert kernels.server.template_pids() == []
     assert record.status == "succeeded", record.error
-    assert isinstance(source.processes[0], subprocess.Popen)
+    assert isinstance(source.processes[0], subprocess.Popen)  # started from its connection file, written after all
 
 
 def test_close_leaves_no_template_and_no_kernel(store: Store) -> None:
