@@ -47,6 +47,11 @@ def _log() -> logging.Logger:
     return logging.getLogger(__name__)
 
 
+# output.ipynb is saved while the run executes once this long has passed since its first cell started, then again
+# each time this long has passed since the last save (the running cell's outputs so far included), and always at
+# the end: a killed runner leaves what ran until its last second, a run of under a second is saved once. (Saving
+# after every cell, as before, wrote most runs' file twice: each save replaces the file before it, and on ext4
+# without a journal every file created later scans past the inodes deleted in the last minutes, see _manager.py.)
 SAVE_EVERY_S = 1.0
 
 
@@ -199,6 +204,7 @@ class _Execution:
 
         self.numbering: Numbering = Numbering([])
         self.last_save = 0.0
+        self._save_timer: Any = None  # the next save while the run executes (an asyncio timer on nbclient's loop)
         self.started = 0.0
         self.first_cell_at: float | None = None
 
@@ -247,7 +253,7 @@ class _Execution:
                 client = RunClient(nb, km=self.km, timeout=None, kernel_name=self.plan.kernel_name,
                                    startup_timeout=int(self.options.startup_timeout), record_timing=True,
                                    resources={"metadata": {"path": str(cwd)}},
-                                   on_cell_start=self._on_cell_start, on_cell_executed=self._on_cell_executed,
+                                   on_cell_start=self._on_cell_start,
                                    on_notebook_start=lambda **_: leave_kernel_at_exit(client),
                                    ahead=AHEAD if chains_requests(self.km) else 0)
                 client.execute(cwd=str(cwd))
@@ -263,6 +269,8 @@ class _Execution:
                                                        formatted_traceback(exc))
         finally:
             self.done.set()
+            if self._save_timer is not None:  # (nbclient's loop is not running now: cancelled from its thread)
+                self._save_timer.cancel()
             if client is not None and client.kc is not None:
                 with contextlib.suppress(Exception):
                     client.kc.stop_channels()  # nbclient leaves them open when it does not own the kernel
@@ -275,18 +283,27 @@ class _Execution:
 
     def _on_cell_start(self, cell: Any, cell_index: int) -> None:
         if self.first_cell_at is None:
-            self.first_cell_at = time.monotonic()  # the --timeout clock starts here
+            import asyncio
+
+            self.first_cell_at = self.last_save = time.monotonic()  # the --timeout and the save clocks start here
+            self._save_timer = asyncio.get_running_loop().call_later(SAVE_EVERY_S, self._save_while_running)
         self.cell_index = cell_index
         if self.numbering.is_analyst_code(cell_index):  # the injected cell is not counted
             self._report_progress("running")
 
-    def _on_cell_executed(self, cell: Any, cell_index: int, execute_reply: Any) -> None:
-        if time.monotonic() - self.last_save >= SAVE_EVERY_S:
-            try:
-                self._save(self.nb)  # partial output survives even a killed runner process
-            except Exception as exc:  # noqa: BLE001 - a full disk must not stop the notebook; _finish reports it
-                self.last_save = time.monotonic()
-                _log().debug("run %s: cannot save partial output: %s", self.record.id, exc)
+    def _save_while_running(self) -> None:
+        """Save the notebook as it stands (every output received, the running cell's so far) and plan the next save.
+        On nbclient's event loop, between two messages: the notebook is never saved halfway through an update."""
+        import asyncio
+
+        if self.done.is_set():
+            return
+        try:
+            self._save(self.nb)  # partial output survives even a killed runner process
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the notebook; _finish reports it
+            self.last_save = time.monotonic()
+            _log().debug("run %s: cannot save partial output: %s", self.record.id, exc)
+        self._save_timer = asyncio.get_running_loop().call_later(SAVE_EVERY_S, self._save_while_running)
 
     def _watch(self) -> None:
         while not self.done.wait(0.1):

@@ -270,12 +270,12 @@ class Slow(NamedTuple):
         return "".join(self.stdout), "".join(self.stderr)
 
 
-def start_slow(home: Path, *args: str) -> Slow:
-    """Start ``livedocs run`` of a notebook that prints 'started' in one cell and sleeps in the next; return
-    once the sleeping cell has begun, i.e. once 'started' is in the runner's copy of the notebook (nbclient
+def start_slow(home: Path, *args: str, then: str = "import time\ntime.sleep(seconds)") -> Slow:
+    """Start ``livedocs run`` of a notebook that prints 'started' in one cell and sleeps in the next (``then``);
+    return once the sleeping cell has begun, i.e. once 'started' is in the runner's copy of the notebook (nbclient
     takes a cell's last output before it starts the next cell)."""
     notebook = write_notebook(home.parent / "slow_after_print.ipynb", [
-        ("seconds = 30", ["parameters"]), 'print("started", flush=True)', "import time\ntime.sleep(seconds)"])
+        ("seconds = 30", ["parameters"]), 'print("started", flush=True)', then])
     proc = popen_cli(home, "run", notebook, "--no-cache", "-v", *args)  # -v: a line per cell without a terminal
     stdout: list[str] = []
     stderr: list[str] = []
@@ -301,6 +301,24 @@ def test_timeout_kills_the_kernel_and_records_a_timeout(home: Path) -> None:
     nb = nbformat.read(record["output_notebook"], as_version=4)
     assert outputs_text(nb, 2) == "started\n"
     assert all(gone(k) for k in slow.kernels)
+
+
+def test_a_killed_runner_leaves_the_output_saved_while_its_cell_ran(home: Path) -> None:
+    """kill -9 of the runner in a long cell: output.ipynb holds what ran until the last save, made while that cell
+    ran (a second into the run, then each second), its outputs so far included."""
+    slow = start_slow(home, "--no-report", then='import time\nprint("halfway", flush=True)\ntime.sleep(seconds)')
+
+    def saved() -> Path | None:
+        output = next(home.glob("runs/*/output.ipynb"), None)
+        return output if output is not None and "halfway" in output.read_text(encoding="utf-8") else None
+
+    output = until(saved, "the running cell's output to be saved", timeout=30)
+    slow.proc.kill()  # SIGKILL: no clean-up of the runner's runs
+    slow.communicate(timeout=60)
+    until(lambda: all(gone(k) for k in slow.kernels), "the kernel to go with its runner", timeout=20)
+    nb = nbformat.read(output, as_version=4)  # whole: written to a temporary file, then renamed
+    assert outputs_text(nb, 2) == "started\n" and outputs_text(nb, 3) == "halfway\n"
+    assert "shell.execute_reply" not in nb.cells[3].metadata.execution  # still running when it was saved
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
