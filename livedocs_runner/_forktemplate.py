@@ -343,6 +343,13 @@ def _connect_as_requested(app: Any, connection: dict[str, Any] | None) -> None:
     if connection is not None:
         app.init_connection_file = lambda: app.load_connection_info(connection)  # where initialize reads the file
         app.write_connection_file = lambda **kwargs: None
+        app.log_connection_info = lambda: _note_ports(app)
+
+
+def _note_ports(app: Any) -> None:
+    """``log_connection_info`` without the lines it logs and prints ("--existing FILE", a file not written here):
+    only what it stores, the ports a ``connect_request`` is answered with."""
+    app._ports = {name: getattr(app, f"{name}_port") for name in ("shell", "iopub", "stdin", "hb", "control")}
 
 
 def _initialize_prebuilt(prebuilt: dict[str, Any], connection_file: str, connection: dict[str, Any] | None) -> Any:

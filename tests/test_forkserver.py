@@ -210,6 +210,24 @@ def test_a_forked_kernel_gets_its_ports_and_key_in_its_fork_request_and_no_conne
     assert list(temp.iterdir()) == []
 
 
+def test_a_forked_kernel_answers_connect_request_with_its_ports(kernels: ForkKernels) -> None:
+    from jupyter_core.utils import run_sync
+
+    km = kernels.acquire(request_of(plan_runs(NOTEBOOKS / "isolation.ipynb")[0]))
+    kc = km.client()
+    try:
+        kc.start_channels()
+        request = kc.session.msg("connect_request", {})
+        kc.shell_channel.send(request)
+        reply = run_sync(kc.get_shell_msg)(timeout=30)
+        assert reply["parent_header"]["msg_id"] == request["header"]["msg_id"]
+        ports = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
+        assert {name: reply["content"][name] for name in ports} == {name: getattr(km, name) for name in ports}
+    finally:
+        kc.stop_channels()
+        kernels.release(km)
+
+
 def test_a_template_that_cannot_start_falls_back_to_a_normal_start(store: Store) -> None:
     with ForkKernels(PoolOptions(size=1), ForkOptions(template_timeout=0.01)) as kernels:
         source = Recording(kernels)
