@@ -203,7 +203,6 @@ class _Execution:
         from .cells import Numbering
 
         self.numbering: Numbering = Numbering([])
-        self.last_save = 0.0
         self._save_timer: Any = None  # the next save while the run executes (an asyncio timer on nbclient's loop)
         self.started = 0.0
         self.first_cell_at: float | None = None
@@ -285,7 +284,7 @@ class _Execution:
         if self.first_cell_at is None:
             import asyncio
 
-            self.first_cell_at = self.last_save = time.monotonic()  # the --timeout and the save clocks start here
+            self.first_cell_at = time.monotonic()  # the --timeout and the save clocks start here
             self._save_timer = asyncio.get_running_loop().call_later(SAVE_EVERY_S, self._save_while_running)
         self.cell_index = cell_index
         if self.numbering.is_analyst_code(cell_index):  # the injected cell is not counted
@@ -301,7 +300,6 @@ class _Execution:
         try:
             self._save(self.nb)  # partial output survives even a killed runner process
         except Exception as exc:  # noqa: BLE001 - a full disk must not stop the notebook; _finish reports it
-            self.last_save = time.monotonic()
             _log().debug("run %s: cannot save partial output: %s", self.record.id, exc)
         self._save_timer = asyncio.get_running_loop().call_later(SAVE_EVERY_S, self._save_while_running)
 
@@ -366,7 +364,6 @@ class _Execution:
 
         text = nbformat.v4.writes(nb) if nb.get("nbformat") == 4 else nbformat.writes(nb)
         atomic_write(self.output_path, text)
-        self.last_save = time.monotonic()
 
     def _finish(self, nb: nbformat.NotebookNode, status: str, error: RunError | None) -> RunRecord:
         """Save the notebook, collect outputs, write the report and record the outcome.
